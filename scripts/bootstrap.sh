@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Sets up everything vigil needs on a fresh Debian/Ubuntu machine; idempotent and quiet when all
+# is present:
+#   - apt packages: OpenCV (headers + libs), clang for the opencv crate's bindings, ffmpeg (ffprobe)
+#   - the ONNX Runtime 1.31.1 shared library, from the `onnxruntime` PyPI wheel, into .deps/
+#   - the default model, labels and sample video into models/ and .deps/data/, from
+#     $VIGIL_SHARED or ../shared, else from their upstream URLs, checked against MANIFEST sums.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+ORT_VERSION=1.31.1
+ORT_LIB=libonnxruntime.so.$ORT_VERSION
+shared=${VIGIL_SHARED:-$root/../shared}
+
+# --- system packages ---------------------------------------------------------------------------
+need_apt=()
+dpkg -s libopencv-dev >/dev/null 2>&1 || need_apt+=(libopencv-dev)
+dpkg -s clang >/dev/null 2>&1 || need_apt+=(clang)
+dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
+command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+if ((${#need_apt[@]})); then
+  say "installing ${need_apt[*]}"
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# --- ONNX Runtime ------------------------------------------------------------------------------
+if [[ ! -f .deps/onnxruntime/$ORT_LIB ]]; then
+  say "fetching ONNX Runtime $ORT_VERSION (onnxruntime wheel from PyPI)"
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+    --python-version 3.11 --implementation cp "onnxruntime==$ORT_VERSION" -d "$tmp"
+  mkdir -p .deps/onnxruntime
+  python3 - "$tmp" "$root/.deps/onnxruntime" "$ORT_LIB" <<'PY'
+import pathlib, sys, zipfile
+src, dst, name = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+whl = next(src.glob("onnxruntime-*.whl"))
+with zipfile.ZipFile(whl) as z:
+    (dst / name).write_bytes(z.read(f"onnxruntime/capi/{name}"))
+PY
+  rm -rf "$tmp"
+fi
+
+# --- models and sample data --------------------------------------------------------------------
+# fetch REL DEST URL: copy $shared/REL, else download URL; verify against the manifest when known.
+fetch() {
+  local rel=$1 dest=$2 url=$3
+  [[ -f $dest ]] && return 0
+  mkdir -p "$(dirname "$dest")"
+  if [[ -f $shared/$rel ]]; then
+    cp "$shared/$rel" "$dest.part"
+  else
+    say "downloading $url"
+    curl -fsSL --retry 3 -o "$dest.part" "$url"
+  fi
+  local want=""
+  [[ -f $shared/MANIFEST.sha256 ]] && want=$(awk -v f="$rel" '$2 == f {print $1}' "$shared/MANIFEST.sha256")
+  [[ -z $want ]] && want=$(awk -v f="$rel" '$2 == f {print $1}' "$root/scripts/MANIFEST.sha256")
+  if [[ -n $want ]] && [[ $(sha256sum "$dest.part" | cut -d' ' -f1) != "$want" ]]; then
+    rm -f "$dest.part"; say "checksum mismatch for $rel"; exit 1
+  fi
+  mv "$dest.part" "$dest"
+}
+fetch models/yolox_nano.onnx models/yolox_nano.onnx \
+  https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx
+fetch videos/vtest.avi .deps/data/vtest.avi \
+  https://raw.githubusercontent.com/opencv/opencv/4.x/samples/data/vtest.avi

@@ -1,0 +1,326 @@
+//! The command line: parses arguments, builds and runs the requested job, and is the only place
+//! that talks to the user on stdout.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench;
+use crate::config::Config;
+use crate::detect::{locate_asset, Detector, DetectorSettings, Device, Labels};
+use crate::error::{Error, Result};
+use crate::pipeline::{self, Control, Pipeline, Summary};
+use crate::sink::{JsonLinesSink, MotSink, Sink, VideoSink};
+use crate::source::{self, SourceInfo};
+use crate::track::Tracker;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Real-time object detection, tracking and forecasting on video"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Only warnings and errors on stderr; no progress bar.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Detect and track objects in a video, image sequence, camera or stream.
+    Track(TrackArgs),
+    /// Time each pipeline stage and the whole pipeline on a video.
+    Bench(BenchArgs),
+}
+
+/// Detector and configuration options shared by every command that runs the detector.
+#[derive(Args, Debug, Clone)]
+pub struct DetectorArgs {
+    /// ONNX detector (default: models/yolox_nano.onnx).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Class names, one a line (default: models/coco.names).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Keep only these classes, by name: --classes person,car.
+    #[arg(long)]
+    pub classes: Option<String>,
+    /// Minimum detection score (default 0.1: the tracker uses weak boxes to bridge occlusions).
+    #[arg(long)]
+    pub conf: Option<f32>,
+    /// NMS IoU threshold (default 0.45).
+    #[arg(long)]
+    pub iou: Option<f32>,
+    #[arg(long, value_enum)]
+    pub device: Option<Device>,
+    /// TOML configuration; command-line options override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TrackArgs {
+    /// A video file, a MOTChallenge sequence folder, a camera index, or an rtsp/http URL.
+    pub input: String,
+    /// Annotated video (.mp4, .avi, .mkv).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// MOTChallenge tracks (frame,id,x,y,w,h,score,-1,-1,-1).
+    #[arg(long)]
+    pub mot: Option<PathBuf>,
+    /// JSON Lines, one object per frame.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Stop after this many frames.
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The video to measure on.
+    pub input: String,
+    /// Frames to time per stage.
+    #[arg(long, default_value_t = 300)]
+    pub frames: u64,
+    /// End-to-end runs of the whole pipeline (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+/// Runs a parsed command line; the returned code is the process's exit status.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Track(args) => track(args, cli.quiet),
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+/// A loaded configuration with the detector workers it asks for.
+pub struct Setup {
+    pub config: Config,
+    pub labels: Arc<Labels>,
+    pub detectors: Vec<Detector>,
+}
+
+impl DetectorArgs {
+    /// Reads the config, applies command-line overrides, and loads one detector per worker.
+    pub fn setup(&self) -> Result<Setup> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let d = &mut config.detector;
+        if let Some(m) = &self.model {
+            d.model = Some(m.clone());
+        }
+        if let Some(l) = &self.labels {
+            d.labels = Some(l.clone());
+        }
+        if let Some(c) = &self.classes {
+            d.classes = c
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        d.conf = self.conf.unwrap_or(d.conf);
+        d.iou = self.iou.unwrap_or(d.iou);
+        d.device = self.device.unwrap_or(d.device);
+        config
+            .validate()
+            .map_err(|e| Error::input(format!("{e} (from the options or the config)")))?;
+
+        let model = default_asset(&config.detector.model, "models/yolox_nano.onnx", "--model")?;
+        let labels_given = config.detector.labels.is_some();
+        let labels = Labels::load(&default_asset(
+            &config.detector.labels,
+            "models/coco.names",
+            "--labels",
+        )?)?;
+        let classes = if config.detector.classes.is_empty() {
+            None
+        } else {
+            Some(labels.ids_of(&config.detector.classes.join(","))?)
+        };
+        let (workers, threads) = config.worker_layout();
+        let settings = DetectorSettings {
+            model,
+            device: config.detector.device,
+            conf: config.detector.conf,
+            iou: config.detector.iou,
+            classes,
+            threads,
+        };
+        let detectors = (0..workers)
+            .map(|_| Detector::load(&settings))
+            .collect::<Result<Vec<_>>>()?;
+        let classes_in_model = detectors[0].num_classes();
+        let labels = if labels.len() == classes_in_model {
+            labels
+        } else if labels_given {
+            return Err(Error::input(format!(
+                "labels file has {} names but model '{}' predicts {classes_in_model} classes",
+                labels.len(),
+                settings.model.display()
+            )));
+        } else {
+            Labels::numbered(classes_in_model)
+        };
+        tracing::info!(model = %settings.model.display(), workers, threads, device = ?settings.device, "detector ready");
+        Ok(Setup {
+            config,
+            labels: Arc::new(labels),
+            detectors,
+        })
+    }
+}
+
+fn default_asset(given: &Option<PathBuf>, default: &str, flag: &str) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.clone()),
+        None => locate_asset(Path::new(default)).ok_or_else(|| {
+            Error::input(format!(
+                "{default} not found: run scripts/bootstrap.sh or pass {flag}"
+            ))
+        }),
+    }
+}
+
+/// Opens every requested output; an unwritable path fails here, before any frame is read.
+pub fn open_sinks(
+    args: &TrackArgs,
+    info: &SourceInfo,
+    setup: &Setup,
+) -> Result<Vec<Box<dyn Sink>>> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(path) = &args.output {
+        let trail = setup.config.output.trail_length;
+        sinks.push(Box::new(VideoSink::create(
+            path,
+            info.width,
+            info.height,
+            info.fps,
+            setup.labels.clone(),
+            trail,
+        )?));
+    }
+    if let Some(path) = &args.mot {
+        sinks.push(Box::new(MotSink::create(path)?));
+    }
+    if let Some(path) = &args.json {
+        sinks.push(Box::new(JsonLinesSink::create(path, setup.labels.clone())?));
+    }
+    Ok(sinks)
+}
+
+fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
+    let source = source::open(&args.input)?;
+    let info = source.info().clone();
+    let setup = args.detector.setup()?;
+    let sinks = open_sinks(&args, &info, &setup)?;
+    if sinks.is_empty() {
+        tracing::warn!(
+            "no outputs requested (-o, --mot, --json): tracking without writing anything"
+        );
+    }
+    tracing::info!(input = %info.name, width = info.width, height = info.height, fps = info.fps, "source open");
+    let pipeline = Pipeline {
+        source,
+        input_spec: setup.detectors[0].input_spec(),
+        detectors: setup.detectors,
+        tracker: Tracker::new(setup.config.tracker.clone()),
+        sinks,
+        max_frames: args.max_frames,
+    };
+    let control = Arc::new(Control::default());
+    install_stop_handler(&control);
+    let total = match (info.frame_count, args.max_frames) {
+        (Some(n), Some(m)) => Some(n.min(m)),
+        (n, m) => n.or(m),
+    };
+    let summary = run_with_progress(pipeline, &control, total, quiet)?;
+    let outputs: Vec<String> = [&args.output, &args.mot, &args.json]
+        .iter()
+        .filter_map(|p| p.as_ref().map(|p| p.display().to_string()))
+        .collect();
+    println!("{}", summary_line(&info.name, &summary, &outputs));
+    Ok(if summary.interrupted { 130 } else { 0 })
+}
+
+pub fn summary_line(input: &str, s: &Summary, outputs: &[String]) -> String {
+    let mut line = format!(
+        "{input}: {} frames in {:.2} s ({:.1} fps), {} tracks",
+        s.frames,
+        s.seconds,
+        s.fps(),
+        s.tracks
+    );
+    if s.dropped > 0 {
+        line += &format!(", {} frames dropped to keep up", s.dropped);
+    }
+    if s.interrupted {
+        line += ", interrupted";
+    }
+    if !outputs.is_empty() {
+        line += &format!(" → {}", outputs.join(", "));
+    }
+    line
+}
+
+/// The first Ctrl-C or SIGTERM ends the stream cleanly (outputs are finalised); a second one
+/// exits at once.
+fn install_stop_handler(control: &Arc<Control>) {
+    let control = control.clone();
+    let result = ctrlc::set_handler(move || {
+        if control.stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        tracing::warn!("stopping: finishing outputs (press Ctrl-C again to abort)");
+    });
+    if let Err(e) = result {
+        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+    }
+}
+
+fn run_with_progress(
+    pipeline: Pipeline,
+    control: &Arc<Control>,
+    total: Option<u64>,
+    quiet: bool,
+) -> Result<Summary> {
+    let show = !quiet && std::io::stderr().is_terminal();
+    if !show {
+        return pipeline.run(control.clone());
+    }
+    let bar = match total {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} frames  {per_sec}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (control, done, bar) = (control.clone(), done.clone(), bar.clone());
+        std::thread::spawn(move || pipeline::watch(&control, &done, |n| bar.set_position(n)))
+    };
+    let result = pipeline.run(control.clone());
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    bar.finish_and_clear();
+    result
+}

@@ -1,0 +1,147 @@
+//! The TOML configuration (`--config FILE.toml`): every tunable with its default, validated
+//! with messages that name the bad key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::detect::Device;
+use crate::error::{Error, Result};
+use crate::track::TrackerConfig;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub detector: DetectorConfig,
+    pub tracker: TrackerConfig,
+    pub output: OutputConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// ONNX model; default `models/yolox_nano.onnx` of the project.
+    pub model: Option<PathBuf>,
+    /// Class names, one a line; default `models/coco.names`.
+    pub labels: Option<PathBuf>,
+    /// Minimum detection score. Low on purpose: the tracker's second round uses the weak boxes.
+    pub conf: f32,
+    /// NMS IoU threshold.
+    pub iou: f32,
+    /// Class names to keep; empty keeps all.
+    pub classes: Vec<String>,
+    pub device: Device,
+    /// Parallel inference sessions; 0 picks from the cores present.
+    pub workers: usize,
+    /// Intra-op threads per session; 0 picks from the cores present.
+    pub threads: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            model: None,
+            labels: None,
+            conf: 0.1,
+            iou: 0.45,
+            classes: Vec::new(),
+            device: Device::Cpu,
+            workers: 0,
+            threads: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Length of the trail drawn behind each track, in frames.
+    pub trail_length: usize,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { trail_length: 30 }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            let at = line.map_or(String::new(), |l| format!(" line {l}"));
+            Error::input(format!(
+                "config '{}'{at}: {}",
+                path.display(),
+                e.message().trim()
+            ))
+        })?;
+        config
+            .validate()
+            .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let d = &self.detector;
+        for (key, v) in [("detector.conf", d.conf), ("detector.iou", d.iou)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{key} = {v} must be within [0, 1]"));
+            }
+        }
+        self.tracker.validate()
+    }
+
+    /// Inference sessions and threads per session for the cores present, unless configured.
+    pub fn worker_layout(&self) -> (usize, usize) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // One single-threaded session per core wastes no CPU on thread-pool spinning; beyond four
+        // sessions, frames in flight (latency) grow faster than throughput.
+        let workers = match (self.detector.workers, self.detector.device) {
+            (0, Device::Cpu) => cores.clamp(1, 4),
+            (0, _) => 2,
+            (n, _) => n,
+        };
+        let threads = match self.detector.threads {
+            0 => (cores / workers).max(1),
+            n => n,
+        };
+        (workers, threads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> std::result::Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.detector.conf, 0.1);
+        assert_eq!(c.tracker.high_score, 0.5);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        assert!(parse("[detector]\nconfx = 0.3\n")
+            .unwrap_err()
+            .contains("confx"));
+        assert!(parse("[detector]\nconf = 1.5\n")
+            .unwrap_err()
+            .contains("detector.conf"));
+        assert!(parse("[tracker]\nlow_score = 0.9\n")
+            .unwrap_err()
+            .contains("tracker.low_score"));
+        assert!(parse("[detector]\ndevice = \"tpu\"\n")
+            .unwrap_err()
+            .contains("tpu"));
+    }
+}

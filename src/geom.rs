@@ -1,0 +1,108 @@
+//! Axis-aligned boxes in pixel coordinates and their overlap: the one geometry every stage shares.
+
+use serde::Serialize;
+
+/// A box by its corners, `(x1, y1)` top-left and `(x2, y2)` bottom-right, in pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct BBox {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+impl BBox {
+    pub fn new(x1: f32, y1: f32, x2: f32, y2: f32) -> Self {
+        Self { x1, y1, x2, y2 }
+    }
+
+    /// From centre and size, as detectors and the Kalman state describe boxes.
+    pub fn from_cxcywh(cx: f32, cy: f32, w: f32, h: f32) -> Self {
+        Self::new(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0)
+    }
+
+    /// From top-left corner and size, as MOTChallenge files describe boxes.
+    pub fn from_tlwh(x: f32, y: f32, w: f32, h: f32) -> Self {
+        Self::new(x, y, x + w, y + h)
+    }
+
+    pub fn width(&self) -> f32 {
+        self.x2 - self.x1
+    }
+
+    pub fn height(&self) -> f32 {
+        self.y2 - self.y1
+    }
+
+    pub fn area(&self) -> f32 {
+        self.width().max(0.0) * self.height().max(0.0)
+    }
+
+    pub fn center(&self) -> (f32, f32) {
+        ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
+    }
+
+    /// `[x, y, w, h]` with `(x, y)` the top-left corner.
+    pub fn tlwh(&self) -> [f32; 4] {
+        [self.x1, self.y1, self.width(), self.height()]
+    }
+
+    /// Intersection over union; 0 for disjoint or degenerate boxes.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let iw = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let ih = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = iw * ih;
+        let union = self.area() + other.area() - inter;
+        if union > 0.0 {
+            inter / union
+        } else {
+            0.0
+        }
+    }
+
+    pub fn is_finite(&self) -> bool {
+        [self.x1, self.y1, self.x2, self.y2]
+            .iter()
+            .all(|v| v.is_finite())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_identical_boxes_is_one() {
+        let b = BBox::new(10.0, 10.0, 20.0, 30.0);
+        assert_eq!(b.iou(&b), 1.0);
+    }
+
+    #[test]
+    fn iou_of_disjoint_boxes_is_zero() {
+        let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+        let b = BBox::new(10.0, 0.0, 20.0, 10.0);
+        assert_eq!(a.iou(&b), 0.0);
+    }
+
+    #[test]
+    fn iou_of_half_overlap() {
+        // Two 10x10 boxes sharing a 5x10 strip: 50 / (100 + 100 - 50) = 1/3.
+        let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+        let b = BBox::new(5.0, 0.0, 15.0, 10.0);
+        assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn iou_of_degenerate_box_is_zero() {
+        let a = BBox::new(0.0, 0.0, 0.0, 0.0);
+        assert_eq!(a.iou(&a), 0.0);
+    }
+
+    #[test]
+    fn conversions_round_trip() {
+        let b = BBox::from_cxcywh(50.0, 40.0, 20.0, 10.0);
+        assert_eq!(b.tlwh(), [40.0, 35.0, 20.0, 10.0]);
+        assert_eq!(BBox::from_tlwh(40.0, 35.0, 20.0, 10.0), b);
+        assert_eq!(b.center(), (50.0, 40.0));
+    }
+}

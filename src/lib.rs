@@ -1,0 +1,19 @@
+//! vigil: real-time video detection, tracking and forecasting.
+//!
+//! The pipeline (see `docs/ARCHITECTURE.md`): a [`source`] yields frames, [`preprocess`] makes
+//! tensors, [`detect`] runs the ONNX model and NMS, [`track`] follows objects with a Kalman filter
+//! and forecasts them, and [`sink`]s write what was seen. [`pipeline`] wires them as threads.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod error;
+pub mod frame;
+pub mod geom;
+pub mod motchallenge;
+pub mod pipeline;
+pub mod preprocess;
+pub mod sink;
+pub mod source;
+pub mod track;

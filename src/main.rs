@@ -1,0 +1,25 @@
+//! The `vigil` binary: logging set-up, then the command line; errors become one line and an exit code.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = vigil::cli::Cli::parse();
+    let default_level = if cli.quiet { "warn" } else { "info" };
+    // ONNX Runtime's own logging is very chatty below WARN.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},ort=warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let code = match vigil::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vigil: error: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,523 @@
+//! The multi-object tracker: ByteTrack's association rounds over a time-stepped Kalman filter.
+//!
+//! Every frame:
+//! 1. predict every live track forward by the real time since the previous frame;
+//! 2. match confirmed and lost tracks to the high-score detections (IoU fused with score);
+//! 3. match the still-unmatched *tracked* tracks to the low-score detections — the boxes of
+//!    partly occluded objects that a one-threshold tracker throws away; unmatched ones become lost;
+//! 4. match tentative tracks (born last frame) to the high-score leftovers; unmatched ones die;
+//! 5. start tentative tracks from the remaining sure detections;
+//! 6. forget tracks lost for longer than `lost_timeout_s`, and drop a lost track that duplicates a
+//!    tracked one.
+//!
+//! A track gets its public ID when it is confirmed, so IDs are dense and never reused.
+
+use serde::Deserialize;
+
+use super::assign::{assign, CostMatrix, FORBIDDEN};
+use super::kalman::{KalmanBox, KalmanNoise};
+use crate::frame::{Detection, Prediction, Track};
+use crate::geom::BBox;
+
+/// Tracker parameters; every field has a documented default (`[tracker]` in the config).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerConfig {
+    /// Detections at or above this score take part in the first association round.
+    pub high_score: f32,
+    /// Detections between this and `high_score` take part in the second round only.
+    pub low_score: f32,
+    /// An unmatched detection must score at least this to start a track.
+    pub new_track_score: f32,
+    /// Highest cost (1 − IoU·score) accepted in the first round.
+    pub match_cost: f32,
+    /// Highest cost (1 − IoU) accepted when matching low-score detections.
+    pub low_match_cost: f32,
+    /// Highest cost accepted when confirming a tentative track.
+    pub tentative_match_cost: f32,
+    /// How long a lost track may be re-found before it is forgotten, in seconds.
+    pub lost_timeout_s: f64,
+    /// How far ahead to forecast each track, in seconds.
+    pub horizons_s: Vec<f32>,
+    /// Position noise as a fraction of box size per `noise_reference_s`.
+    pub position_noise: f64,
+    /// Velocity noise as a fraction of box size per `noise_reference_s`.
+    pub velocity_noise: f64,
+    /// The interval the noise weights are tuned for, in seconds.
+    pub noise_reference_s: f64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        let noise = KalmanNoise::default();
+        Self {
+            high_score: 0.5,
+            low_score: 0.1,
+            new_track_score: 0.6,
+            match_cost: 0.8,
+            low_match_cost: 0.5,
+            tentative_match_cost: 0.7,
+            lost_timeout_s: 1.0,
+            horizons_s: vec![1.0],
+            position_noise: noise.position,
+            velocity_noise: noise.velocity,
+            noise_reference_s: noise.reference_dt,
+        }
+    }
+}
+
+impl TrackerConfig {
+    fn noise(&self) -> KalmanNoise {
+        KalmanNoise {
+            position: self.position_noise,
+            velocity: self.velocity_noise,
+            reference_dt: self.noise_reference_s,
+        }
+    }
+
+    /// Checks ranges; the error names the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = [
+            ("high_score", self.high_score),
+            ("low_score", self.low_score),
+            ("new_track_score", self.new_track_score),
+            ("match_cost", self.match_cost),
+            ("low_match_cost", self.low_match_cost),
+            ("tentative_match_cost", self.tentative_match_cost),
+        ];
+        for (key, v) in unit {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("tracker.{key} = {v} must be within [0, 1]"));
+            }
+        }
+        if self.low_score > self.high_score {
+            return Err(format!(
+                "tracker.low_score = {} must not exceed tracker.high_score = {}",
+                self.low_score, self.high_score
+            ));
+        }
+        let positive = [
+            ("lost_timeout_s", self.lost_timeout_s),
+            ("position_noise", self.position_noise),
+            ("velocity_noise", self.velocity_noise),
+            ("noise_reference_s", self.noise_reference_s),
+        ];
+        for (key, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("tracker.{key} = {v} must be a positive number"));
+            }
+        }
+        if let Some(h) = self
+            .horizons_s
+            .iter()
+            .find(|h| !(h.is_finite() && **h > 0.0))
+        {
+            return Err(format!(
+                "tracker.horizons_s contains {h}; horizons must be positive seconds"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    /// Born from one detection; must be matched in the next frame to be confirmed.
+    Tentative,
+    /// Confirmed and matched in the latest frame.
+    Tracked,
+    /// Confirmed but unmatched since `last_seen_s`; kept to bridge occlusions.
+    Lost,
+}
+
+#[derive(Clone, Debug)]
+struct LiveTrack {
+    id: Option<u64>,
+    phase: Phase,
+    kf: KalmanBox,
+    class_id: usize,
+    score: f32,
+    born_s: f64,
+    last_seen_s: f64,
+}
+
+impl LiveTrack {
+    fn bbox(&self) -> BBox {
+        let [cx, cy, w, h] = self.kf.state_box();
+        BBox::from_cxcywh(cx as f32, cy as f32, w as f32, h as f32)
+    }
+}
+
+pub struct Tracker {
+    config: TrackerConfig,
+    noise: KalmanNoise,
+    tracks: Vec<LiveTrack>,
+    next_id: u64,
+    last_time_s: Option<f64>,
+}
+
+impl Tracker {
+    pub fn new(config: TrackerConfig) -> Self {
+        let noise = config.noise();
+        Self {
+            config,
+            noise,
+            tracks: Vec::new(),
+            next_id: 1,
+            last_time_s: None,
+        }
+    }
+
+    /// How many identities have been confirmed so far.
+    pub fn confirmed_count(&self) -> u64 {
+        self.next_id - 1
+    }
+
+    /// Feeds one frame's detections, taken at `time_s` seconds, and returns the tracks seen in it.
+    pub fn update(&mut self, detections: &[Detection], time_s: f64) -> Vec<Track> {
+        let first_frame = self.last_time_s.is_none();
+        let dt = self
+            .last_time_s
+            .map_or(0.0, |last| (time_s - last).max(0.0));
+        self.last_time_s = Some(time_s);
+        for t in &mut self.tracks {
+            t.kf.predict(dt, &self.noise);
+        }
+
+        let (low_score, high_score) = (self.config.low_score, self.config.high_score);
+        let (high, low): (Vec<&Detection>, Vec<&Detection>) = detections
+            .iter()
+            .filter(|d| d.score >= low_score)
+            .partition(|d| d.score >= high_score);
+
+        // Round 1: confirmed tracks (tracked or lost) against sure detections.
+        let pool = self.indices(|p| p != Phase::Tentative);
+        let round1 = assign(&self.cost(&pool, &high, true), self.config.match_cost);
+        for &(r, c) in &round1.matches {
+            self.apply(pool[r], high[c], time_s);
+        }
+
+        // Round 2: tracks that were tracked until now against unsure detections.
+        let pending: Vec<usize> = round1
+            .unmatched_rows
+            .iter()
+            .map(|&r| pool[r])
+            .filter(|&i| self.tracks[i].phase == Phase::Tracked)
+            .collect();
+        let round2 = assign(
+            &self.cost(&pending, &low, false),
+            self.config.low_match_cost,
+        );
+        for &(r, c) in &round2.matches {
+            self.apply(pending[r], low[c], time_s);
+        }
+        for &r in &round2.unmatched_rows {
+            self.tracks[pending[r]].phase = Phase::Lost;
+        }
+
+        // Round 3: tentative tracks against the sure detections nobody took.
+        let leftover: Vec<&Detection> = round1.unmatched_cols.iter().map(|&c| high[c]).collect();
+        let tentative = self.indices(|p| p == Phase::Tentative);
+        let round3 = assign(
+            &self.cost(&tentative, &leftover, true),
+            self.config.tentative_match_cost,
+        );
+        for &(r, c) in &round3.matches {
+            self.apply(tentative[r], leftover[c], time_s);
+        }
+        let mut doomed: Vec<usize> = round3
+            .unmatched_rows
+            .iter()
+            .map(|&r| tentative[r])
+            .collect();
+
+        for &c in &round3.unmatched_cols {
+            let det = leftover[c];
+            if det.score >= self.config.new_track_score {
+                self.spawn(det, time_s, first_frame);
+            }
+        }
+
+        doomed.extend(self.expired_or_duplicate(time_s));
+        doomed.sort_unstable();
+        doomed.dedup();
+        for i in doomed.into_iter().rev() {
+            self.tracks.swap_remove(i);
+        }
+        self.report(time_s)
+    }
+
+    fn indices(&self, keep: impl Fn(Phase) -> bool) -> Vec<usize> {
+        (0..self.tracks.len())
+            .filter(|&i| keep(self.tracks[i].phase))
+            .collect()
+    }
+
+    /// `1 − IoU` (times the detection score when `fuse_score`), forbidding class changes.
+    fn cost(&self, tracks: &[usize], dets: &[&Detection], fuse_score: bool) -> CostMatrix {
+        let boxes: Vec<BBox> = tracks.iter().map(|&i| self.tracks[i].bbox()).collect();
+        CostMatrix::from_fn(tracks.len(), dets.len(), |r, c| {
+            let (track, det) = (&self.tracks[tracks[r]], dets[c]);
+            if track.class_id != det.class_id {
+                return FORBIDDEN;
+            }
+            let iou = boxes[r].iou(&det.bbox);
+            1.0 - if fuse_score { iou * det.score } else { iou }
+        })
+    }
+
+    /// Updates track `i` with a matched detection, confirming it if it was tentative.
+    fn apply(&mut self, i: usize, det: &Detection, time_s: f64) {
+        let t = &mut self.tracks[i];
+        t.kf.update(measurement(&det.bbox), &self.noise, None);
+        t.score = det.score;
+        t.last_seen_s = time_s;
+        t.phase = Phase::Tracked;
+        if t.id.is_none() {
+            t.id = Some(self.next_id);
+            self.next_id += 1;
+        }
+    }
+
+    fn spawn(&mut self, det: &Detection, time_s: f64, confirm_now: bool) {
+        let id = confirm_now.then(|| {
+            self.next_id += 1;
+            self.next_id - 1
+        });
+        self.tracks.push(LiveTrack {
+            id,
+            phase: if confirm_now {
+                Phase::Tracked
+            } else {
+                Phase::Tentative
+            },
+            kf: KalmanBox::new(measurement(&det.bbox), &self.noise),
+            class_id: det.class_id,
+            score: det.score,
+            born_s: time_s,
+            last_seen_s: time_s,
+        });
+    }
+
+    /// Lost tracks past their timeout, and the younger of a lost/tracked pair covering one object.
+    fn expired_or_duplicate(&self, time_s: f64) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .indices(|p| p == Phase::Lost)
+            .into_iter()
+            .filter(|&i| time_s - self.tracks[i].last_seen_s > self.config.lost_timeout_s)
+            .collect();
+        let tracked = self.indices(|p| p == Phase::Tracked);
+        for lost in self.indices(|p| p == Phase::Lost) {
+            for &live in &tracked {
+                let (a, b) = (&self.tracks[live], &self.tracks[lost]);
+                if a.class_id == b.class_id && a.bbox().iou(&b.bbox()) > 0.85 {
+                    let age = |t: &LiveTrack| t.last_seen_s - t.born_s;
+                    out.push(if age(a) >= age(b) { lost } else { live });
+                }
+            }
+        }
+        out
+    }
+
+    fn report(&self, time_s: f64) -> Vec<Track> {
+        let mut out: Vec<Track> = self
+            .tracks
+            .iter()
+            .filter(|t| t.phase == Phase::Tracked && t.last_seen_s == time_s)
+            .filter_map(|t| {
+                let id = t.id?;
+                let [vx, vy] = t.kf.velocity();
+                let predicted = self
+                    .config
+                    .horizons_s
+                    .iter()
+                    .map(|&dt_s| {
+                        let ([cx, cy, w, h], [sxx, sxy, syy]) =
+                            t.kf.forecast(dt_s as f64, &self.noise);
+                        Prediction {
+                            dt_s,
+                            bbox: BBox::from_cxcywh(cx as f32, cy as f32, w as f32, h as f32),
+                            cov_xy: [sxx as f32, sxy as f32, syy as f32],
+                        }
+                    })
+                    .collect();
+                Some(Track {
+                    id,
+                    class_id: t.class_id,
+                    score: t.score,
+                    bbox: t.bbox(),
+                    velocity: [vx as f32, vy as f32],
+                    predicted,
+                })
+            })
+            .collect();
+        out.sort_by_key(|t| t.id);
+        out
+    }
+}
+
+fn measurement(b: &BBox) -> [f64; 4] {
+    let (cx, cy) = b.center();
+    [cx as f64, cy as f64, b.width() as f64, b.height() as f64]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x: f32, y: f32, score: f32) -> Detection {
+        Detection {
+            bbox: BBox::from_tlwh(x, y, 40.0, 100.0),
+            score,
+            class_id: 0,
+        }
+    }
+
+    fn ids(tracks: &[Track]) -> Vec<u64> {
+        tracks.iter().map(|t| t.id).collect()
+    }
+
+    #[test]
+    fn first_frame_confirms_sure_detections_only() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let out = tr.update(&[det(0.0, 0.0, 0.9), det(200.0, 0.0, 0.55)], 0.0);
+        // 0.55 is above high_score but below new_track_score: no track.
+        assert_eq!(ids(&out), vec![1]);
+    }
+
+    #[test]
+    fn later_tracks_start_tentative_and_are_confirmed_by_a_second_hit() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        assert!(tr.update(&[], 0.0).is_empty());
+        assert!(tr.update(&[det(0.0, 0.0, 0.9)], 0.1).is_empty());
+        assert_eq!(ids(&tr.update(&[det(2.0, 0.0, 0.9)], 0.2)), vec![1]);
+    }
+
+    #[test]
+    fn an_unmatched_tentative_track_dies_and_its_id_is_never_issued() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        tr.update(&[], 0.0);
+        tr.update(&[det(0.0, 0.0, 0.9)], 0.1); // tentative
+        tr.update(&[], 0.2); // dies
+        tr.update(&[det(500.0, 0.0, 0.9)], 0.3);
+        assert_eq!(ids(&tr.update(&[det(500.0, 0.0, 0.9)], 0.4)), vec![1]);
+    }
+
+    #[test]
+    fn moving_object_keeps_its_id() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        for step in 0..50 {
+            let out = tr.update(&[det(10.0 * step as f32, 50.0, 0.9)], step as f64 * 0.1);
+            assert_eq!(ids(&out), vec![1], "step {step}");
+        }
+        // 10 px per 0.1 s = 100 px/s, learned by the filter.
+        let out = tr.update(&[det(500.0, 50.0, 0.9)], 5.0);
+        assert!(
+            (out[0].velocity[0] - 100.0).abs() < 5.0,
+            "{:?}",
+            out[0].velocity
+        );
+        let ahead = &out[0].predicted[0];
+        assert_eq!(ahead.dt_s, 1.0);
+        assert!(
+            (ahead.bbox.center().0 - (520.0 + 100.0)).abs() < 10.0,
+            "{ahead:?}"
+        );
+    }
+
+    #[test]
+    fn low_score_detections_keep_a_track_alive_but_do_not_start_one() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        tr.update(&[det(0.0, 0.0, 0.9)], 0.0);
+        // Partly occluded: score drops to 0.3; round 2 keeps the identity.
+        let out = tr.update(&[det(1.0, 0.0, 0.3), det(300.0, 0.0, 0.3)], 0.1);
+        assert_eq!(ids(&out), vec![1]);
+        assert_eq!(out[0].score, 0.3);
+        assert_eq!(
+            tr.tracks.len(),
+            1,
+            "a low-score detection must not spawn a track"
+        );
+    }
+
+    #[test]
+    fn lost_track_is_recovered_within_the_timeout_with_the_same_id() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        for step in 0..10 {
+            tr.update(&[det(5.0 * step as f32, 0.0, 0.9)], step as f64 * 0.1);
+        }
+        // Occluded for 0.5 s while moving on at 50 px/s.
+        for step in 10..15 {
+            assert!(tr.update(&[], step as f64 * 0.1).is_empty());
+        }
+        let out = tr.update(&[det(75.0, 0.0, 0.9)], 1.5);
+        assert_eq!(ids(&out), vec![1]);
+    }
+
+    #[test]
+    fn lost_track_is_forgotten_after_the_timeout() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        tr.update(&[det(0.0, 0.0, 0.9)], 0.0);
+        tr.update(&[], 0.5);
+        tr.update(&[], 1.2); // lost for 1.2 s > 1.0 s
+        assert!(tr.tracks.is_empty());
+        tr.update(&[det(0.0, 0.0, 0.9)], 1.3);
+        assert_eq!(ids(&tr.update(&[det(0.0, 0.0, 0.9)], 1.4)), vec![2]);
+    }
+
+    #[test]
+    fn classes_never_swap_identities() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        tr.update(&[det(0.0, 0.0, 0.9)], 0.0);
+        let car = Detection {
+            class_id: 2,
+            ..det(0.0, 0.0, 0.9)
+        };
+        assert!(
+            tr.update(&[car], 0.1).is_empty(),
+            "a car must not continue a person's track"
+        );
+    }
+
+    #[test]
+    fn crossing_objects_keep_their_ids() {
+        // Two people walk towards each other on slightly different rows and pass.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let mut first = Vec::new();
+        for step in 0..40 {
+            let t = step as f64 * 0.1;
+            let a = det(10.0 * step as f32, 0.0, 0.9);
+            let b = det(400.0 - 10.0 * step as f32, 30.0, 0.9);
+            let out = tr.update(&[a, b], t);
+            let by_x: Vec<(u64, f32)> = out.iter().map(|t| (t.id, t.bbox.x1)).collect();
+            if step == 0 {
+                first = by_x.clone();
+            }
+            // The track that started on the left keeps moving right.
+            let left_id = first.iter().min_by(|p, q| p.1.total_cmp(&q.1)).unwrap().0;
+            let left = by_x
+                .iter()
+                .find(|p| p.0 == left_id)
+                .expect("left track alive");
+            assert!(
+                (left.1 - 10.0 * step as f32).abs() < 15.0,
+                "step {step}: {by_x:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn validation_names_the_bad_key() {
+        let cfg = TrackerConfig {
+            high_score: 1.5,
+            ..Default::default()
+        };
+        assert!(cfg.validate().unwrap_err().contains("tracker.high_score"));
+        let cfg = TrackerConfig {
+            horizons_s: vec![-1.0],
+            ..Default::default()
+        };
+        assert!(cfg.validate().unwrap_err().contains("horizons_s"));
+        assert!(TrackerConfig::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,224 @@
+//! A constant-velocity Kalman filter over box centre and size, stepped by elapsed seconds.
+//!
+//! State `[cx, cy, w, h, vcx, vcy, vw, vh]`, velocities in pixels per second. Noise scales with
+//! the box size (a 300 px tall person jitters more in pixels than a 30 px one), following
+//! SORT/ByteTrack, but with width and height as separate states (as BoT-SORT does) so that the
+//! predicted box is not distorted by an aspect-ratio velocity.
+//!
+//! ByteTrack's noise weights are per frame at its reference rate; here process noise is a rate
+//! that grows linearly with elapsed time, so a skipped frame costs exactly as much uncertainty
+//! as two steps of half the interval.
+
+use nalgebra::{SMatrix, SVector};
+
+type State = SVector<f64, 8>;
+type StateCov = SMatrix<f64, 8, 8>;
+type Measurement = SVector<f64, 4>;
+
+/// Noise weights, relative to box size. Defaults are ByteTrack's at 30 frames/s.
+#[derive(Clone, Copy, Debug)]
+pub struct KalmanNoise {
+    /// Std of position per reference interval, as a fraction of box size.
+    pub position: f64,
+    /// Std of velocity per reference interval, as a fraction of box size per reference interval.
+    pub velocity: f64,
+    /// The interval the weights were tuned for, in seconds.
+    pub reference_dt: f64,
+}
+
+impl Default for KalmanNoise {
+    fn default() -> Self {
+        Self {
+            position: 1.0 / 20.0,
+            velocity: 1.0 / 160.0,
+            reference_dt: 1.0 / 30.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct KalmanBox {
+    mean: State,
+    cov: StateCov,
+}
+
+impl KalmanBox {
+    /// Starts a track at a measured box `[cx, cy, w, h]` with unknown velocity.
+    pub fn new(z: [f64; 4], noise: &KalmanNoise) -> Self {
+        let mut mean = State::zeros();
+        mean.fixed_rows_mut::<4>(0).copy_from_slice(&z);
+        let size = size_vector(&mean);
+        let mut cov = StateCov::zeros();
+        for i in 0..4 {
+            cov[(i, i)] = (2.0 * noise.position * size[i]).powi(2);
+            cov[(i + 4, i + 4)] = (10.0 * noise.velocity * size[i] / noise.reference_dt).powi(2);
+        }
+        Self { mean, cov }
+    }
+
+    /// `[cx, cy, w, h]` of the current estimate.
+    pub fn state_box(&self) -> [f64; 4] {
+        [self.mean[0], self.mean[1], self.mean[2], self.mean[3]]
+    }
+
+    /// `[vcx, vcy]` in pixels per second.
+    pub fn velocity(&self) -> [f64; 2] {
+        [self.mean[4], self.mean[5]]
+    }
+
+    /// Covariance of the centre, `[sxx, sxy, syy]`.
+    pub fn center_cov(&self) -> [f64; 3] {
+        [self.cov[(0, 0)], self.cov[(0, 1)], self.cov[(1, 1)]]
+    }
+
+    /// Advances the estimate by `dt` seconds.
+    pub fn predict(&mut self, dt: f64, noise: &KalmanNoise) {
+        if dt <= 0.0 {
+            return;
+        }
+        // A box cannot shrink through zero: stop a collapsing size velocity instead.
+        for i in 2..4 {
+            if self.mean[i] + self.mean[i + 4] * dt <= 1.0 {
+                self.mean[i + 4] = 0.0;
+            }
+        }
+        let f = transition(dt);
+        let size = size_vector(&self.mean);
+        let steps = dt / noise.reference_dt;
+        let mut q = StateCov::zeros();
+        for i in 0..4 {
+            q[(i, i)] = (noise.position * size[i]).powi(2) * steps;
+            q[(i + 4, i + 4)] = (noise.velocity * size[i] / noise.reference_dt).powi(2) * steps;
+        }
+        self.mean = f * self.mean;
+        self.cov = f * self.cov * f.transpose() + q;
+    }
+
+    /// Corrects the estimate with a measured box. `confidence` in (0, 1] shrinks the measurement
+    /// noise for sure detections when `scale_by_confidence` is set (NSA Kalman).
+    pub fn update(&mut self, z: [f64; 4], noise: &KalmanNoise, confidence: Option<f64>) {
+        let size = size_vector(&self.mean);
+        let mut r = SMatrix::<f64, 4, 4>::zeros();
+        let scale = confidence.map_or(1.0, |c| (1.0 - c).max(1e-3));
+        for i in 0..4 {
+            r[(i, i)] = (noise.position * size[i]).powi(2) * scale;
+        }
+        let h = SMatrix::<f64, 4, 8>::identity();
+        let innovation = Measurement::from_column_slice(&z) - h * self.mean;
+        let s = h * self.cov * h.transpose() + r;
+        let Some(s_inv) = s.try_inverse() else {
+            return; // degenerate covariance: keep the prediction rather than poison the state
+        };
+        let gain = self.cov * h.transpose() * s_inv;
+        self.mean += gain * innovation;
+        self.cov = (StateCov::identity() - gain * h) * self.cov;
+    }
+
+    /// Where the box will be `dt` seconds from now, and the covariance of its centre then,
+    /// without changing the filter.
+    pub fn forecast(&self, dt: f64, noise: &KalmanNoise) -> ([f64; 4], [f64; 3]) {
+        let mut ahead = self.clone();
+        ahead.predict(dt, noise);
+        (ahead.state_box(), ahead.center_cov())
+    }
+}
+
+/// The scale of each coordinate: width for x-like rows, height for y-like rows.
+fn size_vector(mean: &State) -> [f64; 4] {
+    let (w, h) = (mean[2].abs().max(1.0), mean[3].abs().max(1.0));
+    [w, h, w, h]
+}
+
+fn transition(dt: f64) -> StateCov {
+    let mut f = StateCov::identity();
+    for i in 0..4 {
+        f[(i, i + 4)] = dt;
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise() -> KalmanNoise {
+        KalmanNoise {
+            position: 0.1,
+            velocity: 0.05,
+            reference_dt: 0.5,
+        }
+    }
+
+    #[test]
+    fn initial_covariance_follows_box_size() {
+        let kf = KalmanBox::new([100.0, 50.0, 20.0, 40.0], &noise());
+        // position std 2*0.1*w = 4 (x), 2*0.1*h = 8 (y); velocity std 10*0.05*w/0.5 = 20 (x).
+        assert_eq!(kf.center_cov(), [16.0, 0.0, 64.0]);
+        assert_eq!(kf.cov[(4, 4)], 400.0);
+        assert_eq!(kf.cov[(5, 5)], 1600.0);
+        assert_eq!(kf.velocity(), [0.0, 0.0]);
+    }
+
+    #[test]
+    fn prediction_moves_by_velocity_and_grows_covariance() {
+        let n = noise();
+        let mut kf = KalmanBox::new([100.0, 50.0, 20.0, 40.0], &n);
+        kf.mean[4] = 10.0; // 10 px/s to the right
+        kf.predict(1.0, &n);
+        assert_eq!(kf.state_box(), [110.0, 50.0, 20.0, 40.0]);
+        // Pxx' = Pxx + 2 dt Pxv + dt² Pvv + q = 16 + 0 + 400 + (0.1*20)² * (1/0.5) = 424.
+        assert!((kf.center_cov()[0] - 424.0).abs() < 1e-9);
+        // Pyy' = 64 + 1600 + (0.1*40)² * 2 = 1696.
+        assert!((kf.center_cov()[2] - 1696.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn two_half_steps_equal_one_full_step_in_mean() {
+        let n = noise();
+        let mut a = KalmanBox::new([0.0, 0.0, 10.0, 10.0], &n);
+        a.mean[4] = 3.0;
+        let mut b = a.clone();
+        a.predict(1.0, &n);
+        b.predict(0.5, &n);
+        b.predict(0.5, &n);
+        assert_eq!(a.state_box(), b.state_box());
+    }
+
+    #[test]
+    fn update_blends_prediction_and_measurement_by_their_variances() {
+        let n = noise();
+        let mut kf = KalmanBox::new([100.0, 100.0, 10.0, 10.0], &n);
+        // Prior var of cx: (2*0.1*10)² = 4; measurement var (0.1*10)² = 1.
+        // Gain 4/5: cx' = 100 + 0.8 * (105 - 100) = 104; var' = 4 * (1 - 0.8) = 0.8.
+        kf.update([105.0, 100.0, 10.0, 10.0], &n, None);
+        assert!((kf.state_box()[0] - 104.0).abs() < 1e-9);
+        assert!((kf.center_cov()[0] - 0.8).abs() < 1e-9);
+        // Velocity picks up the innovation through the (zero) cross-covariance only: still 0.
+        assert_eq!(kf.velocity()[0], 0.0);
+    }
+
+    #[test]
+    fn constant_motion_is_learned() {
+        let n = KalmanNoise::default();
+        let mut kf = KalmanBox::new([100.0, 100.0, 50.0, 100.0], &n);
+        for step in 1..=30 {
+            kf.predict(0.1, &n);
+            kf.update([100.0 + 5.0 * step as f64, 100.0, 50.0, 100.0], &n, None);
+        }
+        // 5 px per 0.1 s = 50 px/s.
+        assert!((kf.velocity()[0] - 50.0).abs() < 1.0, "{:?}", kf.velocity());
+        let (ahead, cov) = kf.forecast(1.0, &n);
+        assert!((ahead[0] - (250.0 + 50.0)).abs() < 2.0, "{ahead:?}");
+        assert!(cov[0] > kf.center_cov()[0]);
+    }
+
+    #[test]
+    fn confident_measurements_pull_harder() {
+        let n = noise();
+        let mut sure = KalmanBox::new([100.0, 100.0, 10.0, 10.0], &n);
+        let mut unsure = sure.clone();
+        sure.update([110.0, 100.0, 10.0, 10.0], &n, Some(0.9));
+        unsure.update([110.0, 100.0, 10.0, 10.0], &n, Some(0.1));
+        assert!(sure.state_box()[0] > unsure.state_box()[0]);
+    }
+}

@@ -1,0 +1,8 @@
+//! Multi-object tracking: a time-stepped Kalman filter per object, optimal IoU assignment, and
+//! ByteTrack's two-round association with a tentative/tracked/lost lifecycle. Pure: no I/O.
+
+mod assign;
+mod byte;
+mod kalman;
+
+pub use byte::{Tracker, TrackerConfig};
