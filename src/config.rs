@@ -75,7 +75,7 @@ impl Config {
             Error::input(format!(
                 "config '{}'{at}: {}",
                 path.display(),
-                e.message().trim()
+                e.message().trim().replace('\n', "; ")
             ))
         })?;
         config

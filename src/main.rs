@@ -4,6 +4,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    quiet_native_logs();
     let cli = vigil::cli::Cli::parse();
     let default_level = if cli.quiet { "warn" } else { "info" };
     // ONNX Runtime's own logging is very chatty below WARN.
@@ -22,4 +23,15 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// FFmpeg and OpenCV print their own diagnostics straight to stderr; vigil reports every failure
+/// itself in one line, so they are silenced unless the user asked for them through these variables.
+fn quiet_native_logs() {
+    for (var, quiet) in [("OPENCV_FFMPEG_LOGLEVEL", "-8"), ("OPENCV_LOG_LEVEL", "SILENT")] {
+        if std::env::var_os(var).is_none() {
+            // Still single-threaded here, before any library reads the environment.
+            std::env::set_var(var, quiet);
+        }
+    }
 }

@@ -183,7 +183,7 @@ mod tests {
                 .unwrap();
         let (t, lb) = Preprocessor::new(spec).run(&img).unwrap();
         assert_eq!(lb.offset_y, 2.0);
-        assert_eq!(t[[0, 0, 0, 0]], 114.0 / 255.0);
-        assert_eq!(t[[0, 0, 2, 0]], 30.0 / 255.0, "channel 0 is red");
+        assert_eq!(t[[0, 0, 0, 0]], 114.0 * spec.scale);
+        assert_eq!(t[[0, 0, 2, 0]], 30.0 * spec.scale, "channel 0 is red");
     }
 }

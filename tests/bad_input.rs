@@ -1,0 +1,127 @@
+//! Bad input of every kind: one clear line on stderr naming what is wrong, exit code 2, no panic,
+//! and outputs already written are kept.
+
+mod common;
+
+use std::path::Path;
+
+use common::{read_mot, run, scratch, shared, stderr, vtest};
+
+/// Runs `vigil track ARGS` and checks the failure contract; returns the error line.
+fn fails_cleanly(args: &[&str]) -> String {
+    let out = run(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got {err}");
+    assert!(lines[0].starts_with("vigil: error: "), "{err}");
+    lines[0].to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn missing_input_file() {
+    let line = fails_cleanly(&["track", "no/such/video.mp4"]);
+    assert!(line.contains("no/such/video.mp4") && line.contains("no such file"), "{line}");
+}
+
+#[test]
+fn text_file_named_mp4() {
+    let dir = scratch("text_mp4");
+    let fake = dir.join("notes.mp4");
+    std::fs::write(&fake, "this is not a video\n").unwrap();
+    let line = fails_cleanly(&["track", s(&fake)]);
+    assert!(line.contains("notes.mp4") && line.contains("not a video"), "{line}");
+}
+
+#[test]
+fn truncated_video_reports_and_keeps_what_was_written() {
+    let dir = scratch("truncated");
+    let cut = dir.join("cut.avi");
+    let bytes = std::fs::read(vtest()).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 5]).unwrap();
+    let mot = dir.join("cut.txt");
+    let line = fails_cleanly(&["track", s(&cut), "--mot", s(&mot)]);
+    assert!(line.contains("cut.avi") && line.contains("truncated"), "{line}");
+    let rows = read_mot(&mot);
+    assert!(rows.iter().map(|r| r.frame).max().unwrap() > 100, "frames before the cut are kept");
+}
+
+#[test]
+fn non_onnx_model() {
+    let dir = scratch("non_onnx");
+    let model = dir.join("model.onnx");
+    std::fs::write(&model, "not a model").unwrap();
+    let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&model)]);
+    assert!(line.contains("model.onnx") && line.contains("ONNX"), "{line}");
+}
+
+#[test]
+fn onnx_model_with_unexpected_output_shape() {
+    // A real ONNX detector whose head is not YOLOX's: [1, 84, 8400].
+    let model = shared().join("models/yolov8n_int8.onnx");
+    let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&model)]);
+    assert!(line.contains("yolov8n_int8.onnx") && line.contains("output shape"), "{line}");
+}
+
+#[test]
+fn unknown_class_name() {
+    let line = fails_cleanly(&["track", s(&vtest()), "--classes", "person,unicorn"]);
+    assert!(line.contains("'unicorn'"), "{line}");
+}
+
+#[test]
+fn unwritable_outputs() {
+    for flag in ["-o", "--mot", "--json"] {
+        let target = if flag == "-o" { "/nonexistent-dir/out.mp4" } else { "/nonexistent-dir/out.txt" };
+        let line = fails_cleanly(&["track", s(&vtest()), flag, target]);
+        assert!(line.contains(target), "{line}");
+    }
+}
+
+#[test]
+fn unsupported_video_extension() {
+    let dir = scratch("bad_ext");
+    let line = fails_cleanly(&["track", s(&vtest()), "-o", s(&dir.join("out.gif"))]);
+    assert!(line.contains("out.gif"), "{line}");
+}
+
+#[test]
+fn bad_config_values_name_the_key() {
+    let dir = scratch("bad_config");
+    let cases = [("[detector]\nconf = 2.0\n", "detector.conf"), ("[tracker]\nlost_timeout_s = -1\n", "tracker.lost_timeout_s"), ("[detector]\nconfx = 0.3\n", "confx"), ("[detector\n", "line 1")];
+    for (i, (text, expect)) in cases.iter().enumerate() {
+        let path = dir.join(format!("c{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let line = fails_cleanly(&["track", s(&vtest()), "--config", s(&path)]);
+        assert!(line.contains(expect) && line.contains(&format!("c{i}.toml")), "{line}");
+    }
+    let line = fails_cleanly(&["track", s(&vtest()), "--iou", "7"]);
+    assert!(line.contains("detector.iou"), "{line}");
+}
+
+#[test]
+fn folder_without_seqinfo() {
+    let dir = scratch("no_seqinfo");
+    let line = fails_cleanly(&["track", s(&dir)]);
+    assert!(line.contains("seqinfo.ini"), "{line}");
+}
+
+#[test]
+fn unreachable_stream_is_named_without_its_password() {
+    let line = fails_cleanly(&["track", "rtsp://admin:hunter2@127.0.0.1:9/cam"]);
+    assert!(line.contains("rtsp://admin:***@127.0.0.1:9/cam"), "{line}");
+    assert!(!line.contains("hunter2"), "{line}");
+}
+
+#[test]
+fn missing_onnx_runtime_library_says_how_to_fix_it() {
+    let out = common::vigil().env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so").args(["track", s(&vtest())]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ORT_DYLIB_PATH") && err.lines().count() == 1, "{err}");
+}

@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests: where the data is, and running the binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared data folder: `$VIGIL_SHARED`, else `../shared` beside the checkout.
+pub fn shared() -> PathBuf {
+    let dir = std::env::var_os("VIGIL_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("../shared"));
+    assert!(dir.join("models/yolox_nano.onnx").is_file(), "shared data not found at {} (set VIGIL_SHARED)", dir.display());
+    dir
+}
+
+pub fn vtest() -> PathBuf {
+    shared().join("videos/vtest.avi")
+}
+
+/// A fresh, empty scratch folder for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = root().join("target/test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn vigil() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.current_dir(root()).arg("--quiet");
+    cmd
+}
+
+pub fn run(args: &[&str]) -> Output {
+    vigil().args(args).output().expect("run vigil")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Frames in a video as ffprobe counts them by decoding every one.
+pub fn ffprobe_frames(path: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (apt install ffmpeg)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().trim_end_matches(',').parse().unwrap_or_else(|_| panic!("ffprobe on {}: {text:?} {}", path.display(), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// One parsed MOTChallenge result line.
+#[derive(Debug, Clone, Copy)]
+pub struct MotRow {
+    pub frame: u64,
+    pub id: u64,
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl MotRow {
+    pub fn center(&self) -> (f32, f32) {
+        (self.x + self.w / 2.0, self.y + self.h / 2.0)
+    }
+}
+
+/// Parses a MOT file strictly: every line has 10 numeric fields.
+pub fn read_mot(path: &Path) -> Vec<MotRow> {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'), "last line incomplete");
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| {
+            let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap_or_else(|_| panic!("line {}: {line}", n + 1))).collect();
+            assert_eq!(f.len(), 10, "line {}: {line}", n + 1);
+            assert!(f[4] > 0.0 && f[5] > 0.0, "line {}: non-positive size", n + 1);
+            MotRow { frame: f[0] as u64, id: f[1] as u64, x: f[2] as f32, y: f[3] as f32, w: f[4] as f32, h: f[5] as f32 }
+        })
+        .collect()
+}
