@@ -130,6 +130,34 @@ mod tests {
     }
 
     #[test]
+    fn shipped_config_states_the_defaults() {
+        let shipped = parse(include_str!("../configs/default.toml")).unwrap();
+        let defaults = Config::default();
+        assert_eq!(
+            format!("{:?}", shipped.detector),
+            format!("{:?}", defaults.detector)
+        );
+        let (a, b) = (shipped.tracker, defaults.tracker);
+        assert!((a.noise_reference_s - b.noise_reference_s).abs() < 1e-9);
+        assert_eq!(
+            format!(
+                "{:?}",
+                TrackerConfig {
+                    noise_reference_s: 0.0,
+                    ..a
+                }
+            ),
+            format!(
+                "{:?}",
+                TrackerConfig {
+                    noise_reference_s: 0.0,
+                    ..b
+                }
+            )
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_named() {
         assert!(parse("[detector]\nconfx = 0.3\n")
             .unwrap_err()

@@ -28,7 +28,10 @@ fn main() {
 /// FFmpeg and OpenCV print their own diagnostics straight to stderr; vigil reports every failure
 /// itself in one line, so they are silenced unless the user asked for them through these variables.
 fn quiet_native_logs() {
-    for (var, quiet) in [("OPENCV_FFMPEG_LOGLEVEL", "-8"), ("OPENCV_LOG_LEVEL", "SILENT")] {
+    for (var, quiet) in [
+        ("OPENCV_FFMPEG_LOGLEVEL", "-8"),
+        ("OPENCV_LOG_LEVEL", "SILENT"),
+    ] {
         if std::env::var_os(var).is_none() {
             // Still single-threaded here, before any library reads the environment.
             std::env::set_var(var, quiet);

@@ -1,8 +1,59 @@
-//! MOTChallenge file formats: `seqinfo.ini` sequence descriptions.
+//! MOTChallenge file formats: `seqinfo.ini` sequence descriptions and detection files.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
+use crate::frame::Detection;
+use crate::geom::BBox;
+
+/// Detections per frame (index 0 is frame 1), from a MOTChallenge `det.txt`:
+/// `frame,id,x,y,w,h,score[,...]`. Errors name the line.
+pub fn parse_detections(text: &str) -> std::result::Result<Vec<Vec<Detection>>, String> {
+    let mut frames: Vec<Vec<Detection>> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() < 7 {
+            return Err(format!(
+                "line {}: expected at least 7 comma-separated values, found {}",
+                n + 1,
+                fields.len()
+            ));
+        }
+        let mut v = [0f64; 7];
+        for (slot, text) in v.iter_mut().zip(&fields) {
+            *slot = text
+                .parse()
+                .ok()
+                .filter(|x: &f64| x.is_finite())
+                .ok_or(format!("line {}: '{text}' is not a finite number", n + 1))?;
+        }
+        let [frame, _, x, y, w, h, score] = v;
+        if frame < 1.0 || frame.fract() != 0.0 {
+            return Err(format!(
+                "line {}: frame {frame} is not a positive integer",
+                n + 1
+            ));
+        }
+        if w <= 0.0 || h <= 0.0 {
+            return Err(format!("line {}: box size {w}x{h} is not positive", n + 1));
+        }
+        let index = frame as usize - 1;
+        if frames.len() <= index {
+            frames.resize_with(index + 1, Vec::new);
+        }
+        let bbox = BBox::from_tlwh(x as f32, y as f32, w as f32, h as f32);
+        frames[index].push(Detection {
+            bbox,
+            score: score as f32,
+            class_id: 0,
+        });
+    }
+    Ok(frames)
+}
 
 /// The `[Sequence]` section of a MOTChallenge `seqinfo.ini`.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,6 +157,28 @@ mod tests {
         assert_eq!(s.length, 600);
         assert_eq!((s.width, s.height), (1920, 1080));
         assert_eq!(s.image_dir, Path::new("/d/MOT17-02/img1"));
+    }
+
+    #[test]
+    fn parses_detections_by_frame() {
+        let dets = parse_detections("1,-1,10,20,30,40,0.9\n3,-1,1,2,3,4,0.5,-1,-1,-1\n").unwrap();
+        assert_eq!(dets.len(), 3);
+        assert_eq!(dets[0][0].bbox, BBox::new(10.0, 20.0, 40.0, 60.0));
+        assert!(dets[1].is_empty());
+        assert_eq!(dets[2][0].score, 0.5);
+    }
+
+    #[test]
+    fn rejects_malformed_detection_lines_naming_the_line() {
+        for (text, expect) in [
+            ("1,-1,10,20,30,40,0.9\n1,-1,10,20\n", "line 2"),
+            ("1,-1,10,20,30,nan,0.9\n", "not a finite number"),
+            ("1,-1,10,20,-30,40,0.9\n", "not positive"),
+            ("0,-1,10,20,30,40,0.9\n", "positive integer"),
+        ] {
+            let err = parse_detections(text).unwrap_err();
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
     }
 
     #[test]

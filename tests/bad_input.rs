@@ -26,7 +26,10 @@ fn s(p: &Path) -> &str {
 #[test]
 fn missing_input_file() {
     let line = fails_cleanly(&["track", "no/such/video.mp4"]);
-    assert!(line.contains("no/such/video.mp4") && line.contains("no such file"), "{line}");
+    assert!(
+        line.contains("no/such/video.mp4") && line.contains("no such file"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -35,7 +38,10 @@ fn text_file_named_mp4() {
     let fake = dir.join("notes.mp4");
     std::fs::write(&fake, "this is not a video\n").unwrap();
     let line = fails_cleanly(&["track", s(&fake)]);
-    assert!(line.contains("notes.mp4") && line.contains("not a video"), "{line}");
+    assert!(
+        line.contains("notes.mp4") && line.contains("not a video"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -46,9 +52,15 @@ fn truncated_video_reports_and_keeps_what_was_written() {
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 5]).unwrap();
     let mot = dir.join("cut.txt");
     let line = fails_cleanly(&["track", s(&cut), "--mot", s(&mot)]);
-    assert!(line.contains("cut.avi") && line.contains("truncated"), "{line}");
+    assert!(
+        line.contains("cut.avi") && line.contains("truncated"),
+        "{line}"
+    );
     let rows = read_mot(&mot);
-    assert!(rows.iter().map(|r| r.frame).max().unwrap() > 100, "frames before the cut are kept");
+    assert!(
+        rows.iter().map(|r| r.frame).max().unwrap() > 100,
+        "frames before the cut are kept"
+    );
 }
 
 #[test]
@@ -57,7 +69,10 @@ fn non_onnx_model() {
     let model = dir.join("model.onnx");
     std::fs::write(&model, "not a model").unwrap();
     let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&model)]);
-    assert!(line.contains("model.onnx") && line.contains("ONNX"), "{line}");
+    assert!(
+        line.contains("model.onnx") && line.contains("ONNX"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -65,7 +80,10 @@ fn onnx_model_with_unexpected_output_shape() {
     // A real ONNX detector whose head is not YOLOX's: [1, 84, 8400].
     let model = shared().join("models/yolov8n_int8.onnx");
     let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&model)]);
-    assert!(line.contains("yolov8n_int8.onnx") && line.contains("output shape"), "{line}");
+    assert!(
+        line.contains("yolov8n_int8.onnx") && line.contains("output shape"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -77,7 +95,11 @@ fn unknown_class_name() {
 #[test]
 fn unwritable_outputs() {
     for flag in ["-o", "--mot", "--json"] {
-        let target = if flag == "-o" { "/nonexistent-dir/out.mp4" } else { "/nonexistent-dir/out.txt" };
+        let target = if flag == "-o" {
+            "/nonexistent-dir/out.mp4"
+        } else {
+            "/nonexistent-dir/out.txt"
+        };
         let line = fails_cleanly(&["track", s(&vtest()), flag, target]);
         assert!(line.contains(target), "{line}");
     }
@@ -93,12 +115,20 @@ fn unsupported_video_extension() {
 #[test]
 fn bad_config_values_name_the_key() {
     let dir = scratch("bad_config");
-    let cases = [("[detector]\nconf = 2.0\n", "detector.conf"), ("[tracker]\nlost_timeout_s = -1\n", "tracker.lost_timeout_s"), ("[detector]\nconfx = 0.3\n", "confx"), ("[detector\n", "line 1")];
+    let cases = [
+        ("[detector]\nconf = 2.0\n", "detector.conf"),
+        ("[tracker]\nlost_timeout_s = -1\n", "tracker.lost_timeout_s"),
+        ("[detector]\nconfx = 0.3\n", "confx"),
+        ("[detector\n", "line 1"),
+    ];
     for (i, (text, expect)) in cases.iter().enumerate() {
         let path = dir.join(format!("c{i}.toml"));
         std::fs::write(&path, text).unwrap();
         let line = fails_cleanly(&["track", s(&vtest()), "--config", s(&path)]);
-        assert!(line.contains(expect) && line.contains(&format!("c{i}.toml")), "{line}");
+        assert!(
+            line.contains(expect) && line.contains(&format!("c{i}.toml")),
+            "{line}"
+        );
     }
     let line = fails_cleanly(&["track", s(&vtest()), "--iou", "7"]);
     assert!(line.contains("detector.iou"), "{line}");
@@ -120,8 +150,15 @@ fn unreachable_stream_is_named_without_its_password() {
 
 #[test]
 fn missing_onnx_runtime_library_says_how_to_fix_it() {
-    let out = common::vigil().env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so").args(["track", s(&vtest())]).output().unwrap();
+    let out = common::vigil()
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .args(["track", s(&vtest())])
+        .output()
+        .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("ORT_DYLIB_PATH") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("ORT_DYLIB_PATH") && err.lines().count() == 1,
+        "{err}"
+    );
 }

@@ -27,7 +27,8 @@ fn detector() -> Detector {
 }
 
 fn golden() -> Value {
-    let text = std::fs::read_to_string(common::root().join("tests/golden/detections.json")).unwrap();
+    let text =
+        std::fs::read_to_string(common::root().join("tests/golden/detections.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -41,11 +42,23 @@ fn compare(what: &str, ours: &[Detection], reference: &[Value]) {
     assert_eq!(ours.len(), reference.len(), "{what}: detection count");
     let mut unused: Vec<&Detection> = ours.iter().collect();
     for r in reference {
-        let r: Vec<f64> = r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let (rb, score, class) = ([r[0] as f32, r[1] as f32, r[2] as f32, r[3] as f32], r[4] as f32, r[5] as usize);
+        let r: Vec<f64> = r
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let (rb, score, class) = (
+            [r[0] as f32, r[1] as f32, r[2] as f32, r[3] as f32],
+            r[4] as f32,
+            r[5] as usize,
+        );
         let error = |d: &Detection| {
             let b = [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2];
-            b.iter().zip(rb).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max)
+            b.iter()
+                .zip(rb)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max)
         };
         let best = unused
             .iter()
@@ -54,8 +67,17 @@ fn compare(what: &str, ours: &[Detection], reference: &[Value]) {
             .min_by(|a, b| error(a.1).total_cmp(&error(b.1)))
             .unwrap_or_else(|| panic!("{what}: no class-{class} box for reference {r:?}"));
         let (i, d) = (best.0, *best.1);
-        assert!(error(d) <= TOLERANCE_PX, "{what}: box {:?} vs reference {rb:?} (error {} px)", d.bbox, error(d));
-        assert!((d.score - score).abs() < 1e-5, "{what}: score {} vs {score}", d.score);
+        assert!(
+            error(d) <= TOLERANCE_PX,
+            "{what}: box {:?} vs reference {rb:?} (error {} px)",
+            d.bbox,
+            error(d)
+        );
+        assert!(
+            (d.score - score).abs() < 1e-5,
+            "{what}: score {} vs {score}",
+            d.score
+        );
         unused.remove(i);
     }
 }
@@ -71,9 +93,14 @@ fn detections_match_the_python_reference() {
         let rel = record["source"].as_str().unwrap();
         let frame_no = record["frame"].as_u64().unwrap();
         let image = if rel.ends_with(".jpg") {
-            imgcodecs::imread(&shared.join(rel), imgcodecs::IMREAD_COLOR).unwrap()
+            imgcodecs::imread(shared.join(rel), imgcodecs::IMREAD_COLOR).unwrap()
         } else {
-            let (src, next) = video.get_or_insert_with(|| (source::open(&shared.join(rel).to_string_lossy()).unwrap(), 0));
+            let (src, next) = video.get_or_insert_with(|| {
+                (
+                    source::open(&shared.join(rel).to_string_lossy()).unwrap(),
+                    0,
+                )
+            });
             loop {
                 let raw = src.next_frame().unwrap().expect("frame");
                 *next += 1;
@@ -84,7 +111,11 @@ fn detections_match_the_python_reference() {
         };
         assert!(!image.empty(), "{rel}");
         let ours = detect(&mut detector, &image);
-        compare(&format!("{rel}#{frame_no}"), &ours, record["detections"].as_array().unwrap());
+        compare(
+            &format!("{rel}#{frame_no}"),
+            &ours,
+            record["detections"].as_array().unwrap(),
+        );
         checked += 1;
     }
     assert!(checked >= 27, "golden file lists {checked} images");

@@ -10,23 +10,50 @@ use common::{ffprobe_frames, read_mot, run, scratch, stderr, vigil, vtest};
 #[test]
 fn tracks_vtest_into_video_mot_and_json() {
     let dir = scratch("vtest_full");
-    let (video, mot, json) = (dir.join("out.mp4"), dir.join("out.txt"), dir.join("out.jsonl"));
-    let out = run(&["track", vtest().to_str().unwrap(), "-o", video.to_str().unwrap(), "--mot", mot.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let (video, mot, json) = (
+        dir.join("out.mp4"),
+        dir.join("out.txt"),
+        dir.join("out.jsonl"),
+    );
+    let out = run(&[
+        "track",
+        vtest().to_str().unwrap(),
+        "-o",
+        video.to_str().unwrap(),
+        "--mot",
+        mot.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("795 frames"), "{summary}");
 
-    assert_eq!(ffprobe_frames(&video), 795, "annotated video must have every input frame");
+    assert_eq!(
+        ffprobe_frames(&video),
+        795,
+        "annotated video must have every input frame"
+    );
 
     let rows = read_mot(&mot);
     assert!(rows.iter().all(|r| (1..=795).contains(&r.frame)));
-    assert!(rows.len() > 3000, "vtest has several people in most frames: {} rows", rows.len());
+    assert!(
+        rows.len() > 3000,
+        "vtest has several people in most frames: {} rows",
+        rows.len()
+    );
 
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&json).unwrap().lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
     assert_eq!(lines.len(), 795);
     assert_eq!(lines[9]["frame"], 10);
-    assert!((lines[10]["pts_ms"].as_f64().unwrap() - 1000.0).abs() < 1e-6, "10 fps: frame 11 at 1 s");
+    assert!(
+        (lines[10]["pts_ms"].as_f64().unwrap() - 1000.0).abs() < 1e-6,
+        "10 fps: frame 11 at 1 s"
+    );
     let track = &lines[400]["tracks"][0];
     for key in ["id", "class", "score", "bbox", "velocity", "predicted"] {
         assert!(!track[key].is_null(), "missing {key} in {track}");
@@ -34,7 +61,10 @@ fn tracks_vtest_into_video_mot_and_json() {
     assert_eq!(track["predicted"][0]["dt_s"], 1.0);
     assert_eq!(track["predicted"][0]["cov_xy"].as_array().unwrap().len(), 3);
     // JSON and MOT report the same tracks.
-    let json_rows: usize = lines.iter().map(|l| l["tracks"].as_array().unwrap().len()).sum();
+    let json_rows: usize = lines
+        .iter()
+        .map(|l| l["tracks"].as_array().unwrap().len())
+        .sum();
     assert_eq!(json_rows, rows.len());
 
     woman_in_black_keeps_one_id(&rows);
@@ -48,9 +78,12 @@ fn tracks_vtest_into_video_mot_and_json() {
 fn woman_in_black_keeps_one_id(rows: &[common::MotRow]) {
     let at = |frame: u64, (x, y): (f32, f32)| {
         rows.iter()
-            .filter(|r| r.frame == frame && x >= r.x && x <= r.x + r.w && y >= r.y && y <= r.y + r.h)
+            .filter(|r| {
+                r.frame == frame && x >= r.x && x <= r.x + r.w && y >= r.y && y <= r.y + r.h
+            })
             .min_by(|a, b| {
-                let d = |r: &&common::MotRow| (r.center().0 - x).powi(2) + (r.center().1 - y).powi(2);
+                let d =
+                    |r: &&common::MotRow| (r.center().0 - x).powi(2) + (r.center().1 - y).powi(2);
                 d(a).total_cmp(&d(b))
             })
             .copied()
@@ -59,16 +92,35 @@ fn woman_in_black_keeps_one_id(rows: &[common::MotRow]) {
     let mut last = start;
     for frame in 586..=795 {
         let Some(row) = rows.iter().find(|r| r.frame == frame && r.id == start.id) else {
-            assert!(frame > 750, "track {} lost at frame {frame}, while she is in plain view", start.id);
+            assert!(
+                frame > 750,
+                "track {} lost at frame {frame}, while she is in plain view",
+                start.id
+            );
             continue;
         };
         let gap = (frame - last.frame) as f32;
-        let (dx, dy) = (row.center().0 - last.center().0, row.center().1 - last.center().1);
-        assert!(dx.hypot(dy) < 25.0 * gap, "track {} jumped {dx},{dy} px at frame {frame}", start.id);
+        let (dx, dy) = (
+            row.center().0 - last.center().0,
+            row.center().1 - last.center().1,
+        );
+        assert!(
+            dx.hypot(dy) < 25.0 * gap,
+            "track {} jumped {dx},{dy} px at frame {frame}",
+            start.id
+        );
         last = *row;
     }
-    assert_eq!(at(750, (191.0, 241.0)).map(|r| r.id), Some(start.id), "not on her at frame 750");
-    assert_eq!(at(795, (407.0, 200.0)).map(|r| r.id), Some(start.id), "identity lost behind the passers-by");
+    assert_eq!(
+        at(750, (191.0, 241.0)).map(|r| r.id),
+        Some(start.id),
+        "not on her at frame 750"
+    );
+    assert_eq!(
+        at(795, (407.0, 200.0)).map(|r| r.id),
+        Some(start.id),
+        "identity lost behind the passers-by"
+    );
 }
 
 #[test]
@@ -76,7 +128,14 @@ fn avi_and_mkv_outputs_decode_with_every_frame() {
     let dir = scratch("containers");
     for name in ["out.avi", "out.mkv"] {
         let path = dir.join(name);
-        let out = run(&["track", vtest().to_str().unwrap(), "-o", path.to_str().unwrap(), "--max-frames", "25"]);
+        let out = run(&[
+            "track",
+            vtest().to_str().unwrap(),
+            "-o",
+            path.to_str().unwrap(),
+            "--max-frames",
+            "25",
+        ]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
         assert_eq!(ffprobe_frames(&path), 25, "{name}");
     }
@@ -87,21 +146,47 @@ fn mot_sequence_folder_as_input_keeps_its_frame_numbers() {
     let dir = scratch("mot_seq");
     let mot = dir.join("out.txt");
     let seq = common::shared().join("mot/MOT17-mini/MOT17-04");
-    let out = run(&["track", seq.to_str().unwrap(), "--mot", mot.to_str().unwrap(), "--classes", "person"]);
+    let out = run(&[
+        "track",
+        seq.to_str().unwrap(),
+        "--mot",
+        mot.to_str().unwrap(),
+        "--classes",
+        "person",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = read_mot(&mot);
     let frames: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.frame).collect();
-    assert_eq!(frames.into_iter().collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+    assert_eq!(
+        frames.into_iter().collect::<Vec<_>>(),
+        (1..=8).collect::<Vec<_>>()
+    );
     // A crowded street; the first frame confirms only sure detections, later frames more.
-    assert!(rows.iter().filter(|r| r.frame == 8).count() >= 8, "MOT17-04 is a crowded street");
+    assert!(
+        rows.iter().filter(|r| r.frame == 8).count() >= 8,
+        "MOT17-04 is a crowded street"
+    );
 }
 
 #[test]
 fn sigint_halfway_leaves_playable_video_and_complete_lines() {
     let dir = scratch("sigint");
-    let (video, mot, json) = (dir.join("out.mp4"), dir.join("out.txt"), dir.join("out.jsonl"));
+    let (video, mot, json) = (
+        dir.join("out.mp4"),
+        dir.join("out.txt"),
+        dir.join("out.jsonl"),
+    );
     let mut child = vigil()
-        .args(["track", vtest().to_str().unwrap(), "-o", video.to_str().unwrap(), "--mot", mot.to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .args([
+            "track",
+            vtest().to_str().unwrap(),
+            "-o",
+            video.to_str().unwrap(),
+            "--mot",
+            mot.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -110,19 +195,34 @@ fn sigint_halfway_leaves_playable_video_and_complete_lines() {
     let started = Instant::now();
     while std::fs::read_to_string(&json).map_or(0, |t| t.lines().count()) < 150 {
         assert!(started.elapsed() < Duration::from_secs(60), "no progress");
-        assert!(child.try_wait().unwrap().is_none(), "finished before it could be interrupted");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be interrupted"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
 
     let written = std::fs::read_to_string(&json).unwrap();
     assert!(written.ends_with('\n'));
-    let frames = written.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).expect("complete JSON line")).count() as u64;
-    assert!(frames >= 150 && frames < 795, "{frames} frames written");
-    assert_eq!(ffprobe_frames(&video), frames, "the video holds every frame the other sinks saw");
+    let frames = written
+        .lines()
+        .inspect(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("complete JSON line");
+        })
+        .count() as u64;
+    assert!((150..795).contains(&frames), "{frames} frames written");
+    assert_eq!(
+        ffprobe_frames(&video),
+        frames,
+        "the video holds every frame the other sinks saw"
+    );
     let rows = read_mot(&mot);
     assert!(rows.iter().map(|r| r.frame).max().unwrap() <= frames);
 }

@@ -10,8 +10,14 @@ pub fn root() -> PathBuf {
 
 /// The shared data folder: `$VIGIL_SHARED`, else `../shared` beside the checkout.
 pub fn shared() -> PathBuf {
-    let dir = std::env::var_os("VIGIL_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("../shared"));
-    assert!(dir.join("models/yolox_nano.onnx").is_file(), "shared data not found at {} (set VIGIL_SHARED)", dir.display());
+    let dir = std::env::var_os("VIGIL_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"));
+    assert!(
+        dir.join("models/yolox_nano.onnx").is_file(),
+        "shared data not found at {} (set VIGIL_SHARED)",
+        dir.display()
+    );
     dir
 }
 
@@ -44,12 +50,31 @@ pub fn stderr(o: &Output) -> String {
 /// Frames in a video as ffprobe counts them by decoding every one.
 pub fn ffprobe_frames(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe (apt install ffmpeg)");
     let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().trim_end_matches(',').parse().unwrap_or_else(|_| panic!("ffprobe on {}: {text:?} {}", path.display(), String::from_utf8_lossy(&out.stderr)))
+    text.trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| {
+            panic!(
+                "ffprobe on {}: {text:?} {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 /// One parsed MOTChallenge result line.
@@ -72,14 +97,34 @@ impl MotRow {
 /// Parses a MOT file strictly: every line has 10 numeric fields.
 pub fn read_mot(path: &Path) -> Vec<MotRow> {
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.is_empty() || text.ends_with('\n'), "last line incomplete");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "last line incomplete"
+    );
     text.lines()
         .enumerate()
         .map(|(n, line)| {
-            let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap_or_else(|_| panic!("line {}: {line}", n + 1))).collect();
+            let f: Vec<f64> = line
+                .split(',')
+                .map(|v| {
+                    v.parse()
+                        .unwrap_or_else(|_| panic!("line {}: {line}", n + 1))
+                })
+                .collect();
             assert_eq!(f.len(), 10, "line {}: {line}", n + 1);
-            assert!(f[4] > 0.0 && f[5] > 0.0, "line {}: non-positive size", n + 1);
-            MotRow { frame: f[0] as u64, id: f[1] as u64, x: f[2] as f32, y: f[3] as f32, w: f[4] as f32, h: f[5] as f32 }
+            assert!(
+                f[4] > 0.0 && f[5] > 0.0,
+                "line {}: non-positive size",
+                n + 1
+            );
+            MotRow {
+                frame: f[0] as u64,
+                id: f[1] as u64,
+                x: f[2] as f32,
+                y: f[3] as f32,
+                w: f[4] as f32,
+                h: f[5] as f32,
+            }
         })
         .collect()
 }
