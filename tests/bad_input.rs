@@ -162,3 +162,17 @@ fn missing_onnx_runtime_library_says_how_to_fix_it() {
         "{err}"
     );
 }
+
+#[test]
+fn gpu_device_with_the_cpu_runtime_is_refused_not_silently_cpu() {
+    // scripts/bootstrap.sh installs the CPU build of ONNX Runtime.
+    let line = fails_cleanly(&[
+        "track",
+        s(&vtest()),
+        "--device",
+        "cuda",
+        "--max-frames",
+        "2",
+    ]);
+    assert!(line.contains("--device cuda"), "{line}");
+}

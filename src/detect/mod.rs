@@ -64,14 +64,20 @@ impl Detector {
                 model.display()
             )));
         }
+        let device_unavailable = |e: ort::Error| {
+            Error::input(format!(
+                "--device {}: {} (the ONNX Runtime library in use has no such execution provider)",
+                settings.device.name(),
+                first_line(&e.to_string())
+            ))
+        };
         let session = Session::builder(&env)
             .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::All)?))
             .and_then(|b| Ok(b.with_intra_threads(settings.threads.max(1))?))
             .and_then(|b| Ok(b.with_inter_threads(1)?))
-            .and_then(|b| {
-                Ok(b.with_execution_providers(runtime::execution_providers(settings.device))?)
-            })
-            .map_err(|e| what(&e))?
+            .map_err(|e| Error::internal(format!("cannot configure an ONNX Runtime session: {e}")))?
+            .with_execution_providers(runtime::execution_providers(settings.device))
+            .map_err(|e| device_unavailable(e.into()))?
             .commit_from_file(model)
             .map_err(|e| what(&format!("not a loadable ONNX model ({e})")))?;
         let (input_name, spec) = input_spec(&session).map_err(|e| what(&e))?;

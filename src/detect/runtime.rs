@@ -23,6 +23,16 @@ pub enum Device {
     Tensorrt,
 }
 
+impl Device {
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+            Device::Tensorrt => "tensorrt",
+        }
+    }
+}
+
 /// The process-wide ONNX Runtime environment, created on first use.
 pub fn environment() -> Result<Environment> {
     static ENV: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
