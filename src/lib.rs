@@ -4,6 +4,7 @@
 //! tensors, [`detect`] runs the ONNX model and NMS, [`track`] follows objects with a Kalman filter
 //! and forecasts them, and [`sink`]s write what was seen. [`pipeline`] wires them as threads.
 
+pub mod assignment;
 pub mod bench;
 pub mod cli;
 pub mod config;

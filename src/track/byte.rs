@@ -14,7 +14,7 @@
 
 use serde::Deserialize;
 
-use super::assign::{assign, CostMatrix, FORBIDDEN};
+use super::assign::{assign, Assignment};
 use super::kalman::{KalmanBox, KalmanNoise};
 use crate::frame::{Detection, Prediction, Track};
 use crate::geom::BBox;
@@ -192,7 +192,7 @@ impl Tracker {
 
         // Round 1: confirmed tracks (tracked or lost) against sure detections.
         let pool = self.indices(|p| p != Phase::Tentative);
-        let round1 = assign(&self.cost(&pool, &high, true), self.config.match_cost);
+        let round1 = self.associate(&pool, &high, true, self.config.match_cost);
         for &(r, c) in &round1.matches {
             self.apply(pool[r], high[c], time_s);
         }
@@ -204,10 +204,7 @@ impl Tracker {
             .map(|&r| pool[r])
             .filter(|&i| self.tracks[i].phase == Phase::Tracked)
             .collect();
-        let round2 = assign(
-            &self.cost(&pending, &low, false),
-            self.config.low_match_cost,
-        );
+        let round2 = self.associate(&pending, &low, false, self.config.low_match_cost);
         for &(r, c) in &round2.matches {
             self.apply(pending[r], low[c], time_s);
         }
@@ -218,8 +215,10 @@ impl Tracker {
         // Round 3: tentative tracks against the sure detections nobody took.
         let leftover: Vec<&Detection> = round1.unmatched_cols.iter().map(|&c| high[c]).collect();
         let tentative = self.indices(|p| p == Phase::Tentative);
-        let round3 = assign(
-            &self.cost(&tentative, &leftover, true),
+        let round3 = self.associate(
+            &tentative,
+            &leftover,
+            true,
             self.config.tentative_match_cost,
         );
         for &(r, c) in &round3.matches {
@@ -253,16 +252,27 @@ impl Tracker {
             .collect()
     }
 
-    /// `1 − IoU` (times the detection score when `fuse_score`), forbidding class changes.
-    fn cost(&self, tracks: &[usize], dets: &[&Detection], fuse_score: bool) -> CostMatrix {
-        let boxes: Vec<BBox> = tracks.iter().map(|&i| self.tracks[i].bbox()).collect();
-        CostMatrix::from_fn(tracks.len(), dets.len(), |r, c| {
-            let (track, det) = (&self.tracks[tracks[r]], dets[c]);
-            if track.class_id != det.class_id {
-                return FORBIDDEN;
+    /// Matches tracks to detections on cost `1 − IoU` (IoU times the detection score when
+    /// `fuse_score`), accepting pairs below `max_cost`. Classes never mix.
+    fn associate(
+        &self,
+        tracks: &[usize],
+        dets: &[&Detection],
+        fuse_score: bool,
+        max_cost: f32,
+    ) -> Assignment {
+        let rows: Vec<(BBox, usize)> = tracks
+            .iter()
+            .map(|&i| (self.tracks[i].bbox(), self.tracks[i].class_id))
+            .collect();
+        assign(rows.len(), dets.len(), |r, c| {
+            let ((track_box, class_id), det) = (rows[r], dets[c]);
+            if class_id != det.class_id {
+                return 0.0;
             }
-            let iou = boxes[r].iou(&det.bbox);
-            1.0 - if fuse_score { iou * det.score } else { iou }
+            let iou = track_box.iou(&det.bbox);
+            let similarity = if fuse_score { iou * det.score } else { iou };
+            (max_cost - (1.0 - similarity)).max(0.0) as f64
         })
     }
 
