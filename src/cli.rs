@@ -12,6 +12,7 @@ use crate::bench;
 use crate::config::Config;
 use crate::detect::{locate_asset, Detector, DetectorSettings, Device, Labels};
 use crate::error::{Error, Result};
+use crate::eval::{dataset, Counts, Summary as EvalSummary};
 use crate::pipeline::{self, Control, Pipeline, Summary};
 use crate::sink::{JsonLinesSink, MotSink, Sink, VideoSink};
 use crate::source::{self, SourceInfo};
@@ -37,6 +38,21 @@ pub enum Command {
     Track(TrackArgs),
     /// Time each pipeline stage and the whole pipeline on a video.
     Bench(BenchArgs),
+    /// MOTChallenge metrics (HOTA, CLEAR, Identity) of tracker results, as TrackEval computes them.
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Ground truth: a folder of sequences (SEQ/seqinfo.ini, SEQ/gt/gt.txt), or one sequence.
+    #[arg(long)]
+    pub gt: PathBuf,
+    /// Results: a folder with one SEQ.txt per sequence.
+    #[arg(long)]
+    pub res: PathBuf,
+    /// Also write every metric, per sequence and combined, as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// Detector and configuration options shared by every command that runs the detector.
@@ -103,6 +119,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Track(args) => track(args, cli.quiet),
         Command::Bench(args) => bench::run(&args),
+        Command::Eval(args) => eval(&args),
     }
 }
 
@@ -323,4 +340,66 @@ fn run_with_progress(
     let _ = watcher.join();
     bar.finish_and_clear();
     result
+}
+
+fn eval(args: &EvalArgs) -> Result<i32> {
+    let per_seq = dataset::evaluate_all(&args.gt, &args.res)?;
+    let all: Vec<Counts> = per_seq.iter().map(|(_, c)| c.clone()).collect();
+    let combined = Counts::combine(&all);
+    let mut rows: Vec<(String, EvalSummary)> = per_seq
+        .iter()
+        .map(|(n, c)| (n.clone(), c.summary()))
+        .collect();
+    rows.push(("COMBINED".into(), combined.summary()));
+    println!(
+        "{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5} {:>5} {:>5}",
+        "sequence",
+        "HOTA",
+        "DetA",
+        "AssA",
+        "LocA",
+        "MOTA",
+        "MOTP",
+        "IDF1",
+        "IDSW",
+        "Frag",
+        "MT",
+        "PT",
+        "ML"
+    );
+    for (name, s) in &rows {
+        let pct = |v: f64| format!("{:.3}", v * 100.0);
+        println!(
+            "{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5} {:>5} {:>5}",
+            name,
+            pct(s.hota),
+            pct(s.det_a),
+            pct(s.ass_a),
+            pct(s.loc_a),
+            pct(s.mota),
+            pct(s.motp),
+            pct(s.idf1),
+            s.idsw,
+            s.frag,
+            s.mt,
+            s.pt,
+            s.ml
+        );
+    }
+    if let Some(path) = &args.json {
+        let sequences: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(n, s)| {
+                Ok((
+                    n.clone(),
+                    serde_json::to_value(s).map_err(|e| Error::internal(e.to_string()))?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let text =
+            serde_json::to_string_pretty(&sequences).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
+    }
+    Ok(0)
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod eval;
 pub mod frame;
 pub mod geom;
 pub mod motchallenge;

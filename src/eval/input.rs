@@ -1,0 +1,145 @@
+//! MOTChallenge text files: gt (`frame,id,x,y,w,h,consider,class,visibility`) and tracker
+//! results (`frame,id,x,y,w,h,score,...`). Errors name the line; the caller adds the file.
+
+/// One ground-truth box.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GtRow {
+    pub frame: u64,
+    pub id: i64,
+    /// `[x, y, w, h]`, top-left corner and size.
+    pub tlwh: [f64; 4],
+    /// 0 marks a box that is not scored.
+    pub consider: i64,
+    /// MOT17 class (1 pedestrian, 2 person on vehicle, 7 static person, …); −1 where a benchmark
+    /// has no classes (MOT15).
+    pub class: i64,
+}
+
+/// One tracker box.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResultRow {
+    pub frame: u64,
+    pub id: i64,
+    pub tlwh: [f64; 4],
+}
+
+/// The numeric fields of a line, checked: at least `min_fields`, all finite, a positive integer
+/// frame, an integer id, a non-negative size.
+fn fields(line: &str, n: usize, min_fields: usize) -> Result<Vec<f64>, String> {
+    let parts: Vec<&str> = line.split(',').map(str::trim).collect();
+    if parts.len() < min_fields {
+        return Err(format!(
+            "line {n}: expected at least {min_fields} comma-separated values, found {}",
+            parts.len()
+        ));
+    }
+    let values = parts
+        .iter()
+        .map(|p| {
+            p.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or(format!("line {n}: '{p}' is not a finite number"))
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    if values[0] < 1.0 || values[0].fract() != 0.0 {
+        return Err(format!(
+            "line {n}: frame {} is not a positive integer",
+            values[0]
+        ));
+    }
+    if values[1].fract() != 0.0 {
+        return Err(format!("line {n}: id {} is not an integer", values[1]));
+    }
+    if values[4] < 0.0 || values[5] < 0.0 {
+        return Err(format!(
+            "line {n}: negative box size {}x{}",
+            values[4], values[5]
+        ));
+    }
+    Ok(values)
+}
+
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
+}
+
+pub fn parse_gt(text: &str) -> Result<Vec<GtRow>, String> {
+    lines(text)
+        .map(|(n, line)| {
+            let v = fields(line, n, 8)?;
+            Ok(GtRow {
+                frame: v[0] as u64,
+                id: v[1] as i64,
+                tlwh: [v[2], v[3], v[4], v[5]],
+                consider: v[6] as i64,
+                class: v[7] as i64,
+            })
+        })
+        .collect()
+}
+
+pub fn parse_results(text: &str) -> Result<Vec<ResultRow>, String> {
+    lines(text)
+        .map(|(n, line)| {
+            let v = fields(line, n, 6)?;
+            Ok(ResultRow {
+                frame: v[0] as u64,
+                id: v[1] as i64,
+                tlwh: [v[2], v[3], v[4], v[5]],
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_layouts() {
+        let gt = parse_gt("1,1,912,484,97,109,0,7,1\n").unwrap();
+        assert_eq!(
+            gt[0],
+            GtRow {
+                frame: 1,
+                id: 1,
+                tlwh: [912.0, 484.0, 97.0, 109.0],
+                consider: 0,
+                class: 7
+            }
+        );
+        let res = parse_results("3,12,1015.2,434.0,40.5,119.4,1,-1,-1,-1\n\n").unwrap();
+        assert_eq!(
+            res,
+            vec![ResultRow {
+                frame: 3,
+                id: 12,
+                tlwh: [1015.2, 434.0, 40.5, 119.4]
+            }]
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_named() {
+        for (text, expect) in [
+            (
+                "1,1,10,10,20,40,1\n2,1,10,10\n",
+                "line 2: expected at least 6",
+            ),
+            ("1,1,10,NaN,20,40,1\n", "'NaN' is not a finite number"),
+            ("1,1,10,10,-20,40,1\n", "negative box size"),
+            ("0,1,10,10,20,40,1\n", "frame 0"),
+            ("1,1.5,10,10,20,40,1\n", "id 1.5"),
+        ] {
+            let err = parse_results(text).unwrap_err();
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
+        assert!(parse_gt("1,1,10,10,20,40,1\n")
+            .unwrap_err()
+            .contains("at least 8"));
+    }
+}
