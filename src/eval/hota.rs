@@ -91,14 +91,14 @@ impl Hota {
                 alignment[at(f.gt_ids[g], f.tracker_ids[t])] * f.sim(g, t)
             });
             let matches = max_weight_matching(&w);
-            for a in 0..ALPHAS {
+            for (a, counts) in matches_count.iter_mut().enumerate() {
                 let mut n = 0;
                 for &(g, t) in &matches {
                     let sim = f.sim(g, t);
                     if sim >= alpha(a) - EPS {
                         n += 1;
                         res.loc_a[a] += sim;
-                        matches_count[a][at(f.gt_ids[g], f.tracker_ids[t])] += 1.0;
+                        counts[at(f.gt_ids[g], f.tracker_ids[t])] += 1.0;
                     }
                 }
                 res.tp[a] += n as f64;
@@ -106,11 +106,11 @@ impl Hota {
                 res.fp[a] += (cols - n) as f64;
             }
         }
-        for a in 0..ALPHAS {
+        for (a, counts) in matches_count.iter().enumerate() {
             let (mut ass_a, mut ass_re, mut ass_pr) = (0.0, 0.0, 0.0);
             for g in 0..n_gt {
                 for t in 0..n_tr {
-                    let m = matches_count[a][at(g, t)];
+                    let m = counts[at(g, t)];
                     if m > 0.0 {
                         ass_a += m * m / (gt_count[g] + tr_count[t] - m).max(1.0);
                         ass_re += m * m / gt_count[g].max(1.0);
