@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::detect::{locate_asset, Detector, DetectorSettings, Device, Labels};
 use crate::error::{Error, Result};
 use crate::eval::{dataset, Counts, Summary as EvalSummary};
+use crate::offline;
 use crate::pipeline::{self, Control, Pipeline, Summary};
 use crate::sink::{JsonLinesSink, MotSink, Sink, VideoSink};
 use crate::source::{self, SourceInfo};
@@ -96,6 +97,10 @@ pub struct TrackArgs {
     /// Stop after this many frames.
     #[arg(long)]
     pub max_frames: Option<u64>,
+    /// Track these MOTChallenge detections instead of running the detector (INPUT is a sequence
+    /// folder, or a folder of sequences with DET relative to each and --mot an output folder).
+    #[arg(long, value_name = "DET")]
+    pub detections: Option<PathBuf>,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }
@@ -242,6 +247,9 @@ pub fn open_sinks(
 }
 
 fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
+    if let Some(detections) = &args.detections {
+        return track_detections(&args, detections);
+    }
     let source = source::open(&args.input)?;
     let info = source.info().clone();
     let setup = args.detector.setup()?;
@@ -273,6 +281,36 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         .collect();
     println!("{}", summary_line(&info.name, &summary, &outputs));
     Ok(if summary.interrupted { 130 } else { 0 })
+}
+
+/// `vigil track SEQ --detections DET --mot OUT`: the tracker alone, on given detections.
+fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
+    let Some(mot) = &args.mot else {
+        return Err(Error::input(
+            "--detections writes MOT tracks: give --mot OUT.txt (or an output folder)",
+        ));
+    };
+    if args.output.is_some() || args.json.is_some() {
+        return Err(Error::input(
+            "--detections has no video frames: only --mot output is available",
+        ));
+    }
+    let config = match &args.detector.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    for job in offline::plan(Path::new(&args.input), detections, mot)? {
+        let started = std::time::Instant::now();
+        let (frames, tracks) = offline::run(&job, &config.tracker)?;
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{}: {frames} frames in {seconds:.3} s ({:.0} fps), {tracks} tracks → {}",
+            job.seq_dir.display(),
+            frames as f64 / seconds.max(1e-9),
+            job.output.display()
+        );
+    }
+    Ok(0)
 }
 
 pub fn summary_line(input: &str, s: &Summary, outputs: &[String]) -> String {

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod frame;
 pub mod geom;
 pub mod motchallenge;
+pub mod offline;
 pub mod pipeline;
 pub mod preprocess;
 pub mod sink;
