@@ -101,6 +101,10 @@ pub struct TrackArgs {
     /// folder, or a folder of sequences with DET relative to each and --mot an output folder).
     #[arg(long, value_name = "DET")]
     pub detections: Option<PathBuf>,
+    /// With --detections: fill gaps of up to N frames in each track by linear interpolation
+    /// (offline post-processing; 0 = off).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub interpolate: usize,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }
@@ -295,13 +299,17 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
             "--detections has no video frames: only --mot output is available",
         ));
     }
-    let config = match &args.detector.config {
+    let mut config = match &args.detector.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if args.interpolate > 0 {
+        // Gaps are filled from both ends, so no box should be extrapolated into them.
+        config.tracker.coast_s = 0.0;
+    }
     for job in offline::plan(Path::new(&args.input), detections, mot)? {
         let started = std::time::Instant::now();
-        let (frames, tracks) = offline::run(&job, &config.tracker)?;
+        let (frames, tracks) = offline::run(&job, &config.tracker, args.interpolate)?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "{}: {frames} frames in {seconds:.3} s ({:.0} fps), {tracks} tracks → {}",

@@ -45,6 +45,15 @@ pub struct TrackerConfig {
     pub velocity_noise: f64,
     /// The interval the noise weights are tuned for, in seconds.
     pub noise_reference_s: f64,
+    /// When a track is found again after missed frames, re-run its filter along a straight line
+    /// from its last observation to the new one (OC-SORT's observation-centric re-update), so the
+    /// velocity reflects where the object went rather than the drift of blind prediction.
+    pub reupdate_after_occlusion: bool,
+    /// Stop extrapolating width and height of lost tracks (ByteTrack does so for height).
+    pub freeze_size_while_lost: bool,
+    /// Keep reporting a lost track, at its predicted position, for this long after it was last
+    /// seen: objects briefly hidden stay on screen and in the outputs (0 disables).
+    pub coast_s: f64,
 }
 
 impl Default for TrackerConfig {
@@ -62,6 +71,9 @@ impl Default for TrackerConfig {
             position_noise: noise.position,
             velocity_noise: noise.velocity,
             noise_reference_s: noise.reference_dt,
+            reupdate_after_occlusion: true,
+            freeze_size_while_lost: true,
+            coast_s: 0.1,
         }
     }
 }
@@ -139,6 +151,11 @@ struct LiveTrack {
     score: f32,
     born_s: f64,
     last_seen_s: f64,
+    /// The last matched detection's box, and the filter as it was right after that update.
+    last_observation: BBox,
+    filter_at_observation: KalmanBox,
+    /// Frames since the last observation, counting the current one.
+    frames_since_observation: u32,
 }
 
 impl LiveTrack {
@@ -181,7 +198,11 @@ impl Tracker {
             .map_or(0.0, |last| (time_s - last).max(0.0));
         self.last_time_s = Some(time_s);
         for t in &mut self.tracks {
+            if t.phase == Phase::Lost && self.config.freeze_size_while_lost {
+                t.kf.freeze_size();
+            }
             t.kf.predict(dt, &self.noise);
+            t.frames_since_observation += 1;
         }
 
         let (low_score, high_score) = (self.config.low_score, self.config.high_score);
@@ -212,8 +233,9 @@ impl Tracker {
             self.tracks[pending[r]].phase = Phase::Lost;
         }
 
-        // Round 3: tentative tracks against the sure detections nobody took.
         let leftover: Vec<&Detection> = round1.unmatched_cols.iter().map(|&c| high[c]).collect();
+
+        // Round 3: tentative tracks against the sure detections nobody took.
         let tentative = self.indices(|p| p == Phase::Tentative);
         let round3 = self.associate(
             &tentative,
@@ -265,6 +287,17 @@ impl Tracker {
             .iter()
             .map(|&i| (self.tracks[i].bbox(), self.tracks[i].class_id))
             .collect();
+        self.associate_boxes(&rows, dets, fuse_score, max_cost)
+    }
+
+    /// `associate` for given (box, class) rows.
+    fn associate_boxes(
+        &self,
+        rows: &[(BBox, usize)],
+        dets: &[&Detection],
+        fuse_score: bool,
+        max_cost: f32,
+    ) -> Assignment {
         assign(rows.len(), dets.len(), |r, c| {
             let ((track_box, class_id), det) = (rows[r], dets[c]);
             if class_id != det.class_id {
@@ -278,8 +311,29 @@ impl Tracker {
 
     /// Updates track `i` with a matched detection, confirming it if it was tentative.
     fn apply(&mut self, i: usize, det: &Detection, time_s: f64) {
+        let (noise, config) = (&self.noise, &self.config);
         let t = &mut self.tracks[i];
-        t.kf.update(measurement(&det.bbox), &self.noise, None);
+        let gap = t.frames_since_observation;
+        if config.reupdate_after_occlusion && gap > 1 {
+            // One virtual observation per missed frame, on the line between the two real ones.
+            let mut kf = t.filter_at_observation.clone();
+            let step = (time_s - t.last_seen_s) / gap as f64;
+            let (from, to) = (measurement(&t.last_observation), measurement(&det.bbox));
+            for k in 1..gap {
+                let f = k as f64 / gap as f64;
+                kf.predict(step, noise);
+                kf.update(
+                    std::array::from_fn(|j| from[j] + (to[j] - from[j]) * f),
+                    noise,
+                );
+            }
+            kf.predict(step, noise);
+            t.kf = kf;
+        }
+        t.kf.update(measurement(&det.bbox), noise);
+        t.filter_at_observation = t.kf.clone();
+        t.last_observation = det.bbox;
+        t.frames_since_observation = 0;
         t.score = det.score;
         t.last_seen_s = time_s;
         t.phase = Phase::Tracked;
@@ -294,6 +348,7 @@ impl Tracker {
             self.next_id += 1;
             self.next_id - 1
         });
+        let kf = KalmanBox::new(measurement(&det.bbox), &self.noise);
         self.tracks.push(LiveTrack {
             id,
             phase: if confirm_now {
@@ -301,7 +356,10 @@ impl Tracker {
             } else {
                 Phase::Tentative
             },
-            kf: KalmanBox::new(measurement(&det.bbox), &self.noise),
+            filter_at_observation: kf.clone(),
+            kf,
+            last_observation: det.bbox,
+            frames_since_observation: 0,
             class_id: det.class_id,
             score: det.score,
             born_s: time_s,
@@ -333,7 +391,10 @@ impl Tracker {
         let mut out: Vec<Track> = self
             .tracks
             .iter()
-            .filter(|t| t.phase == Phase::Tracked && t.last_seen_s == time_s)
+            .filter(|t| {
+                (t.phase == Phase::Tracked && t.last_seen_s == time_s)
+                    || (t.phase == Phase::Lost && time_s - t.last_seen_s <= self.config.coast_s)
+            })
             .filter_map(|t| {
                 let id = t.id?;
                 let [vx, vy] = t.kf.velocity();
@@ -380,6 +441,14 @@ mod tests {
             bbox: BBox::from_tlwh(x, y, 40.0, 100.0),
             score,
             class_id: 0,
+        }
+    }
+
+    /// Reports only tracks matched in the frame, which keeps lifecycle assertions simple.
+    fn without_coasting() -> TrackerConfig {
+        TrackerConfig {
+            coast_s: 0.0,
+            ..Default::default()
         }
     }
 
@@ -452,7 +521,7 @@ mod tests {
 
     #[test]
     fn lost_track_is_recovered_within_the_timeout_with_the_same_id() {
-        let mut tr = Tracker::new(TrackerConfig::default());
+        let mut tr = Tracker::new(without_coasting());
         for step in 0..10 {
             tr.update(&[det(5.0 * step as f32, 0.0, 0.9)], step as f64 * 0.1);
         }
@@ -477,7 +546,7 @@ mod tests {
 
     #[test]
     fn classes_never_swap_identities() {
-        let mut tr = Tracker::new(TrackerConfig::default());
+        let mut tr = Tracker::new(without_coasting());
         tr.update(&[det(0.0, 0.0, 0.9)], 0.0);
         let car = Detection {
             class_id: 2,
@@ -514,6 +583,58 @@ mod tests {
                 "step {step}: {by_x:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_briefly_hidden_track_coasts_on_its_prediction_then_disappears() {
+        let mut tr = Tracker::new(TrackerConfig {
+            coast_s: 0.25,
+            ..Default::default()
+        });
+        for step in 0..10 {
+            tr.update(&[det(10.0 * step as f32, 0.0, 0.9)], step as f64 * 0.1);
+        }
+        // Unseen from t = 1.0: reported at 1.0 and 1.1 s (within 0.25 s of 0.9 s), moving on.
+        let coasting = tr.update(&[], 1.0);
+        assert_eq!(ids(&coasting), vec![1]);
+        assert!(coasting[0].bbox.x1 > 90.0, "{:?}", coasting[0].bbox);
+        assert_eq!(ids(&tr.update(&[], 1.1)), vec![1]);
+        assert!(tr.update(&[], 1.2).is_empty());
+    }
+
+    #[test]
+    fn re_update_after_occlusion_replays_the_gap_as_if_observed() {
+        // Walking right at 100 px/s, hidden for 0.5 s, found a little further than that pace.
+        // A plain update keeps part of the uncertainty half a second of blind prediction built
+        // up; the re-update replays the gap along the straight line, as if it had been observed,
+        // so the forecast from there is surer.
+        let run = |reupdate: bool| {
+            let config = TrackerConfig {
+                reupdate_after_occlusion: reupdate,
+                coast_s: 0.0,
+                ..Default::default()
+            };
+            let mut tr = Tracker::new(config);
+            for step in 0..10 {
+                tr.update(&[det(10.0 * step as f32, 0.0, 0.9)], step as f64 * 0.1);
+            }
+            for step in 10..15 {
+                tr.update(&[], step as f64 * 0.1);
+            }
+            let out = tr.update(&[det(165.0, 0.0, 0.9)], 1.5);
+            assert_eq!(ids(&out), vec![1]);
+            (out[0].velocity[0], out[0].predicted[0].cov_xy[0])
+        };
+        let ((v_with, var_with), (v_plain, var_plain)) = (run(true), run(false));
+        assert!(
+            var_with < 0.95 * var_plain,
+            "forecast variance {var_with} vs {var_plain}"
+        );
+        // Both learn the faster pace of the gap (75 px in 0.6 s = 125 px/s).
+        assert!(
+            (v_with - 125.0).abs() < 15.0 && (v_plain - 125.0).abs() < 15.0,
+            "{v_with} {v_plain}"
+        );
     }
 
     #[test]

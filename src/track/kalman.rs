@@ -103,6 +103,13 @@ impl KalmanBox {
         [self.axes[0].pp, 0.0, self.axes[1].pp]
     }
 
+    /// Stops any change of width and height (for objects out of sight, whose size cannot be
+    /// extrapolated for long).
+    pub fn freeze_size(&mut self) {
+        self.axes[2].vel = 0.0;
+        self.axes[3].vel = 0.0;
+    }
+
     /// Advances the estimate by `dt` seconds.
     pub fn predict(&mut self, dt: f64, noise: &KalmanNoise) {
         if dt <= 0.0 {
@@ -123,13 +130,11 @@ impl KalmanBox {
         }
     }
 
-    /// Corrects the estimate with a measured box. `confidence` in (0, 1] shrinks the measurement
-    /// noise for sure detections (NSA Kalman).
-    pub fn update(&mut self, z: [f64; 4], noise: &KalmanNoise, confidence: Option<f64>) {
+    /// Corrects the estimate with a measured box.
+    pub fn update(&mut self, z: [f64; 4], noise: &KalmanNoise) {
         let size = size_of(self.axes[2].pos, self.axes[3].pos);
-        let scale = confidence.map_or(1.0, |c| (1.0 - c).max(1e-3));
         for ((axis, s), z) in self.axes.iter_mut().zip(size).zip(z) {
-            axis.update(z, (noise.position * s).powi(2) * scale);
+            axis.update(z, (noise.position * s).powi(2));
         }
     }
 
@@ -201,7 +206,7 @@ mod tests {
         let mut kf = KalmanBox::new([100.0, 100.0, 10.0, 10.0], &n);
         // Prior var of cx: (2*0.1*10)² = 4; measurement var (0.1*10)² = 1.
         // Gain 4/5: cx' = 100 + 0.8 * (105 - 100) = 104; var' = 4 * (1 - 0.8) = 0.8.
-        kf.update([105.0, 100.0, 10.0, 10.0], &n, None);
+        kf.update([105.0, 100.0, 10.0, 10.0], &n);
         assert!((kf.state_box()[0] - 104.0).abs() < 1e-9);
         assert!((kf.center_cov()[0] - 0.8).abs() < 1e-9);
         // Velocity picks up the innovation through the (zero) position-velocity covariance: 0.
@@ -214,22 +219,12 @@ mod tests {
         let mut kf = KalmanBox::new([100.0, 100.0, 50.0, 100.0], &n);
         for step in 1..=30 {
             kf.predict(0.1, &n);
-            kf.update([100.0 + 5.0 * step as f64, 100.0, 50.0, 100.0], &n, None);
+            kf.update([100.0 + 5.0 * step as f64, 100.0, 50.0, 100.0], &n);
         }
         // 5 px per 0.1 s = 50 px/s.
         assert!((kf.velocity()[0] - 50.0).abs() < 1.0, "{:?}", kf.velocity());
         let (ahead, cov) = kf.forecast(1.0, &n);
         assert!((ahead[0] - (250.0 + 50.0)).abs() < 2.0, "{ahead:?}");
         assert!(cov[0] > kf.center_cov()[0]);
-    }
-
-    #[test]
-    fn confident_measurements_pull_harder() {
-        let n = noise();
-        let mut sure = KalmanBox::new([100.0, 100.0, 10.0, 10.0], &n);
-        let mut unsure = sure.clone();
-        sure.update([110.0, 100.0, 10.0, 10.0], &n, Some(0.9));
-        unsure.update([110.0, 100.0, 10.0, 10.0], &n, Some(0.1));
-        assert!(sure.state_box()[0] > unsure.state_box()[0]);
     }
 }
