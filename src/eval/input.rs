@@ -10,8 +10,8 @@ pub struct GtRow {
     pub tlwh: [f64; 4],
     /// 0 marks a box that is not scored.
     pub consider: i64,
-    /// MOT17 class (1 pedestrian, 2 person on vehicle, 7 static person, …); −1 where a benchmark
-    /// has no classes (MOT15).
+    /// MOT17 class (1 pedestrian, 2 person on vehicle, 7 static person, … 12); −1 where the
+    /// column holds something else: MOT15 files put −1 or 3D world coordinates there.
     pub class: i64,
 }
 
@@ -76,7 +76,11 @@ pub fn parse_gt(text: &str) -> Result<Vec<GtRow>, String> {
                 id: v[1] as i64,
                 tlwh: [v[2], v[3], v[4], v[5]],
                 consider: v[6] as i64,
-                class: v[7] as i64,
+                class: if v[7].fract() == 0.0 && (1.0..=12.0).contains(&v[7]) {
+                    v[7] as i64
+                } else {
+                    -1
+                },
             })
         })
         .collect()

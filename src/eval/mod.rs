@@ -156,6 +156,20 @@ mod tests {
     }
 
     #[test]
+    fn mot15_world_coordinates_are_not_mistaken_for_classes() {
+        // ETH-Bahnhof style: columns 8-10 are world coordinates; every row is a pedestrian.
+        let gt = "1,1,10,10,20,40,1,-3.1784,16.34,0.45\n1,2,100,10,20,40,1,-1.407,9.02,0.68\n";
+        let res = "1,5,10,10,20,40,1,-1,-1,-1\n1,6,100,10,20,40,1,-1,-1,-1\n";
+        let s = Counts::evaluate(&prepare(
+            &parse_gt(gt).unwrap(),
+            &parse_results(res).unwrap(),
+            1,
+        ))
+        .summary();
+        assert_eq!((s.clr_tp, s.clr_fn, s.clr_fp), (2, 0, 0));
+    }
+
+    #[test]
     fn distractor_matches_are_removed_and_zero_marked_gt_ignored() {
         // Object 3 is a static person (class 7); object 4 is a pedestrian marked not to score.
         let gt = "1,1,10,10,20,40,1,1,1\n1,3,200,10,20,40,1,7,1\n1,4,300,10,20,40,0,1,1\n";

@@ -37,10 +37,10 @@ pub struct Prepared {
 }
 
 /// Builds the evaluation data for a sequence of `length` frames. Rows beyond `length` are
-/// ignored, as TrackEval ignores them. A gt file whose classes are all −1 (MOT15) is scored
-/// without class filtering or distractor removal.
+/// ignored, as TrackEval ignores them. A gt file without MOT17 classes on every row (MOT15) is
+/// scored without class filtering or distractor removal, as TrackEval's MOT15 benchmark is.
 pub fn prepare(gt: &[GtRow], results: &[ResultRow], length: u64) -> Prepared {
-    let has_classes = gt.iter().any(|r| r.class != -1);
+    let has_classes = !gt.is_empty() && gt.iter().all(|r| r.class != -1);
     let mut gt_by_frame: Vec<Vec<&GtRow>> = vec![Vec::new(); length as usize];
     for row in gt.iter().filter(|r| r.frame <= length) {
         gt_by_frame[row.frame as usize - 1].push(row);
