@@ -1,0 +1,137 @@
+//! `vigil track --detections`: the tracker alone on MOTChallenge detections, then `vigil eval`.
+
+mod common;
+
+use common::{read_mot, run, scratch, shared, stderr};
+
+/// A two-sequence MOT17 val-half set, made from the shared data the way tools/mot_valhalf.py
+/// makes it (frames N/2+2..N renumbered from 1), but only its first 60 frames to stay quick.
+fn val_half_sample(dir: &std::path::Path) -> std::path::PathBuf {
+    let root = dir.join("val");
+    for seq in ["MOT17-05", "MOT17-09"] {
+        let src = shared().join("mot/MOT17").join(seq);
+        let ini = std::fs::read_to_string(src.join("seqinfo.ini")).unwrap();
+        let length: u64 = ini
+            .lines()
+            .find_map(|l| l.strip_prefix("seqLength="))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let first = length / 2 + 2;
+        let out = root.join(seq);
+        std::fs::create_dir_all(out.join("gt")).unwrap();
+        std::fs::create_dir_all(out.join("det")).unwrap();
+        std::fs::write(
+            out.join("seqinfo.ini"),
+            ini.replace(&format!("seqLength={length}"), "seqLength=60"),
+        )
+        .unwrap();
+        for (from, to) in [
+            ("gt/gt.txt", "gt/gt.txt"),
+            ("det/yolox_x_ablation.txt", "det/det.txt"),
+        ] {
+            let text = std::fs::read_to_string(src.join(from)).unwrap();
+            let kept: String = text
+                .lines()
+                .filter_map(|l| {
+                    let (frame, rest) = l.split_once(',')?;
+                    let f: u64 = frame.parse().ok()?;
+                    (f >= first && f < first + 60).then(|| format!("{},{rest}\n", f - first + 1))
+                })
+                .collect();
+            std::fs::write(out.join(to), kept).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn batch_tracking_then_eval_gives_sane_scores() {
+    let dir = scratch("detections_batch");
+    let val = val_half_sample(&dir);
+    let res = dir.join("res");
+    let o = run(&[
+        "track",
+        val.to_str().unwrap(),
+        "--detections",
+        "det/det.txt",
+        "--mot",
+        res.to_str().unwrap(),
+        "--config",
+        "configs/mot17.toml",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for seq in ["MOT17-05", "MOT17-09"] {
+        let rows = read_mot(&res.join(format!("{seq}.txt")));
+        assert!(rows.iter().all(|r| (1..=60).contains(&r.frame)), "{seq}");
+    }
+    let json = dir.join("eval.json");
+    let o = run(&[
+        "eval",
+        "--gt",
+        val.to_str().unwrap(),
+        "--res",
+        res.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let combined = &scores["COMBINED"];
+    // YOLOX-X detections are good: a working tracker scores well above these floors on them,
+    // and a broken one (ids shuffled, frames shifted) far below.
+    assert!(combined["hota"].as_f64().unwrap() > 0.55, "{combined}");
+    assert!(combined["mota"].as_f64().unwrap() > 0.65, "{combined}");
+    assert!(combined["idf1"].as_f64().unwrap() > 0.65, "{combined}");
+}
+
+#[test]
+fn single_sequence_with_a_detections_path() {
+    let dir = scratch("detections_single");
+    let val = val_half_sample(&dir);
+    let seq = val.join("MOT17-09");
+    let out = dir.join("09.txt");
+    let o = run(&[
+        "track",
+        seq.to_str().unwrap(),
+        "--detections",
+        seq.join("det/det.txt").to_str().unwrap(),
+        "--mot",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!read_mot(&out).is_empty());
+}
+
+#[test]
+fn malformed_detections_name_file_and_line() {
+    let dir = scratch("detections_bad");
+    let val = val_half_sample(&dir);
+    let seq = val.join("MOT17-09");
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, "1,-1,10,10,20,40,0.9\n2,-1,10,10,NaN,40,0.9\n").unwrap();
+    let o = run(&[
+        "track",
+        seq.to_str().unwrap(),
+        "--detections",
+        bad.to_str().unwrap(),
+        "--mot",
+        dir.join("o.txt").to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.txt") && err.contains("line 2") && err.lines().count() == 1,
+        "{err}"
+    );
+    let o = run(&[
+        "track",
+        seq.to_str().unwrap(),
+        "--detections",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--mot"), "{}", stderr(&o));
+}
