@@ -6,53 +6,84 @@ use crate::error::{Context, Error, Result};
 use crate::frame::Detection;
 use crate::geom::BBox;
 
+/// The numeric fields of every non-empty line of a MOTChallenge text file (`frame,id,x,y,w,h,…`),
+/// checked: at least `min_fields`, all finite, a positive integer frame, an integer id, a
+/// non-negative size. Errors name the line; callers add the file.
+pub fn parse_rows(text: &str, min_fields: usize) -> std::result::Result<Vec<Vec<f64>>, String> {
+    let lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty());
+    lines
+        .map(|(n, line)| {
+            let parts: Vec<&str> = line.split(',').map(str::trim).collect();
+            if parts.len() < min_fields {
+                return Err(format!(
+                    "line {n}: expected at least {min_fields} comma-separated values, found {}",
+                    parts.len()
+                ));
+            }
+            let v = parts
+                .iter()
+                .map(|p| {
+                    p.parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or(format!("line {n}: '{p}' is not a finite number"))
+                })
+                .collect::<std::result::Result<Vec<f64>, String>>()?;
+            if v[0] < 1.0 || v[0].fract() != 0.0 {
+                return Err(format!(
+                    "line {n}: frame {} is not a positive integer",
+                    v[0]
+                ));
+            }
+            if v[1].fract() != 0.0 {
+                return Err(format!("line {n}: id {} is not an integer", v[1]));
+            }
+            if v[4] < 0.0 || v[5] < 0.0 {
+                return Err(format!("line {n}: negative box size {}x{}", v[4], v[5]));
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
 /// Detections per frame (index 0 is frame 1), from a MOTChallenge `det.txt`:
-/// `frame,id,x,y,w,h,score[,...]`. Errors name the line.
+/// `frame,id,x,y,w,h,score[,...]`.
 pub fn parse_detections(text: &str) -> std::result::Result<Vec<Vec<Detection>>, String> {
     let mut frames: Vec<Vec<Detection>> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() < 7 {
-            return Err(format!(
-                "line {}: expected at least 7 comma-separated values, found {}",
-                n + 1,
-                fields.len()
-            ));
-        }
-        let mut v = [0f64; 7];
-        for (slot, text) in v.iter_mut().zip(&fields) {
-            *slot = text
-                .parse()
-                .ok()
-                .filter(|x: &f64| x.is_finite())
-                .ok_or(format!("line {}: '{text}' is not a finite number", n + 1))?;
-        }
-        let [frame, _, x, y, w, h, score] = v;
-        if frame < 1.0 || frame.fract() != 0.0 {
-            return Err(format!(
-                "line {}: frame {frame} is not a positive integer",
-                n + 1
-            ));
-        }
-        if w <= 0.0 || h <= 0.0 {
-            return Err(format!("line {}: box size {w}x{h} is not positive", n + 1));
-        }
-        let index = frame as usize - 1;
+    for v in parse_rows(text, 7)? {
+        let index = v[0] as usize - 1;
         if frames.len() <= index {
             frames.resize_with(index + 1, Vec::new);
         }
-        let bbox = BBox::from_tlwh(x as f32, y as f32, w as f32, h as f32);
+        let bbox = BBox::from_tlwh(v[2] as f32, v[3] as f32, v[4] as f32, v[5] as f32);
         frames[index].push(Detection {
             bbox,
-            score: score as f32,
+            score: v[6] as f32,
             class_id: 0,
         });
     }
     Ok(frames)
+}
+
+/// The sequence folders directly under `root`: those holding `marker` (e.g. `seqinfo.ini`), sorted.
+pub fn sequence_dirs(root: &Path, marker: &str) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(root).input_err(|| format!("folder '{}'", root.display()))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(marker).is_file())
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(Error::input(format!(
+            "folder '{}': no sequences (SEQ/{marker}) in it",
+            root.display()
+        )));
+    }
+    Ok(dirs)
 }
 
 /// The `[Sequence]` section of a MOTChallenge `seqinfo.ini`.
@@ -173,7 +204,7 @@ mod tests {
         for (text, expect) in [
             ("1,-1,10,20,30,40,0.9\n1,-1,10,20\n", "line 2"),
             ("1,-1,10,20,30,nan,0.9\n", "not a finite number"),
-            ("1,-1,10,20,-30,40,0.9\n", "not positive"),
+            ("1,-1,10,20,-30,40,0.9\n", "negative box size"),
             ("0,-1,10,20,30,40,0.9\n", "positive integer"),
         ] {
             let err = parse_detections(text).unwrap_err();

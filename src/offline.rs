@@ -7,7 +7,7 @@ use opencv::core::Mat;
 
 use crate::error::{Context, Error, Result};
 use crate::frame::{Detection, Frame, FrameMeta, Track, TrackedFrame};
-use crate::motchallenge::{parse_detections, SeqInfo};
+use crate::motchallenge::{parse_detections, sequence_dirs, SeqInfo};
 use crate::sink::{MotSink, Sink};
 use crate::track::{Tracker, TrackerConfig};
 
@@ -97,18 +97,7 @@ pub fn plan(input: &Path, detections: &Path, output: &Path) -> Result<Vec<Job>> 
             output: output.to_path_buf(),
         }]);
     }
-    let entries = std::fs::read_dir(input).input_err(|| format!("input '{}'", input.display()))?;
-    let mut seqs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("seqinfo.ini").is_file())
-        .collect();
-    seqs.sort();
-    if seqs.is_empty() {
-        return Err(Error::input(format!(
-            "input '{}': neither a sequence (seqinfo.ini) nor a folder of sequences",
-            input.display()
-        )));
-    }
+    let seqs = sequence_dirs(input, "seqinfo.ini")?;
     std::fs::create_dir_all(output)
         .map_err(|e| Error::input(format!("cannot create '{}': {e}", output.display())))?;
     Ok(seqs

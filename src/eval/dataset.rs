@@ -8,27 +8,14 @@ use super::input::{parse_gt, parse_results};
 use super::prepare::{duplicate_id, prepare};
 use super::Counts;
 use crate::error::{Context, Error, Result};
-use crate::motchallenge::SeqInfo;
+use crate::motchallenge::{sequence_dirs, SeqInfo};
 
 /// The sequences under `gt_dir`: itself if it holds `gt/gt.txt`, else its sub-folders that do.
 pub fn sequences(gt_dir: &Path) -> Result<Vec<PathBuf>> {
     if gt_dir.join("gt/gt.txt").is_file() {
         return Ok(vec![gt_dir.to_path_buf()]);
     }
-    let entries =
-        std::fs::read_dir(gt_dir).input_err(|| format!("gt folder '{}'", gt_dir.display()))?;
-    let mut seqs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("gt/gt.txt").is_file())
-        .collect();
-    seqs.sort();
-    if seqs.is_empty() {
-        return Err(Error::input(format!(
-            "gt folder '{}': no sequences (SEQ/gt/gt.txt) in it",
-            gt_dir.display()
-        )));
-    }
-    Ok(seqs)
+    sequence_dirs(gt_dir, "gt/gt.txt")
 }
 
 /// Evaluates one sequence's results file against its gt.

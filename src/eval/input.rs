@@ -1,6 +1,8 @@
 //! MOTChallenge text files: gt (`frame,id,x,y,w,h,consider,class,visibility`) and tracker
 //! results (`frame,id,x,y,w,h,score,...`). Errors name the line; the caller adds the file.
 
+use crate::motchallenge::parse_rows;
+
 /// One ground-truth box.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GtRow {
@@ -23,80 +25,34 @@ pub struct ResultRow {
     pub tlwh: [f64; 4],
 }
 
-/// The numeric fields of a line, checked: at least `min_fields`, all finite, a positive integer
-/// frame, an integer id, a non-negative size.
-fn fields(line: &str, n: usize, min_fields: usize) -> Result<Vec<f64>, String> {
-    let parts: Vec<&str> = line.split(',').map(str::trim).collect();
-    if parts.len() < min_fields {
-        return Err(format!(
-            "line {n}: expected at least {min_fields} comma-separated values, found {}",
-            parts.len()
-        ));
-    }
-    let values = parts
-        .iter()
-        .map(|p| {
-            p.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or(format!("line {n}: '{p}' is not a finite number"))
-        })
-        .collect::<Result<Vec<f64>, String>>()?;
-    if values[0] < 1.0 || values[0].fract() != 0.0 {
-        return Err(format!(
-            "line {n}: frame {} is not a positive integer",
-            values[0]
-        ));
-    }
-    if values[1].fract() != 0.0 {
-        return Err(format!("line {n}: id {} is not an integer", values[1]));
-    }
-    if values[4] < 0.0 || values[5] < 0.0 {
-        return Err(format!(
-            "line {n}: negative box size {}x{}",
-            values[4], values[5]
-        ));
-    }
-    Ok(values)
-}
-
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
-}
-
 pub fn parse_gt(text: &str) -> Result<Vec<GtRow>, String> {
-    lines(text)
-        .map(|(n, line)| {
-            let v = fields(line, n, 8)?;
-            Ok(GtRow {
-                frame: v[0] as u64,
-                id: v[1] as i64,
-                tlwh: [v[2], v[3], v[4], v[5]],
-                consider: v[6] as i64,
-                class: if v[7].fract() == 0.0 && (1.0..=12.0).contains(&v[7]) {
-                    v[7] as i64
-                } else {
-                    -1
-                },
-            })
+    let rows = parse_rows(text, 8)?;
+    Ok(rows
+        .into_iter()
+        .map(|v| GtRow {
+            frame: v[0] as u64,
+            id: v[1] as i64,
+            tlwh: [v[2], v[3], v[4], v[5]],
+            consider: v[6] as i64,
+            class: if v[7].fract() == 0.0 && (1.0..=12.0).contains(&v[7]) {
+                v[7] as i64
+            } else {
+                -1
+            },
         })
-        .collect()
+        .collect())
 }
 
 pub fn parse_results(text: &str) -> Result<Vec<ResultRow>, String> {
-    lines(text)
-        .map(|(n, line)| {
-            let v = fields(line, n, 6)?;
-            Ok(ResultRow {
-                frame: v[0] as u64,
-                id: v[1] as i64,
-                tlwh: [v[2], v[3], v[4], v[5]],
-            })
+    let rows = parse_rows(text, 6)?;
+    Ok(rows
+        .into_iter()
+        .map(|v| ResultRow {
+            frame: v[0] as u64,
+            id: v[1] as i64,
+            tlwh: [v[2], v[3], v[4], v[5]],
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
