@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::{BenchArgs, Setup};
+use crate::cli::{annotated_video, BenchArgs};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, TrackedFrame};
 use crate::pipeline::{Control, Pipeline};
 use crate::preprocess::Preprocessor;
-use crate::sink::{Sink, VideoSink};
-use crate::source::{self, SourceInfo};
+use crate::sink::Sink;
+use crate::source;
 use crate::track::Tracker;
 
 const STAGES: [&str; 7] = [
@@ -58,7 +58,7 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
         let setup = args.detector.setup()?;
         let source = source::open(&args.input)?;
         let info = source.info().clone();
-        let sink = scratch_video(scratch, &info, &setup)?;
+        let sink = annotated_video(scratch, &info, &setup)?;
         let pipeline = Pipeline {
             source,
             input_spec: setup.detectors[0].input_spec(),
@@ -87,7 +87,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
     let mut detector = setup.detectors.swap_remove(0);
     let mut pre = Preprocessor::new(detector.input_spec());
     let mut tracker = Tracker::new(setup.config.tracker.clone());
-    let mut video = scratch_video(scratch, &info, &setup)?;
+    let mut video = annotated_video(scratch, &info, &setup)?;
     let mut samples = vec![Vec::new(); STAGES.len()];
     let mut clock = Instant::now();
     let mut lap = |samples: &mut Vec<Vec<f64>>, stage: usize| {
@@ -135,19 +135,6 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
         )));
     }
     Ok(samples)
-}
-
-/// The annotated video both measurements write, as `vigil track -o` would.
-fn scratch_video(path: &std::path::Path, info: &SourceInfo, setup: &Setup) -> Result<VideoSink> {
-    let trail = setup.config.output.trail_length;
-    VideoSink::create(
-        path,
-        info.width,
-        info.height,
-        info.fps,
-        setup.labels.clone(),
-        trail,
-    )
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {

@@ -223,6 +223,19 @@ fn default_asset(given: &Option<PathBuf>, default: &str, flag: &str) -> Result<P
     }
 }
 
+/// The annotated video for a source, with the configured drawing options.
+pub fn annotated_video(path: &Path, info: &SourceInfo, setup: &Setup) -> Result<VideoSink> {
+    let trail = setup.config.output.trail_length;
+    VideoSink::create(
+        path,
+        info.width,
+        info.height,
+        info.fps,
+        setup.labels.clone(),
+        trail,
+    )
+}
+
 /// Opens every requested output; an unwritable path fails here, before any frame is read.
 pub fn open_sinks(
     args: &TrackArgs,
@@ -231,15 +244,7 @@ pub fn open_sinks(
 ) -> Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(path) = &args.output {
-        let trail = setup.config.output.trail_length;
-        sinks.push(Box::new(VideoSink::create(
-            path,
-            info.width,
-            info.height,
-            info.fps,
-            setup.labels.clone(),
-            trail,
-        )?));
+        sinks.push(Box::new(annotated_video(path, info, setup)?));
     }
     if let Some(path) = &args.mot {
         sinks.push(Box::new(MotSink::create(path)?));

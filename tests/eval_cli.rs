@@ -141,6 +141,16 @@ fn sequence_with(dir: &Path, gt: &str, seqinfo: Option<&str>) {
     }
 }
 
+fn eval_args<'a>(gt: &'a Path, res: &'a Path) -> [&'a str; 5] {
+    [
+        "eval",
+        "--gt",
+        gt.to_str().unwrap(),
+        "--res",
+        res.to_str().unwrap(),
+    ]
+}
+
 const INI: &str = "[Sequence]\nname=S1\nframeRate=30\nseqLength=3\n";
 const GOOD: &str = "1,1,10,10,20,40,1,1,1\n";
 
@@ -156,13 +166,7 @@ fn malformed_lines_name_file_and_line() {
         ("1,1,10,10,-20,40,1\n", "negative box size"),
     ] {
         std::fs::write(res.join("S1.txt"), text).unwrap();
-        let line = fails_cleanly(&[
-            "eval",
-            "--gt",
-            gt.to_str().unwrap(),
-            "--res",
-            res.to_str().unwrap(),
-        ]);
+        let line = fails_cleanly(&eval_args(&gt, &res));
         assert!(line.contains("S1.txt") && line.contains(expect), "{line}");
     }
     std::fs::write(
@@ -171,13 +175,7 @@ fn malformed_lines_name_file_and_line() {
     )
     .unwrap();
     std::fs::write(res.join("S1.txt"), GOOD).unwrap();
-    let line = fails_cleanly(&[
-        "eval",
-        "--gt",
-        gt.to_str().unwrap(),
-        "--res",
-        res.to_str().unwrap(),
-    ]);
+    let line = fails_cleanly(&eval_args(&gt, &res));
     assert!(line.contains("gt.txt") && line.contains("line 2"), "{line}");
 }
 
@@ -187,21 +185,9 @@ fn missing_seqinfo_and_empty_results_folder() {
     let (gt, res) = (dir.join("gt"), dir.join("res"));
     std::fs::create_dir_all(&res).unwrap();
     sequence_with(&gt, GOOD, None);
-    let line = fails_cleanly(&[
-        "eval",
-        "--gt",
-        gt.to_str().unwrap(),
-        "--res",
-        res.to_str().unwrap(),
-    ]);
+    let line = fails_cleanly(&eval_args(&gt, &res));
     assert!(line.contains("no SEQ.txt"), "{line}");
     std::fs::write(res.join("S1.txt"), GOOD).unwrap();
-    let line = fails_cleanly(&[
-        "eval",
-        "--gt",
-        gt.to_str().unwrap(),
-        "--res",
-        res.to_str().unwrap(),
-    ]);
+    let line = fails_cleanly(&eval_args(&gt, &res));
     assert!(line.contains("seqinfo.ini"), "{line}");
 }
