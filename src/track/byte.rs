@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::assign::{assign, Assignment};
 use super::kalman::{KalmanBox, KalmanNoise};
+use super::reupdate::replay_gap;
 use crate::frame::{Detection, Prediction, Track};
 use crate::geom::BBox;
 
@@ -315,20 +316,15 @@ impl Tracker {
         let t = &mut self.tracks[i];
         let gap = t.frames_since_observation;
         if config.reupdate_after_occlusion && gap > 1 {
-            // One virtual observation per missed frame, on the line between the two real ones.
-            let mut kf = t.filter_at_observation.clone();
-            let step = (time_s - t.last_seen_s) / gap as f64;
             let (from, to) = (measurement(&t.last_observation), measurement(&det.bbox));
-            for k in 1..gap {
-                let f = k as f64 / gap as f64;
-                kf.predict(step, noise);
-                kf.update(
-                    std::array::from_fn(|j| from[j] + (to[j] - from[j]) * f),
-                    noise,
-                );
-            }
-            kf.predict(step, noise);
-            t.kf = kf;
+            t.kf = replay_gap(
+                &t.filter_at_observation,
+                from,
+                to,
+                gap,
+                time_s - t.last_seen_s,
+                noise,
+            );
         }
         t.kf.update(measurement(&det.bbox), noise);
         t.filter_at_observation = t.kf.clone();

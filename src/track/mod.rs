@@ -4,5 +4,6 @@
 mod assign;
 mod byte;
 mod kalman;
+mod reupdate;
 
 pub use byte::{Tracker, TrackerConfig};
