@@ -119,7 +119,6 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
                 meta,
                 image: raw.image,
             },
-            detections,
             tracks,
         };
         let canvas = video.annotate(&tracked)?;

@@ -61,6 +61,5 @@ pub struct Track {
 /// A frame with the tracks the tracker reported for it: what every sink consumes.
 pub struct TrackedFrame {
     pub frame: Frame,
-    pub detections: Vec<Detection>,
     pub tracks: Vec<Track>,
 }

@@ -59,12 +59,6 @@ impl BBox {
             0.0
         }
     }
-
-    pub fn is_finite(&self) -> bool {
-        [self.x1, self.y1, self.x2, self.y2]
-            .iter()
-            .all(|v| v.is_finite())
-    }
 }
 
 #[cfg(test)]

@@ -141,11 +141,7 @@ pub fn run(job: &Job, config: &TrackerConfig, interpolate: usize) -> Result<(u64
             meta,
             image: Mat::default(),
         };
-        sink.write(&TrackedFrame {
-            frame,
-            detections: Vec::new(),
-            tracks,
-        })?;
+        sink.write(&TrackedFrame { frame, tracks })?;
     }
     sink.finish()?;
     Ok((info.length, ids.len()))

@@ -285,7 +285,6 @@ fn track(
             let tracks = tracker.update(&item.detections, item.frame.meta.pts_ms / 1000.0);
             let out = Arc::new(TrackedFrame {
                 frame: item.frame,
-                detections: item.detections,
                 tracks,
             });
             for sink in sinks {

@@ -2,29 +2,42 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{ffprobe_frames, read_mot, run, scratch, stderr, vigil, vtest};
 
-#[test]
-fn tracks_vtest_into_video_mot_and_json() {
-    let dir = scratch("vtest_full");
-    let (video, mot, json) = (
+/// The annotated video, MOT and JSON Lines paths of one run, in `dir`.
+fn outputs_in(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    (
         dir.join("out.mp4"),
         dir.join("out.txt"),
         dir.join("out.jsonl"),
-    );
-    let out = run(&[
-        "track",
-        vtest().to_str().unwrap(),
-        "-o",
-        video.to_str().unwrap(),
-        "--mot",
-        mot.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    )
+}
+
+/// `vigil track vtest.avi` writing all three outputs.
+fn track_all_outputs(video: &Path, mot: &Path, json: &Path) -> Vec<String> {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let arg = String::from;
+    vec![
+        arg("track"),
+        s(&vtest()),
+        arg("-o"),
+        s(video),
+        arg("--mot"),
+        s(mot),
+        arg("--json"),
+        s(json),
+    ]
+}
+
+#[test]
+fn tracks_vtest_into_video_mot_and_json() {
+    let dir = scratch("vtest_full");
+    let (video, mot, json) = outputs_in(&dir);
+    let out = run(&track_all_outputs(&video, &mot, &json));
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("795 frames"), "{summary}");
@@ -171,22 +184,9 @@ fn mot_sequence_folder_as_input_keeps_its_frame_numbers() {
 #[test]
 fn sigint_halfway_leaves_playable_video_and_complete_lines() {
     let dir = scratch("sigint");
-    let (video, mot, json) = (
-        dir.join("out.mp4"),
-        dir.join("out.txt"),
-        dir.join("out.jsonl"),
-    );
+    let (video, mot, json) = outputs_in(&dir);
     let mut child = vigil()
-        .args([
-            "track",
-            vtest().to_str().unwrap(),
-            "-o",
-            video.to_str().unwrap(),
-            "--mot",
-            mot.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ])
+        .args(track_all_outputs(&video, &mot, &json))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -39,7 +39,7 @@ pub fn vigil() -> Command {
     cmd
 }
 
-pub fn run(args: &[&str]) -> Output {
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     vigil().args(args).output().expect("run vigil")
 }
 
