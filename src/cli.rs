@@ -101,10 +101,10 @@ pub struct TrackArgs {
     /// folder, or a folder of sequences with DET relative to each and --mot an output folder).
     #[arg(long, value_name = "DET")]
     pub detections: Option<PathBuf>,
-    /// With --detections: fill gaps of up to N frames in each track by linear interpolation
-    /// (offline post-processing; 0 = off).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub interpolate: usize,
+    /// Write each frame's tracks this many seconds late, filling gaps that close meanwhile and
+    /// smoothing boxes with what came after (overrides tracker.output_lag_s; 0 = online).
+    #[arg(long, value_name = "SECONDS", value_parser = non_negative_seconds)]
+    pub lag: Option<f64>,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }
@@ -261,7 +261,10 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     }
     let source = source::open(&args.input)?;
     let info = source.info().clone();
-    let setup = args.detector.setup()?;
+    let mut setup = args.detector.setup()?;
+    if let Some(lag) = args.lag {
+        setup.config.tracker.output_lag_s = lag;
+    }
     let sinks = open_sinks(&args, &info, &setup)?;
     if sinks.is_empty() {
         tracing::warn!(
@@ -308,13 +311,12 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    if args.interpolate > 0 {
-        // Gaps are filled from both ends, so no box should be extrapolated into them.
-        config.tracker.coast_s = 0.0;
+    if let Some(lag) = args.lag {
+        config.tracker.output_lag_s = lag;
     }
     for job in offline::plan(Path::new(&args.input), detections, mot)? {
         let started = std::time::Instant::now();
-        let (frames, tracks) = offline::run(&job, &config.tracker, args.interpolate)?;
+        let (frames, tracks) = offline::run(&job, &config.tracker)?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "{}: {frames} frames in {seconds:.3} s ({:.0} fps), {tracks} tracks → {}",
@@ -324,6 +326,13 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+fn non_negative_seconds(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("'{text}' is not a number of seconds (0 or more)")),
+    }
 }
 
 pub fn summary_line(input: &str, s: &Summary, outputs: &[String]) -> String {

@@ -11,7 +11,8 @@ use crate::motchallenge::{parse_detections, sequence_dirs, SeqInfo};
 use crate::sink::{MotSink, Sink};
 use crate::track::{Tracker, TrackerConfig};
 
-/// Tracks every frame `1..=length`; `detections[i]` are frame `i + 1`'s. Pure.
+/// Tracks every frame `1..=length`; `detections[i]` are frame `i + 1`'s. The tracks of every
+/// frame, after the configured output lag. Pure.
 pub fn track_frames(
     detections: &[Vec<Detection>],
     length: u64,
@@ -19,59 +20,15 @@ pub fn track_frames(
     config: &TrackerConfig,
 ) -> Vec<Vec<Track>> {
     let mut tracker = Tracker::new(config.clone());
-    (0..length as usize)
-        .map(|i| {
-            tracker.update(
-                detections.get(i).map_or(&[][..], Vec::as_slice),
-                i as f64 / fps,
-            )
-        })
-        .collect()
-}
-
-/// Fills gaps of at most `max_gap` frames in each identity's trajectory with boxes interpolated
-/// linearly between the observations on either side — possible only offline, once the
-/// re-appearance is known (ByteTrack's post-processing). Pure.
-pub fn interpolate_gaps(frames: &mut [Vec<Track>], max_gap: usize) {
-    let mut last_seen: std::collections::HashMap<u64, (usize, Track)> =
-        std::collections::HashMap::new();
-    let mut fills: Vec<(usize, Track)> = Vec::new();
-    for (i, tracks) in frames.iter().enumerate() {
-        for t in tracks {
-            if let Some((j, before)) = last_seen.get(&t.id) {
-                let gap = i - j - 1;
-                if gap > 0 && gap <= max_gap {
-                    for k in 1..=gap {
-                        let f = k as f32 / (gap + 1) as f32;
-                        let lerp = |a: f32, b: f32| a + (b - a) * f;
-                        let (a, b) = (before.bbox, t.bbox);
-                        let bbox = crate::geom::BBox::new(
-                            lerp(a.x1, b.x1),
-                            lerp(a.y1, b.y1),
-                            lerp(a.x2, b.x2),
-                            lerp(a.y2, b.y2),
-                        );
-                        fills.push((
-                            j + k,
-                            Track {
-                                bbox,
-                                score: lerp(before.score, t.score),
-                                predicted: Vec::new(),
-                                ..t.clone()
-                            },
-                        ));
-                    }
-                }
-            }
-            last_seen.insert(t.id, (i, t.clone()));
-        }
+    let mut lag = config.fixed_lag::<()>();
+    let mut out = Vec::with_capacity(length as usize);
+    for i in 0..length as usize {
+        let time_s = i as f64 / fps;
+        let tracks = tracker.update(detections.get(i).map_or(&[][..], Vec::as_slice), time_s);
+        out.extend(lag.push(time_s, (), tracks).into_iter().map(|(_, t)| t));
     }
-    for (i, t) in fills {
-        frames[i].push(t);
-    }
-    for tracks in frames.iter_mut() {
-        tracks.sort_by_key(|t| t.id);
-    }
+    out.extend(lag.finish().into_iter().map(|(_, t)| t));
+    out
 }
 
 /// One sequence to track: where it is, its detections file, and where its tracks go.
@@ -117,16 +74,13 @@ pub fn plan(input: &Path, detections: &Path, output: &Path) -> Result<Vec<Job>> 
 }
 
 /// Runs one job; returns (frames, distinct track ids).
-pub fn run(job: &Job, config: &TrackerConfig, interpolate: usize) -> Result<(u64, usize)> {
+pub fn run(job: &Job, config: &TrackerConfig) -> Result<(u64, usize)> {
     let info = SeqInfo::load(&job.seq_dir)?;
     let text = std::fs::read_to_string(&job.detections)
         .input_err(|| format!("detections '{}'", job.detections.display()))?;
     let detections = parse_detections(&text)
         .map_err(|e| Error::input(format!("'{}' {e}", job.detections.display())))?;
-    let mut frames = track_frames(&detections, info.length, info.frame_rate, config);
-    if interpolate > 0 {
-        interpolate_gaps(&mut frames, interpolate);
-    }
+    let frames = track_frames(&detections, info.length, info.frame_rate, config);
     let mut sink = MotSink::create(&job.output)?;
     let mut ids = std::collections::HashSet::new();
     for (i, tracks) in frames.into_iter().enumerate() {
@@ -152,32 +106,31 @@ mod tests {
     use super::*;
     use crate::geom::BBox;
 
-    fn track(id: u64, x: f32) -> Track {
-        Track {
-            id,
-            class_id: 0,
-            score: 0.9,
-            bbox: BBox::new(x, 0.0, x + 10.0, 20.0),
-            velocity: [0.0; 2],
-            predicted: vec![],
-        }
-    }
-
     #[test]
-    fn interpolates_short_gaps_only() {
-        // id 1 seen at frames 0 and 3 (gap 2); id 2 at frames 0 and 4 (gap 3 > max 2).
-        let mut frames = vec![
-            vec![track(1, 0.0), track(2, 50.0)],
-            vec![],
-            vec![],
-            vec![track(1, 30.0)],
-            vec![track(2, 90.0)],
-        ];
-        interpolate_gaps(&mut frames, 2);
-        assert_eq!(frames[1].len(), 1);
-        assert_eq!(frames[1][0].bbox.x1, 10.0);
-        assert_eq!(frames[2][0].bbox.x1, 20.0);
-        assert!(frames[3].iter().all(|t| t.id == 1));
+    fn with_a_lag_a_short_gap_is_filled_and_every_frame_is_still_there() {
+        let det = |x: f32| Detection {
+            bbox: BBox::new(x, 0.0, x + 10.0, 20.0),
+            score: 0.9,
+            class_id: 0,
+        };
+        // Seen in frames 1-3, missed in 4-5, seen again in 6-8 (10 frames/s).
+        let mut dets: Vec<Vec<Detection>> = (0..8).map(|i| vec![det(i as f32)]).collect();
+        dets[3].clear();
+        dets[4].clear();
+        let online = TrackerConfig {
+            coast_s: 0.0,
+            ..Default::default()
+        };
+        let lagged = TrackerConfig {
+            output_lag_s: 0.5,
+            ..online.clone()
+        };
+        let count = |frames: &[Vec<Track>]| frames.iter().filter(|f| !f.is_empty()).count();
+        let plain = track_frames(&dets, 10, 10.0, &online);
+        let filled = track_frames(&dets, 10, 10.0, &lagged);
+        assert_eq!((plain.len(), filled.len()), (10, 10));
+        assert_eq!((count(&plain), count(&filled)), (6, 8));
+        assert!(filled[3].iter().chain(&filled[4]).all(|t| t.id == 1));
     }
 
     #[test]

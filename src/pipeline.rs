@@ -14,7 +14,7 @@ use ndarray::Array4;
 
 use crate::detect::Detector;
 use crate::error::{Error, Result};
-use crate::frame::{Detection, Frame, FrameMeta, TrackedFrame};
+use crate::frame::{Detection, Frame, FrameMeta, Track, TrackedFrame};
 use crate::preprocess::{InputSpec, Letterbox, Preprocessor};
 use crate::sink::Sink;
 use crate::source::FrameSource;
@@ -277,29 +277,44 @@ fn track(
     control: &Control,
 ) -> Result<()> {
     let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
+    let mut lag = tracker.config().fixed_lag::<Frame>();
     let mut next = 0;
     for item in rx {
         pending.insert(item.frame.meta.seq, item);
         while let Some(item) = pending.remove(&next) {
             next += 1;
-            let tracks = tracker.update(&item.detections, item.frame.meta.pts_ms / 1000.0);
-            let out = Arc::new(TrackedFrame {
-                frame: item.frame,
-                tracks,
-            });
-            for sink in sinks {
-                if sink.send(out.clone()).is_err() {
-                    return Ok(()); // a sink failed; its error says why
-                }
+            let time_s = item.frame.meta.pts_ms / 1000.0;
+            let tracks = tracker.update(&item.detections, time_s);
+            if !send_all(lag.push(time_s, item.frame, tracks), sinks, control) {
+                return Ok(()); // a sink failed; its error says why
             }
-            control.frames_done.fetch_add(1, Ordering::Relaxed);
         }
     }
     if !pending.is_empty() {
         // Only possible when a worker failed mid-stream: its error is already recorded.
         tracing::debug!(left = pending.len(), "frames left unordered at shutdown");
     }
+    // End of stream or a stop: what the lag still holds is written, not lost.
+    send_all(lag.finish(), sinks, control);
     Ok(())
+}
+
+/// Sends tracked frames to every sink; false once a sink has gone.
+fn send_all(
+    frames: Vec<(Frame, Vec<Track>)>,
+    sinks: &[Sender<Arc<TrackedFrame>>],
+    control: &Control,
+) -> bool {
+    for (frame, tracks) in frames {
+        let out = Arc::new(TrackedFrame { frame, tracks });
+        for sink in sinks {
+            if sink.send(out.clone()).is_err() {
+                return false;
+            }
+        }
+        control.frames_done.fetch_add(1, Ordering::Relaxed);
+    }
+    true
 }
 
 /// Writes every frame to a sink and finalises it whether or not the stream ended cleanly.

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::assign::{assign, Assignment};
 use super::kalman::{KalmanBox, KalmanNoise};
+use super::lag::FixedLag;
 use super::reupdate::replay_gap;
 use crate::frame::{Detection, Prediction, Track};
 use crate::geom::BBox;
@@ -55,6 +56,12 @@ pub struct TrackerConfig {
     /// Keep reporting a lost track, at its predicted position, for this long after it was last
     /// seen: objects briefly hidden stay on screen and in the outputs (0 disables).
     pub coast_s: f64,
+    /// Hold each frame's tracks this long before writing them, to fill gaps closed meanwhile and
+    /// smooth boxes with what came after (see `FixedLag`); 0 = online. Replaces coasting.
+    pub output_lag_s: f64,
+    /// With a lag: standard deviation of the Gaussian that smooths boxes over time, in seconds
+    /// (0 = fill gaps only).
+    pub smoothing_s: f64,
 }
 
 impl Default for TrackerConfig {
@@ -75,6 +82,8 @@ impl Default for TrackerConfig {
             reupdate_after_occlusion: true,
             freeze_size_while_lost: true,
             coast_s: 0.1,
+            output_lag_s: 0.0,
+            smoothing_s: 0.067,
         }
     }
 }
@@ -86,6 +95,11 @@ impl TrackerConfig {
             velocity: self.velocity_noise,
             reference_dt: self.noise_reference_s,
         }
+    }
+
+    /// The output stage that goes with these settings.
+    pub fn fixed_lag<T>(&self) -> FixedLag<T> {
+        FixedLag::new(self.output_lag_s, self.smoothing_s)
     }
 
     /// Checks ranges; the error names the offending key.
@@ -115,6 +129,18 @@ impl TrackerConfig {
             ("velocity_noise", self.velocity_noise),
             ("noise_reference_s", self.noise_reference_s),
         ];
+        let non_negative = [
+            ("coast_s", self.coast_s),
+            ("output_lag_s", self.output_lag_s),
+            ("smoothing_s", self.smoothing_s),
+        ];
+        for (key, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!(
+                    "tracker.{key} = {v} must be zero or a positive number"
+                ));
+            }
+        }
         for (key, v) in positive {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("tracker.{key} = {v} must be a positive number"));
@@ -184,6 +210,10 @@ impl Tracker {
             next_id: 1,
             last_time_s: None,
         }
+    }
+
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
     }
 
     /// How many identities have been confirmed so far.
@@ -384,12 +414,18 @@ impl Tracker {
     }
 
     fn report(&self, time_s: f64) -> Vec<Track> {
+        // With an output lag, gaps are filled from both ends instead of extrapolated.
+        let coast_s = if self.config.output_lag_s > 0.0 {
+            0.0
+        } else {
+            self.config.coast_s
+        };
         let mut out: Vec<Track> = self
             .tracks
             .iter()
             .filter(|t| {
                 (t.phase == Phase::Tracked && t.last_seen_s == time_s)
-                    || (t.phase == Phase::Lost && time_s - t.last_seen_s <= self.config.coast_s)
+                    || (t.phase == Phase::Lost && time_s - t.last_seen_s <= coast_s)
             })
             .filter_map(|t| {
                 let id = t.id?;

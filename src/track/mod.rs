@@ -4,6 +4,8 @@
 mod assign;
 mod byte;
 mod kalman;
+mod lag;
 mod reupdate;
 
 pub use byte::{Tracker, TrackerConfig};
+pub use lag::FixedLag;
