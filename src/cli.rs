@@ -103,7 +103,7 @@ pub struct TrackArgs {
     pub detections: Option<PathBuf>,
     /// Write each frame's tracks this many seconds late, filling gaps that close meanwhile and
     /// smoothing boxes with what came after (overrides tracker.output_lag_s; 0 = online).
-    #[arg(long, value_name = "SECONDS", value_parser = non_negative_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = non_negative_seconds, allow_hyphen_values = true)]
     pub lag: Option<f64>,
     #[command(flatten)]
     pub detector: DetectorArgs,

@@ -87,6 +87,62 @@ fn batch_tracking_then_eval_gives_sane_scores() {
     assert!(combined["idf1"].as_f64().unwrap() > 0.65, "{combined}");
 }
 
+/// `(frame, id)` of every row of every sequence's results in `res`.
+fn rows_by_frame_and_id(res: &std::path::Path) -> std::collections::BTreeSet<(String, u64, u64)> {
+    ["MOT17-05", "MOT17-09"]
+        .iter()
+        .flat_map(|seq| {
+            read_mot(&res.join(format!("{seq}.txt")))
+                .into_iter()
+                .map(move |r| (seq.to_string(), r.frame, r.id))
+        })
+        .collect()
+}
+
+#[test]
+fn an_output_lag_adds_boxes_in_gaps_but_never_changes_identities() {
+    let dir = scratch("detections_lag");
+    let val = val_half_sample(&dir);
+    let online_config = dir.join("online.toml");
+    std::fs::write(
+        &online_config,
+        "[tracker]\nhigh_score = 0.6\nnew_track_score = 0.7\ncoast_s = 0.0\n",
+    )
+    .unwrap();
+    let track = |res: &std::path::Path, lag: &str| {
+        let o = run(&[
+            "track",
+            val.to_str().unwrap(),
+            "--detections",
+            "det/det.txt",
+            "--mot",
+            res.to_str().unwrap(),
+            "--config",
+            online_config.to_str().unwrap(),
+            "--lag",
+            lag,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        rows_by_frame_and_id(res)
+    };
+    let online = track(&dir.join("online"), "0");
+    let lagged = track(&dir.join("lagged"), "0.5");
+    let ids = |rows: &std::collections::BTreeSet<(String, u64, u64)>| {
+        rows.iter()
+            .map(|(s, _, id)| (s.clone(), *id))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(ids(&online), ids(&lagged), "the same identities");
+    assert!(online.is_subset(&lagged), "every online box is still there");
+    assert!(
+        lagged.len() > online.len(),
+        "occlusions in MOT17-05/09 leave gaps to fill: {} vs {}",
+        lagged.len(),
+        online.len()
+    );
+    assert!(lagged.iter().all(|(_, f, _)| (1..=60).contains(f)));
+}
+
 #[test]
 fn single_sequence_with_a_detections_path() {
     let dir = scratch("detections_single");

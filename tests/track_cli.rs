@@ -155,6 +155,36 @@ fn avi_and_mkv_outputs_decode_with_every_frame() {
 }
 
 #[test]
+fn with_an_output_lag_every_frame_still_comes_out_once_and_in_order() {
+    let dir = scratch("lagged_video");
+    let (video, _, json) = outputs_in(&dir);
+    let out = run(&[
+        "track",
+        vtest().to_str().unwrap(),
+        "-o",
+        video.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--max-frames",
+        "40",
+        "--lag",
+        "0.5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(ffprobe_frames(&video), 40);
+    let frames: Vec<u64> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["frame"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(frames, (1..=40).collect::<Vec<_>>());
+}
+
+#[test]
 fn mot_sequence_folder_as_input_keeps_its_frame_numbers() {
     let dir = scratch("mot_seq");
     let mot = dir.join("out.txt");
@@ -183,10 +213,22 @@ fn mot_sequence_folder_as_input_keeps_its_frame_numbers() {
 
 #[test]
 fn sigint_halfway_leaves_playable_video_and_complete_lines() {
-    let dir = scratch("sigint");
+    interrupt_halfway("sigint", &[]);
+}
+
+#[test]
+fn sigint_with_an_output_lag_still_writes_the_frames_it_held() {
+    interrupt_halfway("sigint_lag", &["--lag", "1"]);
+}
+
+/// Interrupts a run writing every output once 150 frames are out, then checks nothing written
+/// was lost or left half-done.
+fn interrupt_halfway(name: &str, extra: &[&str]) {
+    let dir = scratch(name);
     let (video, mot, json) = outputs_in(&dir);
     let mut child = vigil()
         .args(track_all_outputs(&video, &mot, &json))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
