@@ -30,4 +30,8 @@ variant "+ frozen size while lost" "" "${plain/freeze_size_while_lost = false/fr
 variant "+ coasting 0.1 s" "" "${plain/coast_s = 0.0/coast_s = 0.1}"
 variant "defaults (all three)" "" ""
 variant "configs/mot17.toml (thresholds +0.1)" "" "high_score = 0.6\nnew_track_score = 0.7\n"
-variant "configs/mot17.toml + --interpolate 20 (offline)" "--interpolate 20" "high_score = 0.6\nnew_track_score = 0.7\n"
+mot17='high_score = 0.6\nnew_track_score = 0.7\n'
+variant "configs/mot17.toml + fill gaps only, --lag 0.5 (smoothing_s = 0)" "--lag 0.5" "${mot17}smoothing_s = 0.0\n"
+for lag in 0.1 0.2 0.33 0.5 1.0; do
+  variant "configs/mot17.toml + --lag $lag (fill gaps, smooth 0.067 s)" "--lag $lag" "$mot17"
+done
