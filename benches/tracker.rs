@@ -1,6 +1,6 @@
 //! The tracker alone on MOT17-04's val half (frames 527..1050, ≈45 detections a frame) with
 //! ByteTrack's YOLOX-X detections: per-frame cost and frames per second, single-threaded.
-//! Needs the shared data ($VIGIL_SHARED or ../shared).
+//! Also with the 0.5-s output lag behind it. Needs the shared data ($VIGIL_SHARED or ../shared).
 
 use std::path::PathBuf;
 
@@ -39,6 +39,24 @@ fn bench_tracker(c: &mut Criterion) {
                 reported += tracker.update(dets, i as f64 / fps).len();
             }
             reported
+        })
+    });
+    // The same with the optional 0.5-s output lag (gap filling and smoothing) behind it.
+    group.bench_function("MOT17-04 val half, --lag 0.5", |b| {
+        b.iter(|| {
+            let config = TrackerConfig {
+                output_lag_s: 0.5,
+                ..Default::default()
+            };
+            let mut lag = config.fixed_lag::<()>();
+            let mut tracker = Tracker::new(config);
+            let mut reported = 0;
+            for (i, dets) in frames.iter().enumerate() {
+                let time_s = i as f64 / fps;
+                let out = lag.push(time_s, (), tracker.update(dets, time_s));
+                reported += out.iter().map(|(_, t)| t.len()).sum::<usize>();
+            }
+            reported + lag.finish().len()
         })
     });
     group.finish();

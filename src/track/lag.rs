@@ -25,9 +25,9 @@ pub struct FixedLag<T> {
     smoothing_s: f64,
     /// Frames not yet released, oldest first.
     pending: VecDeque<Entry<T>>,
-    /// The boxes of recently released frames, as they were before smoothing: the past half of
-    /// the smoothing window of the next frame out.
-    released: VecDeque<(f64, Vec<Track>)>,
+    /// The boxes of recently released frames by id, as they were before smoothing: the past half
+    /// of the smoothing window of the next frame out.
+    released: VecDeque<(f64, Vec<(u64, BBox)>)>,
 }
 
 struct Entry<T> {
@@ -87,17 +87,19 @@ impl<T> FixedLag<T> {
     /// in an older held one, fills the frames in between.
     fn fill_gaps(&mut self, time_s: f64, tracks: &[Track]) {
         for track in tracks {
-            let Some((last, before)) = self.pending.iter().enumerate().rev().find_map(|(i, e)| {
-                find(&e.tracks, track.id).map(|k| (i, (e.time_s, e.tracks[k].clone())))
-            }) else {
+            let Some((last, t0, before_box, before_score)) =
+                self.pending.iter().enumerate().rev().find_map(|(i, e)| {
+                    let t = &e.tracks[find(&e.tracks, track.id)?];
+                    Some((i, e.time_s, t.bbox, t.score))
+                })
+            else {
                 continue;
             };
-            let (t0, before) = before;
             for entry in self.pending.range_mut(last + 1..) {
                 let f = ((entry.time_s - t0) / (time_s - t0).max(1e-12)) as f32;
                 let filled = Track {
-                    bbox: lerp_box(&before.bbox, &track.bbox, f),
-                    score: before.score + (track.score - before.score) * f,
+                    bbox: lerp_box(&before_box, &track.bbox, f),
+                    score: before_score + (track.score - before_score) * f,
                     predicted: Vec::new(),
                     ..track.clone()
                 };
@@ -117,42 +119,78 @@ impl<T> FixedLag<T> {
         {
             self.released.pop_front();
         }
-        let mut tracks = entry.tracks.clone();
+        let raw: Vec<(u64, BBox)> = entry.tracks.iter().map(|t| (t.id, t.bbox)).collect();
+        let mut tracks = entry.tracks;
         if reach > 0.0 {
+            let window = self.window(entry.time_s, reach);
+            let mut found = Vec::with_capacity(window.len());
             for track in &mut tracks {
-                track.bbox = self.smoothed(track.id, entry.time_s, &entry.tracks, reach);
+                found.clear();
+                for &(dt, weight, slot) in &window {
+                    let bbox = match slot {
+                        Slot::Released(k) => box_of(&self.released[k].1, track.id),
+                        Slot::Own => box_of(&raw, track.id),
+                        Slot::Pending(k) => {
+                            let e = &self.pending[k];
+                            find(&e.tracks, track.id).map(|i| e.tracks[i].bbox)
+                        }
+                    };
+                    found.extend(bbox.map(|b| (dt, weight, b)));
+                }
+                track.bbox = symmetric_mean(&found, reach);
             }
         }
-        self.released.push_back((entry.time_s, entry.tracks));
+        self.released.push_back((entry.time_s, raw));
         (entry.payload, tracks)
     }
 
-    /// The Gaussian-weighted mean box of `id` over the frames within `reach` of `time_s` —
-    /// symmetric, so the window shrinks near either end of the track: a one-sided mean would
-    /// drag a moving box back along its path.
-    fn smoothed(&self, id: u64, time_s: f64, own: &[Track], reach: f64) -> BBox {
-        let boxes: Vec<(f64, BBox)> = self
-            .released
-            .iter()
-            .map(|(t, tracks)| (*t, tracks.as_slice()))
-            .chain(std::iter::once((time_s, own)))
-            .chain(self.pending.iter().map(|e| (e.time_s, e.tracks.as_slice())))
-            .filter(|(t, _)| (t - time_s).abs() <= reach + 1e-9)
-            .filter_map(|(t, tracks)| find(tracks, id).map(|i| (t - time_s, tracks[i].bbox)))
-            .collect();
-        let (first, last) = (boxes[0].0, boxes[boxes.len() - 1].0);
-        let reach = reach.min(-first).min(last);
-        let (mut sum, mut total) = ([0.0f64; 4], 0.0f64);
-        for (dt, b) in boxes.iter().filter(|(dt, _)| dt.abs() <= reach + 1e-9) {
-            let w = (-0.5 * (dt / self.smoothing_s).powi(2)).exp();
-            for (s, v) in sum.iter_mut().zip([b.x1, b.y1, b.x2, b.y2]) {
-                *s += w * v as f64;
-            }
-            total += w;
-        }
-        let [x1, y1, x2, y2] = sum.map(|s| (s / total) as f32);
-        BBox::new(x1, y1, x2, y2)
+    /// The frames within `reach` of `time_s`: offset, Gaussian weight, and where they are.
+    fn window(&self, time_s: f64, reach: f64) -> Vec<(f64, f64, Slot)> {
+        let weight = |dt: f64| (-0.5 * (dt / self.smoothing_s).powi(2)).exp();
+        let past = (0..self.released.len()).map(|k| (self.released[k].0, Slot::Released(k)));
+        let ahead = (0..self.pending.len()).map(|k| (self.pending[k].time_s, Slot::Pending(k)));
+        past.chain(std::iter::once((time_s, Slot::Own)))
+            .chain(ahead.take_while(|(t, _)| t - time_s <= reach + 1e-9))
+            .map(|(t, slot)| (t - time_s, weight(t - time_s), slot))
+            .filter(|(dt, _, _)| dt.abs() <= reach + 1e-9)
+            .collect()
     }
+}
+
+/// Where a frame of the smoothing window is held.
+#[derive(Clone, Copy)]
+enum Slot {
+    Released(usize),
+    Own,
+    Pending(usize),
+}
+
+/// The weighted mean of `(offset, weight, box)` samples, over offsets within `reach` and never
+/// further on one side than the samples go on the other — so the window shrinks near either end
+/// of a track: a one-sided mean would drag a moving box back along its path.
+fn symmetric_mean(samples: &[(f64, f64, BBox)], reach: f64) -> BBox {
+    let (first, last) = samples
+        .iter()
+        .fold((0.0f64, 0.0f64), |(lo, hi), (dt, _, _)| {
+            (lo.min(*dt), hi.max(*dt))
+        });
+    let reach = reach.min(-first).min(last);
+    let (mut sum, mut total) = ([0.0f64; 4], 0.0f64);
+    for (_, w, b) in samples.iter().filter(|(dt, _, _)| dt.abs() <= reach + 1e-9) {
+        for (s, v) in sum.iter_mut().zip([b.x1, b.y1, b.x2, b.y2]) {
+            *s += w * v as f64;
+        }
+        total += w;
+    }
+    let [x1, y1, x2, y2] = sum.map(|s| (s / total) as f32);
+    BBox::new(x1, y1, x2, y2)
+}
+
+fn box_of(boxes: &[(u64, BBox)], id: u64) -> Option<BBox> {
+    boxes
+        .binary_search_by_key(&id, |(i, _)| *i)
+        .ok()
+        .map(|i| boxes[i].1)
 }
 
 fn find(tracks: &[Track], id: u64) -> Option<usize> {
