@@ -2,11 +2,13 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{read_mot, run, scratch, shared, stderr};
 
 /// A two-sequence MOT17 val-half set, made from the shared data the way tools/mot_valhalf.py
 /// makes it (frames N/2+2..N renumbered from 1), but only its first 60 frames to stay quick.
-fn val_half_sample(dir: &std::path::Path) -> std::path::PathBuf {
+fn val_half_sample(dir: &Path) -> std::path::PathBuf {
     let root = dir.join("val");
     for seq in ["MOT17-05", "MOT17-09"] {
         let src = shared().join("mot/MOT17").join(seq);
@@ -46,12 +48,9 @@ fn val_half_sample(dir: &std::path::Path) -> std::path::PathBuf {
     root
 }
 
-#[test]
-fn batch_tracking_then_eval_gives_sane_scores() {
-    let dir = scratch("detections_batch");
-    let val = val_half_sample(&dir);
-    let res = dir.join("res");
-    let o = run(&[
+/// Tracks every sequence of `val` from its `det/det.txt` into `res/SEQ.txt`; must succeed.
+fn track_all(val: &Path, res: &Path, config: &Path, extra: &[&str]) {
+    let mut args = vec![
         "track",
         val.to_str().unwrap(),
         "--detections",
@@ -59,9 +58,19 @@ fn batch_tracking_then_eval_gives_sane_scores() {
         "--mot",
         res.to_str().unwrap(),
         "--config",
-        "configs/mot17.toml",
-    ]);
+        config.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn batch_tracking_then_eval_gives_sane_scores() {
+    let dir = scratch("detections_batch");
+    let val = val_half_sample(&dir);
+    let res = dir.join("res");
+    track_all(&val, &res, Path::new("configs/mot17.toml"), &[]);
     for seq in ["MOT17-05", "MOT17-09"] {
         let rows = read_mot(&res.join(format!("{seq}.txt")));
         assert!(rows.iter().all(|r| (1..=60).contains(&r.frame)), "{seq}");
@@ -88,7 +97,7 @@ fn batch_tracking_then_eval_gives_sane_scores() {
 }
 
 /// `(frame, id)` of every row of every sequence's results in `res`.
-fn rows_by_frame_and_id(res: &std::path::Path) -> std::collections::BTreeSet<(String, u64, u64)> {
+fn rows_by_frame_and_id(res: &Path) -> std::collections::BTreeSet<(String, u64, u64)> {
     ["MOT17-05", "MOT17-09"]
         .iter()
         .flat_map(|seq| {
@@ -109,20 +118,8 @@ fn an_output_lag_adds_boxes_in_gaps_but_never_changes_identities() {
         "[tracker]\nhigh_score = 0.6\nnew_track_score = 0.7\ncoast_s = 0.0\n",
     )
     .unwrap();
-    let track = |res: &std::path::Path, lag: &str| {
-        let o = run(&[
-            "track",
-            val.to_str().unwrap(),
-            "--detections",
-            "det/det.txt",
-            "--mot",
-            res.to_str().unwrap(),
-            "--config",
-            online_config.to_str().unwrap(),
-            "--lag",
-            lag,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+    let track = |res: &Path, lag: &str| {
+        track_all(&val, res, &online_config, &["--lag", lag]);
         rows_by_frame_and_id(res)
     };
     let online = track(&dir.join("online"), "0");
