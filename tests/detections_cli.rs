@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{read_mot, run, scratch, shared, stderr};
+use common::{eval_json, read_mot, run, run_ok, scratch, shared, stderr};
 
 /// A two-sequence MOT17 val-half set, made from the shared data the way tools/mot_valhalf.py
 /// makes it (frames N/2+2..N renumbered from 1), but only its first 60 frames to stay quick.
@@ -61,8 +61,7 @@ fn track_all(val: &Path, res: &Path, config: &Path, extra: &[&str]) {
         config.to_str().unwrap(),
     ];
     args.extend(extra);
-    let o = run(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(&args);
 }
 
 #[test]
@@ -75,19 +74,7 @@ fn batch_tracking_then_eval_gives_sane_scores() {
         let rows = read_mot(&res.join(format!("{seq}.txt")));
         assert!(rows.iter().all(|r| (1..=60).contains(&r.frame)), "{seq}");
     }
-    let json = dir.join("eval.json");
-    let o = run(&[
-        "eval",
-        "--gt",
-        val.to_str().unwrap(),
-        "--res",
-        res.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let scores: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scores = eval_json(&val, &res, &dir.join("eval.json"));
     let combined = &scores["COMBINED"];
     // YOLOX-X detections are good: a working tracker scores well above these floors on them,
     // and a broken one (ids shuffled, frames shifted) far below.
@@ -146,7 +133,7 @@ fn single_sequence_with_a_detections_path() {
     let val = val_half_sample(&dir);
     let seq = val.join("MOT17-09");
     let out = dir.join("09.txt");
-    let o = run(&[
+    run_ok(&[
         "track",
         seq.to_str().unwrap(),
         "--detections",
@@ -154,7 +141,6 @@ fn single_sequence_with_a_detections_path() {
         "--mot",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(!read_mot(&out).is_empty());
 }
 

@@ -4,22 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{run, scratch, shared, stderr};
-use serde_json::Value;
-
-fn eval_json(gt: &Path, res: &Path, out: &Path) -> Value {
-    let o = run(&[
-        "eval",
-        "--gt",
-        gt.to_str().unwrap(),
-        "--res",
-        res.to_str().unwrap(),
-        "--json",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
-}
+use common::{eval_json, run, scratch, shared, stderr};
 
 #[test]
 fn reproduces_trackeval_on_every_value() {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ffprobe_frames, read_mot, run, scratch, stderr, vigil, vtest};
+use common::{ffprobe_frames, read_mot, run, run_ok, scratch, stderr, vigil, vtest};
 
 /// The annotated video, MOT and JSON Lines paths of one run, in `dir`.
 fn outputs_in(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -37,8 +37,7 @@ fn track_all_outputs(video: &Path, mot: &Path, json: &Path) -> Vec<String> {
 fn tracks_vtest_into_video_mot_and_json() {
     let dir = scratch("vtest_full");
     let (video, mot, json) = outputs_in(&dir);
-    let out = run(&track_all_outputs(&video, &mot, &json));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_ok(&track_all_outputs(&video, &mot, &json));
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("795 frames"), "{summary}");
 
@@ -158,7 +157,7 @@ fn avi_and_mkv_outputs_decode_with_every_frame() {
 fn with_an_output_lag_every_frame_still_comes_out_once_and_in_order() {
     let dir = scratch("lagged_video");
     let (video, _, json) = outputs_in(&dir);
-    let out = run(&[
+    run_ok(&[
         "track",
         vtest().to_str().unwrap(),
         "-o",
@@ -170,7 +169,6 @@ fn with_an_output_lag_every_frame_still_comes_out_once_and_in_order() {
         "--lag",
         "0.5",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(ffprobe_frames(&video), 40);
     let frames: Vec<u64> = std::fs::read_to_string(&json)
         .unwrap()
@@ -189,7 +187,7 @@ fn mot_sequence_folder_as_input_keeps_its_frame_numbers() {
     let dir = scratch("mot_seq");
     let mot = dir.join("out.txt");
     let seq = common::shared().join("mot/MOT17-mini/MOT17-04");
-    let out = run(&[
+    run_ok(&[
         "track",
         seq.to_str().unwrap(),
         "--mot",
@@ -197,7 +195,6 @@ fn mot_sequence_folder_as_input_keeps_its_frame_numbers() {
         "--classes",
         "person",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
     let rows = read_mot(&mot);
     let frames: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.frame).collect();
     assert_eq!(

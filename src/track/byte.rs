@@ -318,17 +318,6 @@ impl Tracker {
             .iter()
             .map(|&i| (self.tracks[i].bbox(), self.tracks[i].class_id))
             .collect();
-        self.associate_boxes(&rows, dets, fuse_score, max_cost)
-    }
-
-    /// `associate` for given (box, class) rows.
-    fn associate_boxes(
-        &self,
-        rows: &[(BBox, usize)],
-        dets: &[&Detection],
-        fuse_score: bool,
-        max_cost: f32,
-    ) -> Assignment {
         assign(rows.len(), dets.len(), |r, c| {
             let ((track_box, class_id), det) = (rows[r], dets[c]);
             if class_id != det.class_id {
@@ -395,18 +384,24 @@ impl Tracker {
 
     /// Lost tracks past their timeout, and the younger of a lost/tracked pair covering one object.
     fn expired_or_duplicate(&self, time_s: f64) -> Vec<usize> {
-        let mut out: Vec<usize> = self
-            .indices(|p| p == Phase::Lost)
-            .into_iter()
+        let lost = self.indices(|p| p == Phase::Lost);
+        let mut out: Vec<usize> = lost
+            .iter()
+            .copied()
             .filter(|&i| time_s - self.tracks[i].last_seen_s > self.config.lost_timeout_s)
             .collect();
-        let tracked = self.indices(|p| p == Phase::Tracked);
-        for lost in self.indices(|p| p == Phase::Lost) {
-            for &live in &tracked {
-                let (a, b) = (&self.tracks[live], &self.tracks[lost]);
-                if a.class_id == b.class_id && a.bbox().iou(&b.bbox()) > 0.85 {
-                    let age = |t: &LiveTrack| t.last_seen_s - t.born_s;
-                    out.push(if age(a) >= age(b) { lost } else { live });
+        let tracked: Vec<(usize, BBox)> = self
+            .indices(|p| p == Phase::Tracked)
+            .into_iter()
+            .map(|i| (i, self.tracks[i].bbox()))
+            .collect();
+        let age = |t: &LiveTrack| t.last_seen_s - t.born_s;
+        for &l in &lost {
+            let (b, b_box) = (&self.tracks[l], self.tracks[l].bbox());
+            for &(live, a_box) in &tracked {
+                let a = &self.tracks[live];
+                if a.class_id == b.class_id && a_box.iou(&b_box) > 0.85 {
+                    out.push(if age(a) >= age(b) { l } else { live });
                 }
             }
         }

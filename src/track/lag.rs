@@ -98,10 +98,12 @@ impl<T> FixedLag<T> {
             for entry in self.pending.range_mut(last + 1..) {
                 let f = ((entry.time_s - t0) / (time_s - t0).max(1e-12)) as f32;
                 let filled = Track {
-                    bbox: lerp_box(&before_box, &track.bbox, f),
+                    id: track.id,
+                    class_id: track.class_id,
                     score: before_score + (track.score - before_score) * f,
+                    bbox: lerp_box(&before_box, &track.bbox, f),
+                    velocity: track.velocity,
                     predicted: Vec::new(),
-                    ..track.clone()
                 };
                 let at = entry.tracks.partition_point(|t| t.id < track.id);
                 entry.tracks.insert(at, filled);
@@ -131,8 +133,8 @@ impl<T> FixedLag<T> {
                         Slot::Released(k) => box_of(&self.released[k].1, track.id),
                         Slot::Own => box_of(&raw, track.id),
                         Slot::Pending(k) => {
-                            let e = &self.pending[k];
-                            find(&e.tracks, track.id).map(|i| e.tracks[i].bbox)
+                            let tracks = &self.pending[k].tracks;
+                            find(tracks, track.id).map(|i| tracks[i].bbox)
                         }
                     };
                     found.extend(bbox.map(|b| (dt, weight, b)));
@@ -144,7 +146,8 @@ impl<T> FixedLag<T> {
         (entry.payload, tracks)
     }
 
-    /// The frames within `reach` of `time_s`: offset, Gaussian weight, and where they are.
+    /// The frames within `reach` of `time_s` (`released` holds no older ones): offset, Gaussian
+    /// weight, and where they are.
     fn window(&self, time_s: f64, reach: f64) -> Vec<(f64, f64, Slot)> {
         let weight = |dt: f64| (-0.5 * (dt / self.smoothing_s).powi(2)).exp();
         let past = (0..self.released.len()).map(|k| (self.released[k].0, Slot::Released(k)));
@@ -152,7 +155,6 @@ impl<T> FixedLag<T> {
         past.chain(std::iter::once((time_s, Slot::Own)))
             .chain(ahead.take_while(|(t, _)| t - time_s <= reach + 1e-9))
             .map(|(t, slot)| (t - time_s, weight(t - time_s), slot))
-            .filter(|(dt, _, _)| dt.abs() <= reach + 1e-9)
             .collect()
     }
 }

@@ -47,6 +47,27 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs vigil and requires success, showing its stderr otherwise.
+pub fn run_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    let o = run(args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+/// `vigil eval --gt GT --res RES --json OUT`, required to succeed; the JSON it wrote.
+pub fn eval_json(gt: &Path, res: &Path, out: &Path) -> serde_json::Value {
+    run_ok(&[
+        "eval",
+        "--gt",
+        gt.to_str().unwrap(),
+        "--res",
+        res.to_str().unwrap(),
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
 /// Frames in a video as ffprobe counts them by decoding every one.
 pub fn ffprobe_frames(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
