@@ -124,6 +124,34 @@ pub struct BenchArgs {
 }
 
 /// Runs a parsed command line; the returned code is the process's exit status.
+impl Cli {
+    /// Parses the process's arguments. `--help`, `--version` and a bare `vigil` print and exit;
+    /// a mistake becomes an input error of one line, like every other failure.
+    pub fn from_args() -> Result<Cli> {
+        Cli::try_parse().map_err(|e| {
+            let asked_for_help = !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+            if asked_for_help {
+                e.exit();
+            }
+            Error::input(usage_line(&e.render().to_string()))
+        })
+    }
+}
+
+/// clap's several-line report as one line: what it says before the usage and help hints.
+fn usage_line(report: &str) -> String {
+    let said: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = said.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    format!("{line} (see --help)")
+}
+
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Track(args) => track(args, cli.quiet),
@@ -466,4 +494,22 @@ fn eval(args: &EvalArgs) -> Result<i32> {
             .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clap_report_becomes_one_line_that_keeps_what_it_names() {
+        let e = Cli::try_parse_from(["vigil", "track"]).unwrap_err();
+        assert_eq!(
+            usage_line(&e.render().to_string()),
+            "the following required arguments were not provided: <INPUT> (see --help)"
+        );
+        let e = Cli::try_parse_from(["vigil", "track", "x", "--lag", "-1"]).unwrap_err();
+        let line = usage_line(&e.render().to_string());
+        assert!(line.starts_with("invalid value '-1' for '--lag"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
 }

@@ -1,11 +1,13 @@
 //! The `vigil` binary: logging set-up, then the command line; errors become one line and an exit code.
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
     quiet_native_logs();
-    let cli = vigil::cli::Cli::parse();
+    let cli = match vigil::cli::Cli::from_args() {
+        Ok(cli) => cli,
+        Err(e) => fail(&e),
+    };
     let default_level = if cli.quiet { "warn" } else { "info" };
     // ONNX Runtime's own logging is very chatty below WARN.
     let filter = EnvFilter::try_from_default_env()
@@ -15,14 +17,16 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let code = match vigil::cli::run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("vigil: error: {e}");
-            e.exit_code()
-        }
-    };
-    std::process::exit(code);
+    match vigil::cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => fail(&e),
+    }
+}
+
+/// Reports an error as one line and exits with its code.
+fn fail(e: &vigil::error::Error) -> ! {
+    eprintln!("vigil: error: {e}");
+    std::process::exit(e.exit_code())
 }
 
 /// FFmpeg and OpenCV print their own diagnostics straight to stderr; vigil reports every failure

@@ -24,6 +24,14 @@ fn s(p: &Path) -> &str {
 }
 
 #[test]
+fn bad_command_line_values() {
+    let line = fails_cleanly(&["track", s(&vtest()), "--lag", "-1"]);
+    assert!(line.contains("--lag") && line.contains("'-1'"), "{line}");
+    let line = fails_cleanly(&["track", s(&vtest()), "--conf", "high"]);
+    assert!(line.contains("--conf") && line.contains("'high'"), "{line}");
+}
+
+#[test]
 fn missing_input_file() {
     let line = fails_cleanly(&["track", "no/such/video.mp4"]);
     assert!(
