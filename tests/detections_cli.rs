@@ -95,9 +95,10 @@ fn rows_by_frame_and_id(res: &Path) -> std::collections::BTreeSet<(String, u64, 
         .collect()
 }
 
-#[test]
-fn an_output_lag_adds_boxes_in_gaps_but_never_changes_identities() {
-    let dir = scratch("detections_lag");
+/// The val-half sample and a config without coasting, which the lag turns off anyway: the
+/// online run is then exactly what the lag stage receives.
+fn lag_test_setup(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = scratch(name);
     let val = val_half_sample(&dir);
     let online_config = dir.join("online.toml");
     std::fs::write(
@@ -105,6 +106,12 @@ fn an_output_lag_adds_boxes_in_gaps_but_never_changes_identities() {
         "[tracker]\nhigh_score = 0.6\nnew_track_score = 0.7\ncoast_s = 0.0\n",
     )
     .unwrap();
+    (dir, val, online_config)
+}
+
+#[test]
+fn an_output_lag_adds_boxes_in_gaps_but_never_changes_identities() {
+    let (dir, val, online_config) = lag_test_setup("detections_lag");
     let track = |res: &Path, lag: &str| {
         track_all(&val, res, &online_config, &["--lag", lag]);
         rows_by_frame_and_id(res)
@@ -125,6 +132,43 @@ fn an_output_lag_adds_boxes_in_gaps_but_never_changes_identities() {
         online.len()
     );
     assert!(lagged.iter().all(|(_, f, _)| (1..=60).contains(f)));
+}
+
+/// The streaming stage against `scripts/fixed_lag.py`, the same rules written offline per track:
+/// gap filling, Gaussian weights, symmetric windows and what a frame can still see when it
+/// leaves must all agree, at 14 frames/s (MOT17-05) and 30 (MOT17-09).
+#[test]
+fn the_output_lag_equals_its_offline_definition() {
+    let (dir, val, online_config) = lag_test_setup("detections_lag_reference");
+    let (online, lagged, reference) = (dir.join("online"), dir.join("lagged"), dir.join("ref"));
+    track_all(&val, &online, &online_config, &[]);
+    track_all(&val, &lagged, &online_config, &["--lag", "0.5"]);
+    let script = common::root().join("scripts/fixed_lag.py");
+    let status = std::process::Command::new("python3")
+        .args([&script, &val, &online, &reference])
+        .arg("0.5")
+        .status()
+        .expect("run python3");
+    assert!(status.success());
+    for seq in ["MOT17-05", "MOT17-09"] {
+        let file = format!("{seq}.txt");
+        let (got, want) = (
+            read_mot(&lagged.join(&file)),
+            read_mot(&reference.join(&file)),
+        );
+        let key = |r: &common::MotRow| (r.frame, r.id);
+        let mut want: Vec<_> = want.iter().map(|r| (key(r), r)).collect();
+        want.sort_by_key(|(k, _)| *k);
+        assert_eq!(got.len(), want.len(), "{seq}: rows");
+        for (g, (k, w)) in got.iter().zip(&want) {
+            assert_eq!(key(g), *k, "{seq}: rows in frame and id order");
+            // Both files round to hundredths of a pixel (the reference reads rounded input).
+            let worst = [g.x - w.x, g.y - w.y, g.w - w.w, g.h - w.h]
+                .iter()
+                .fold(0f32, |m, d| m.max(d.abs()));
+            assert!(worst < 0.02, "{seq} frame {} id {}: {worst} px", k.0, k.1);
+        }
+    }
 }
 
 #[test]
