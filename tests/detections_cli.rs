@@ -9,6 +9,11 @@ use common::{eval_json, read_mot, run, run_ok, scratch, shared, stderr};
 /// A two-sequence MOT17 val-half set, made from the shared data the way tools/mot_valhalf.py
 /// makes it (frames N/2+2..N renumbered from 1), but only its first 60 frames to stay quick.
 fn val_half_sample(dir: &Path) -> std::path::PathBuf {
+    val_half_prefix(dir, 60)
+}
+
+/// The same with up to `frames` frames of each sequence.
+fn val_half_prefix(dir: &Path, frames: u64) -> std::path::PathBuf {
     let root = dir.join("val");
     for seq in ["MOT17-05", "MOT17-09"] {
         let src = shared().join("mot/MOT17").join(seq);
@@ -21,12 +26,16 @@ fn val_half_sample(dir: &Path) -> std::path::PathBuf {
             .parse()
             .unwrap();
         let first = length / 2 + 2;
+        let frames = frames.min(length + 1 - first);
         let out = root.join(seq);
         std::fs::create_dir_all(out.join("gt")).unwrap();
         std::fs::create_dir_all(out.join("det")).unwrap();
         std::fs::write(
             out.join("seqinfo.ini"),
-            ini.replace(&format!("seqLength={length}"), "seqLength=60"),
+            ini.replace(
+                &format!("seqLength={length}"),
+                &format!("seqLength={frames}"),
+            ),
         )
         .unwrap();
         for (from, to) in [
@@ -39,7 +48,8 @@ fn val_half_sample(dir: &Path) -> std::path::PathBuf {
                 .filter_map(|l| {
                     let (frame, rest) = l.split_once(',')?;
                     let f: u64 = frame.parse().ok()?;
-                    (f >= first && f < first + 60).then(|| format!("{},{rest}\n", f - first + 1))
+                    (f >= first && f < first + frames)
+                        .then(|| format!("{},{rest}\n", f - first + 1))
                 })
                 .collect();
             std::fs::write(out.join(to), kept).unwrap();
@@ -97,9 +107,12 @@ fn rows_by_frame_and_id(res: &Path) -> std::collections::BTreeSet<(String, u64, 
 
 /// The val-half sample and a config without coasting, which the lag turns off anyway: the
 /// online run is then exactly what the lag stage receives.
-fn lag_test_setup(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+fn lag_test_setup(
+    name: &str,
+    frames: u64,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let dir = scratch(name);
-    let val = val_half_sample(&dir);
+    let val = val_half_prefix(&dir, frames);
     let online_config = dir.join("online.toml");
     std::fs::write(
         &online_config,
@@ -111,7 +124,7 @@ fn lag_test_setup(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::p
 
 #[test]
 fn an_output_lag_adds_boxes_in_gaps_but_never_changes_identities() {
-    let (dir, val, online_config) = lag_test_setup("detections_lag");
+    let (dir, val, online_config) = lag_test_setup("detections_lag", 60);
     let track = |res: &Path, lag: &str| {
         track_all(&val, res, &online_config, &["--lag", lag]);
         rows_by_frame_and_id(res)
@@ -136,10 +149,11 @@ fn an_output_lag_adds_boxes_in_gaps_but_never_changes_identities() {
 
 /// The streaming stage against `scripts/fixed_lag.py`, the same rules written offline per track:
 /// gap filling, Gaussian weights, symmetric windows and what a frame can still see when it
-/// leaves must all agree, at 14 frames/s (MOT17-05) and 30 (MOT17-09).
+/// leaves must all agree, at 14 frames/s (MOT17-05) and 30 (MOT17-09), over the whole val half of
+/// both so that gaps of every length up to the lag occur.
 #[test]
 fn the_output_lag_equals_its_offline_definition() {
-    let (dir, val, online_config) = lag_test_setup("detections_lag_reference");
+    let (dir, val, online_config) = lag_test_setup("detections_lag_reference", u64::MAX);
     let (online, lagged, reference) = (dir.join("online"), dir.join("lagged"), dir.join("ref"));
     track_all(&val, &online, &online_config, &[]);
     track_all(&val, &lagged, &online_config, &["--lag", "0.5"]);

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Runs the PyPI `ocsort` package (OC-SORT, the best peer of issue 3's yardstick, min score 0.4)
+on every SEQ/det/det.txt under a MOTChallenge folder and writes OUT/SEQ.txt.
+
+    peer_ocsort.py SEQS_DIR OUT_DIR        (run by scripts/peer_comparison.sh, in its venv)
+"""
+import os
+import sys
+
+import numpy as np
+from ocsort import OCSort
+
+
+class Frame(np.ndarray):
+    """The package calls `.numpy()` on its input, as on a torch tensor."""
+
+    def numpy(self):
+        return np.asarray(self)
+
+
+def seq_length(seq_dir):
+    with open(os.path.join(seq_dir, "seqinfo.ini")) as f:
+        for line in f:
+            key, _, value = line.partition("=")
+            if key.strip() == "seqLength":
+                return int(value)
+    raise SystemExit(f"{seq_dir}/seqinfo.ini: no seqLength")
+
+
+def track(seq_dir, out_path):
+    dets = np.loadtxt(os.path.join(seq_dir, "det/det.txt"), delimiter=",", ndmin=2)
+    tracker = OCSort(det_thresh=0.4)
+    with open(out_path, "w") as out:
+        for frame in range(1, seq_length(seq_dir) + 1):
+            d = dets[dets[:, 0] == frame]
+            # x1, y1, x2, y2, score, class
+            rows = np.column_stack(
+                [d[:, 2], d[:, 3], d[:, 2] + d[:, 4], d[:, 3] + d[:, 5], d[:, 6], np.zeros(len(d))]
+            )
+            for x1, y1, x2, y2, tid, *_ in tracker.update(rows.view(Frame), None):
+                out.write(f"{frame},{int(tid)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},1,-1,-1,-1\n")
+
+
+if __name__ == "__main__":
+    seqs, out = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    for name in sorted(os.listdir(seqs)):
+        track(os.path.join(seqs, name), os.path.join(out, name + ".txt"))
