@@ -10,11 +10,27 @@ pub struct Assignment {
     pub unmatched_cols: Vec<usize>,
 }
 
-/// Matches rows to columns maximising the total gain, where `gain(r, c)` is how far the pair's
-/// cost lies below the round's ceiling (0 when at or above it: never matched). Equivalent to
-/// ByteTrack's `lapjv` with `cost_limit`.
-pub fn assign(rows: usize, cols: usize, gain: impl FnMut(usize, usize) -> f64) -> Assignment {
-    let matches = max_weight_matching(&Weights::from_fn(rows, cols, gain));
+/// Matches rows to columns maximising the total gain. `edges` lists the pairs that may match,
+/// `(row, col, gain)` with gain > 0: how far the pair's cost lies below the round's ceiling.
+/// Equivalent to ByteTrack's `lapjv` with `cost_limit` on the full matrix, where every pair not
+/// listed costs more than the ceiling.
+///
+/// Gains between tracks and detections are sparse — a track overlaps one or two boxes of the
+/// dozens in a frame — and a best matching of the whole is the union of best matchings of each
+/// group of rows and columns linked by edges. So each group is solved on its own: most are a
+/// single pair, and no solver ever sees the full, mostly-zero square.
+pub fn assign(rows: usize, cols: usize, edges: &[Edge]) -> Assignment {
+    debug_assert!(edges
+        .iter()
+        .all(|&(r, c, g)| r < rows && c < cols && g > 0.0));
+    let mut matches = Vec::new();
+    for group in linked_groups(rows, edges).chunk_by(|a, b| a.0 == b.0) {
+        match group {
+            [(_, (r, c, _))] => matches.push((*r, *c)),
+            _ => matches.extend(best_matching(group)),
+        }
+    }
+    matches.sort_unstable();
     let mut row_taken = vec![false; rows];
     let mut col_taken = vec![false; cols];
     for &(r, c) in &matches {
@@ -28,14 +44,68 @@ pub fn assign(rows: usize, cols: usize, gain: impl FnMut(usize, usize) -> f64) -
     }
 }
 
+type Edge = (usize, usize, f64);
+
+/// The edges, each with the group it belongs to and ordered by group, where a group is a set of
+/// rows and columns linked by edges and by nothing to the rest (a connected component).
+fn linked_groups(rows: usize, edges: &[Edge]) -> Vec<(usize, Edge)> {
+    // Union-find over rows 0..rows and columns rows..; a group is named by its smallest member.
+    let cols = edges.iter().map(|e| e.1 + 1).max().unwrap_or(0);
+    let mut parent: Vec<usize> = (0..rows + cols).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for &(r, c, _) in edges {
+        let (a, b) = (root(&mut parent, r), root(&mut parent, rows + c));
+        parent[a.max(b)] = a.min(b);
+    }
+    let mut grouped: Vec<(usize, Edge)> =
+        edges.iter().map(|&e| (root(&mut parent, e.0), e)).collect();
+    grouped.sort_unstable_by_key(|&(group, (r, c, _))| (group, r, c));
+    grouped
+}
+
+/// The optimal matching within one group, in the group's original indices.
+fn best_matching(group: &[(usize, Edge)]) -> Vec<(usize, usize)> {
+    let index = |mut ids: Vec<usize>| {
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let rows = index(group.iter().map(|(_, e)| e.0).collect());
+    let cols = index(group.iter().map(|(_, e)| e.1).collect());
+    let mut local = vec![0.0; rows.len() * cols.len()];
+    for &(_, (r, c, g)) in group {
+        let (i, j) = (
+            rows.binary_search(&r).unwrap(),
+            cols.binary_search(&c).unwrap(),
+        );
+        local[i * cols.len() + j] = g;
+    }
+    let weights = Weights::from_fn(rows.len(), cols.len(), |i, j| local[i * cols.len() + j]);
+    max_weight_matching(&weights)
+        .into_iter()
+        .map(|(i, j)| (rows[i], cols[j]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assignment::{max_weight_matching, Weights};
 
     /// Gains for costs under a ceiling, as the tracker computes them.
     fn assign_costs(rows: &[&[f64]], ceiling: f64) -> Assignment {
         let cols = rows.first().map_or(0, |r| r.len());
-        assign(rows.len(), cols, |r, c| (ceiling - rows[r][c]).max(0.0))
+        let edges: Vec<(usize, usize, f64)> = (0..rows.len())
+            .flat_map(|r| (0..cols).map(move |c| (r, c, ceiling - rows[r][c])))
+            .filter(|&(_, _, gain)| gain > 0.0)
+            .collect();
+        assign(rows.len(), cols, &edges)
     }
 
     #[test]
@@ -69,10 +139,49 @@ mod tests {
     }
 
     #[test]
+    fn solving_groups_apart_gives_the_optimum_of_the_whole() {
+        // Sparse random gains with ties, as IoU gives; the whole matrix solved at once is the
+        // reference for the total.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..300 {
+            let (rows, cols) = (1 + (next() % 12) as usize, 1 + (next() % 12) as usize);
+            let gains: Vec<f64> = (0..rows * cols)
+                .map(|_| match next() % 6 {
+                    0 => 0.5,
+                    1 => (next() % 100) as f64 / 100.0,
+                    _ => 0.0,
+                })
+                .collect();
+            let at = |r: usize, c: usize| gains[r * cols + c];
+            let edges: Vec<Edge> = (0..rows)
+                .flat_map(|r| (0..cols).map(move |c| (r, c)))
+                .filter(|&(r, c)| at(r, c) > 0.0)
+                .map(|(r, c)| (r, c, at(r, c)))
+                .collect();
+            let a = assign(rows, cols, &edges);
+            let whole = max_weight_matching(&Weights::from_fn(rows, cols, at));
+            let total = |m: &[(usize, usize)]| m.iter().map(|&(r, c)| at(r, c)).sum::<f64>();
+            assert!(
+                (total(&a.matches) - total(&whole)).abs() < 1e-9,
+                "{gains:?}"
+            );
+            assert!(a.matches.iter().all(|&(r, c)| at(r, c) > 0.0));
+            assert_eq!(a.matches.len() + a.unmatched_rows.len(), rows);
+            assert_eq!(a.matches.len() + a.unmatched_cols.len(), cols);
+        }
+    }
+
+    #[test]
     fn empty_sides() {
-        let a = assign(0, 3, |_, _| 1.0);
+        let a = assign(0, 3, &[]);
         assert_eq!(a.unmatched_cols, vec![0, 1, 2]);
-        let a = assign(2, 0, |_, _| 1.0);
+        let a = assign(2, 0, &[]);
         assert_eq!(a.unmatched_rows, vec![0, 1]);
     }
 }

@@ -314,19 +314,30 @@ impl Tracker {
         fuse_score: bool,
         max_cost: f32,
     ) -> Assignment {
-        let rows: Vec<(BBox, usize)> = tracks
-            .iter()
-            .map(|&i| (self.tracks[i].bbox(), self.tracks[i].class_id))
-            .collect();
-        assign(rows.len(), dets.len(), |r, c| {
-            let ((track_box, class_id), det) = (rows[r], dets[c]);
-            if class_id != det.class_id {
-                return 0.0;
+        // Detections by left edge: each track then looks only at those that can overlap it
+        // (its cost is otherwise 1, above any ceiling), not at every box in the frame.
+        let mut by_left: Vec<usize> = (0..dets.len()).collect();
+        by_left.sort_unstable_by(|&a, &b| dets[a].bbox.x1.total_cmp(&dets[b].bbox.x1));
+        let widest = dets.iter().map(|d| d.bbox.width()).fold(0.0f32, f32::max);
+        let mut edges = Vec::new();
+        for (row, &i) in tracks.iter().enumerate() {
+            let (track_box, class_id) = (self.tracks[i].bbox(), self.tracks[i].class_id);
+            let from = by_left.partition_point(|&c| dets[c].bbox.x1 <= track_box.x1 - widest);
+            let to = by_left.partition_point(|&c| dets[c].bbox.x1 < track_box.x2);
+            for &col in &by_left[from..to.max(from)] {
+                let det = dets[col];
+                if det.class_id != class_id {
+                    continue;
+                }
+                let iou = track_box.iou(&det.bbox);
+                let similarity = if fuse_score { iou * det.score } else { iou };
+                let gain = max_cost - (1.0 - similarity);
+                if gain > 0.0 {
+                    edges.push((row, col, gain as f64));
+                }
             }
-            let iou = track_box.iou(&det.bbox);
-            let similarity = if fuse_score { iou * det.score } else { iou };
-            (max_cost - (1.0 - similarity)).max(0.0) as f64
-        })
+        }
+        assign(tracks.len(), dets.len(), &edges)
     }
 
     /// Updates track `i` with a matched detection, confirming it if it was tentative.
@@ -507,6 +518,22 @@ mod tests {
         tr.update(&[], 0.2); // dies
         tr.update(&[det(500.0, 0.0, 0.9)], 0.3);
         assert_eq!(ids(&tr.update(&[det(500.0, 0.0, 0.9)], 0.4)), vec![1]);
+    }
+
+    #[test]
+    fn a_detection_reaching_in_from_the_left_still_matches() {
+        // Association looks only at detections whose left edge can reach a track; this one
+        // starts 40 px left of the track (IoU 0.5) behind a narrow box further left.
+        let wide = |x1: f32, w: f32| Detection {
+            bbox: BBox::from_tlwh(x1, 0.0, w, 100.0),
+            score: 0.9,
+            class_id: 0,
+        };
+        let mut tr = Tracker::new(TrackerConfig::default());
+        tr.update(&[wide(100.0, 40.0)], 0.0);
+        let out = tr.update(&[wide(0.0, 10.0), wide(60.0, 80.0)], 0.1);
+        assert_eq!(ids(&out), vec![1]);
+        assert!(out[0].bbox.x1 < 100.0, "{:?}", out[0].bbox);
     }
 
     #[test]
