@@ -1,4 +1,5 @@
-//! One association round: tracks matched to detections by optimal assignment on a gain matrix.
+//! One association round: tracks matched to detections by optimal assignment over the pairs that
+//! may match (those below the round's cost ceiling).
 
 use crate::assignment::{max_weight_matching, Weights};
 
@@ -9,6 +10,9 @@ pub struct Assignment {
     pub unmatched_rows: Vec<usize>,
     pub unmatched_cols: Vec<usize>,
 }
+
+/// A pair that may match: `(row, col, gain)`, gain > 0.
+pub type Edge = (usize, usize, f64);
 
 /// Matches rows to columns maximising the total gain. `edges` lists the pairs that may match,
 /// `(row, col, gain)` with gain > 0: how far the pair's cost lies below the round's ceiling.
@@ -24,7 +28,7 @@ pub fn assign(rows: usize, cols: usize, edges: &[Edge]) -> Assignment {
         .iter()
         .all(|&(r, c, g)| r < rows && c < cols && g > 0.0));
     let mut matches = Vec::new();
-    for group in linked_groups(rows, edges).chunk_by(|a, b| a.0 == b.0) {
+    for group in linked_groups(rows, cols, edges).chunk_by(|a, b| a.0 == b.0) {
         match group {
             [(_, (r, c, _))] => matches.push((*r, *c)),
             _ => matches.extend(best_matching(group)),
@@ -44,13 +48,10 @@ pub fn assign(rows: usize, cols: usize, edges: &[Edge]) -> Assignment {
     }
 }
 
-type Edge = (usize, usize, f64);
-
 /// The edges, each with the group it belongs to and ordered by group, where a group is a set of
 /// rows and columns linked by edges and by nothing to the rest (a connected component).
-fn linked_groups(rows: usize, edges: &[Edge]) -> Vec<(usize, Edge)> {
+fn linked_groups(rows: usize, cols: usize, edges: &[Edge]) -> Vec<(usize, Edge)> {
     // Union-find over rows 0..rows and columns rows..; a group is named by its smallest member.
-    let cols = edges.iter().map(|e| e.1 + 1).max().unwrap_or(0);
     let mut parent: Vec<usize> = (0..rows + cols).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -96,12 +97,11 @@ fn best_matching(group: &[(usize, Edge)]) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assignment::{max_weight_matching, Weights};
 
     /// Gains for costs under a ceiling, as the tracker computes them.
     fn assign_costs(rows: &[&[f64]], ceiling: f64) -> Assignment {
         let cols = rows.first().map_or(0, |r| r.len());
-        let edges: Vec<(usize, usize, f64)> = (0..rows.len())
+        let edges: Vec<Edge> = (0..rows.len())
             .flat_map(|r| (0..cols).map(move |c| (r, c, ceiling - rows[r][c])))
             .filter(|&(_, _, gain)| gain > 0.0)
             .collect();
