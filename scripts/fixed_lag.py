@@ -68,8 +68,11 @@ def read_results(path):
             cols = line.strip().split(",")
             if len(cols) < 6:
                 raise SystemExit(f"{path}:{n}: expected at least 6 columns")
-            frame, tid = int(float(cols[0])), int(float(cols[1]))
-            x, y, w, h = map(float, cols[2:6])
+            try:
+                frame, tid = int(float(cols[0])), int(float(cols[1]))
+                x, y, w, h = map(float, cols[2:6])
+            except ValueError:
+                raise SystemExit(f"{path}:{n}: not a number in {line.strip()!r}")
             tracks[tid][frame] = (x, y, x + w, y + h)
     return tracks
 
@@ -91,5 +94,11 @@ def main(gt_dir, res_in, res_out, lag_s, smoothing_s=0.067):
 
 if __name__ == "__main__":
     if len(sys.argv) not in (5, 6):
-        raise SystemExit(__doc__.strip().splitlines()[2].strip())
-    main(sys.argv[1], sys.argv[2], sys.argv[3], *map(float, sys.argv[4:]))
+        raise SystemExit("usage: " + __doc__.strip().splitlines()[2].strip())
+    try:
+        seconds = [float(v) for v in sys.argv[4:]]
+        main(sys.argv[1], sys.argv[2], sys.argv[3], *seconds)
+    except ValueError as e:
+        raise SystemExit(f"fixed_lag.py: {e}")
+    except OSError as e:
+        raise SystemExit(f"fixed_lag.py: {e.filename}: {e.strerror}")
