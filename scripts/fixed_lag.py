@@ -19,14 +19,7 @@ import os
 import sys
 from collections import defaultdict
 
-
-def frame_rate(seq_dir):
-    with open(os.path.join(seq_dir, "seqinfo.ini")) as f:
-        for line in f:
-            key, _, value = line.partition("=")
-            if key.strip().lower() == "framerate":
-                return float(value)
-    raise SystemExit(f"{seq_dir}/seqinfo.ini: no frameRate")
+from seqinfo import seqinfo
 
 
 def lag_track(boxes, fps, lag_s, smoothing_s):
@@ -82,7 +75,7 @@ def main(gt_dir, res_in, res_out, lag_s, smoothing_s=0.067):
     for name in sorted(os.listdir(res_in)):
         if not name.endswith(".txt"):
             continue
-        fps = frame_rate(os.path.join(gt_dir, name[:-4]))
+        fps = seqinfo(os.path.join(gt_dir, name[:-4]), "frameRate")
         rows = []
         for tid, boxes in read_results(os.path.join(res_in, name)).items():
             lagged = lag_track(boxes, fps, lag_s, smoothing_s)

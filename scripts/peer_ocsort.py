@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 from ocsort import OCSort
+from seqinfo import seqinfo
 
 
 class Frame(np.ndarray):
@@ -18,20 +19,11 @@ class Frame(np.ndarray):
         return np.asarray(self)
 
 
-def seq_length(seq_dir):
-    with open(os.path.join(seq_dir, "seqinfo.ini")) as f:
-        for line in f:
-            key, _, value = line.partition("=")
-            if key.strip() == "seqLength":
-                return int(value)
-    raise SystemExit(f"{seq_dir}/seqinfo.ini: no seqLength")
-
-
 def track(seq_dir, out_path):
     dets = np.loadtxt(os.path.join(seq_dir, "det/det.txt"), delimiter=",", ndmin=2)
     tracker = OCSort(det_thresh=0.4)
     with open(out_path, "w") as out:
-        for frame in range(1, seq_length(seq_dir) + 1):
+        for frame in range(1, seqinfo(seq_dir, "seqLength", int) + 1):
             d = dets[dets[:, 0] == frame]
             # x1, y1, x2, y2, score, class
             rows = np.column_stack(

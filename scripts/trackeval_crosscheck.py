@@ -12,23 +12,15 @@ import os
 import sys
 import tempfile
 
+from seqinfo import seqinfo
+
 with contextlib.redirect_stdout(io.StringIO()):  # it reports optional parts it cannot load
     import trackeval
 
 
-def seq_lengths(gt_dir):
-    lengths = {}
-    for seq in sorted(os.listdir(gt_dir)):
-        with open(os.path.join(gt_dir, seq, "seqinfo.ini")) as f:
-            for line in f:
-                key, _, value = line.partition("=")
-                if key.strip() == "seqLength":
-                    lengths[seq] = int(value)
-    return lengths
-
-
 def main(gt_dir, res_dir):
-    lengths = seq_lengths(gt_dir)
+    lengths = {seq: seqinfo(os.path.join(gt_dir, seq), "seqLength", int)
+               for seq in sorted(os.listdir(gt_dir))}
     with tempfile.TemporaryDirectory() as tmp:
         # TrackEval wants TRACKERS_FOLDER/NAME/data/SEQ.txt.
         data = os.path.join(tmp, "vigil", "data")

@@ -49,6 +49,19 @@ pub fn max_weight_matching(w: &Weights) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// A deterministic stream of numbers (xorshift) for the randomised assignment tests, here and in
+/// `track::assign`: many zeros and many ties, as IoU matrices have.
+#[cfg(test)]
+pub(crate) fn test_numbers(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,14 +116,7 @@ mod tests {
 
     #[test]
     fn matches_brute_force_on_random_sparse_matrices() {
-        // A small deterministic generator: many zeros and many ties, as IoU matrices have.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = test_numbers(0x2545_f491_4f6c_dd1d);
         for case in 0..500 {
             let (rows, cols) = (1 + (next() % 6) as usize, 1 + (next() % 6) as usize);
             let w = Weights::from_fn(rows, cols, |_, _| match next() % 4 {

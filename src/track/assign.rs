@@ -142,13 +142,7 @@ mod tests {
     fn solving_groups_apart_gives_the_optimum_of_the_whole() {
         // Sparse random gains with ties, as IoU gives; the whole matrix solved at once is the
         // reference for the total.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::assignment::test_numbers(0x9e37_79b9_7f4a_7c15);
         for _ in 0..300 {
             let (rows, cols) = (1 + (next() % 12) as usize, 1 + (next() % 12) as usize);
             let gains: Vec<f64> = (0..rows * cols)
