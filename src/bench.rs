@@ -120,6 +120,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
                 image: raw.image,
             },
             tracks,
+            events: Vec::new(),
         };
         let canvas = video.annotate(&tracked)?;
         lap(&mut samples, 5);

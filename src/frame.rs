@@ -58,8 +58,38 @@ pub struct Track {
     pub predicted: Vec<Prediction>,
 }
 
-/// A frame with the tracks the tracker reported for it: what every sink consumes.
+/// What happened to a track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The track was reported for the first time.
+    TrackStarted,
+    /// The track has not been seen for longer than the tracker can re-find it, or the stream ended.
+    TrackEnded,
+}
+
+/// An event about one track, reported with the frame on which it was decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub id: u64,
+    pub class_id: usize,
+    /// When it happened: the frame's time for a start, the last sighting for an end.
+    pub pts_ms: f64,
+    pub first_pts_ms: f64,
+    pub last_pts_ms: f64,
+    /// Frames in which the track was reported.
+    pub frames_seen: u64,
+    pub first_bbox: BBox,
+    pub last_bbox: BBox,
+    /// Distance its box centre travelled, in pixels (sum over reported frames).
+    pub path_px: f32,
+}
+
+/// A frame with the tracks the tracker reported for it and the events decided on it: what every
+/// sink consumes.
 pub struct TrackedFrame {
     pub frame: Frame,
     pub tracks: Vec<Track>,
+    pub events: Vec<Event>,
 }

@@ -4,6 +4,7 @@
 //! tensors, [`detect`] runs the ONNX model and NMS, [`track`] follows objects with a Kalman filter
 //! and forecasts them, and [`sink`]s write what was seen. [`pipeline`] wires them as threads.
 
+pub mod analytics;
 pub mod assignment;
 pub mod bench;
 pub mod cli;
@@ -13,10 +14,12 @@ pub mod error;
 pub mod eval;
 pub mod frame;
 pub mod geom;
+pub mod metrics;
 pub mod motchallenge;
 pub mod offline;
 pub mod pipeline;
 pub mod preprocess;
+pub mod serve;
 pub mod sink;
 pub mod source;
 pub mod track;

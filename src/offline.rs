@@ -95,7 +95,11 @@ pub fn run(job: &Job, config: &TrackerConfig) -> Result<(u64, usize)> {
             meta,
             image: Mat::default(),
         };
-        sink.write(&TrackedFrame { frame, tracks })?;
+        sink.write(&TrackedFrame {
+            frame,
+            tracks,
+            events: Vec::new(),
+        })?;
     }
     sink.finish()?;
     Ok((info.length, ids.len()))

@@ -67,6 +67,10 @@ impl Sink for JsonLinesSink {
         format!("JSON Lines '{}'", self.path.display())
     }
 
+    fn kind(&self) -> &'static str {
+        "jsonl"
+    }
+
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         let record = FrameRecord {
             frame: f.frame.meta.number,

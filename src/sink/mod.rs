@@ -16,9 +16,24 @@ pub use jsonl::JsonLinesSink;
 pub use mot::MotSink;
 pub use video::VideoSink;
 
+/// What a sink may do to the frame path when it falls behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkPolicy {
+    /// Every frame is written: the pipeline waits for the sink (files).
+    Lossless,
+    /// The pipeline never waits: frames the sink is not ready for are skipped and counted
+    /// (network outputs, previews).
+    NeverBlock,
+}
+
 pub trait Sink: Send {
     /// What the sink writes to, for messages.
     fn describe(&self) -> String;
+    /// A short name for metrics labels (`video`, `jsonl`, `mqtt`, ...).
+    fn kind(&self) -> &'static str;
+    fn policy(&self) -> SinkPolicy {
+        SinkPolicy::Lossless
+    }
     fn write(&mut self, frame: &TrackedFrame) -> Result<()>;
     /// Flushes and closes the output so that it is complete and valid.
     fn finish(&mut self) -> Result<()>;

@@ -27,6 +27,10 @@ impl Sink for MotSink {
         format!("MOT tracks '{}'", self.path.display())
     }
 
+    fn kind(&self) -> &'static str {
+        "mot"
+    }
+
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         let frame_no = f.frame.meta.number;
         for t in &f.tracks {

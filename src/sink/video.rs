@@ -104,6 +104,10 @@ impl Sink for VideoSink {
         format!("annotated video '{}'", self.path.display())
     }
 
+    fn kind(&self) -> &'static str {
+        "video"
+    }
+
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         let canvas = self.annotate(f)?;
         self.encode(&canvas)

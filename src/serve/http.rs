@@ -1,0 +1,1 @@
+//! The daemon's HTTP endpoints. (Stub: being written.)
