@@ -306,7 +306,11 @@ fn send_all(
     control: &Control,
 ) -> bool {
     for (frame, tracks) in frames {
-        let out = Arc::new(TrackedFrame { frame, tracks });
+        let out = Arc::new(TrackedFrame {
+            frame,
+            tracks,
+            events: Vec::new(),
+        });
         for sink in sinks {
             if sink.send(out.clone()).is_err() {
                 return false;
