@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::payload::{round_ms, EventRecord, TrackRecord};
 use super::{create_output, write_failed, Sink};
 use crate::detect::Labels;
 use crate::error::Result;
-use crate::frame::{Prediction, TrackedFrame};
+use crate::frame::TrackedFrame;
 
 pub struct JsonLinesSink {
     path: PathBuf,
@@ -23,33 +24,9 @@ struct FrameRecord<'a> {
     frame: u64,
     pts_ms: f64,
     tracks: Vec<TrackRecord<'a>>,
-}
-
-#[derive(Serialize)]
-struct TrackRecord<'a> {
-    id: u64,
-    class: &'a str,
-    score: f32,
-    bbox: [f32; 4],
-    velocity: [f32; 2],
-    predicted: Vec<PredictionRecord>,
-}
-
-#[derive(Serialize)]
-struct PredictionRecord {
-    dt_s: f32,
-    bbox: [f32; 4],
-    cov_xy: [f32; 3],
-}
-
-impl From<&Prediction> for PredictionRecord {
-    fn from(p: &Prediction) -> Self {
-        Self {
-            dt_s: p.dt_s,
-            bbox: p.bbox.tlwh(),
-            cov_xy: p.cov_xy,
-        }
-    }
+    /// Only on frames where something happened.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    events: Vec<EventRecord<'a>>,
 }
 
 impl JsonLinesSink {
@@ -74,18 +51,16 @@ impl Sink for JsonLinesSink {
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         let record = FrameRecord {
             frame: f.frame.meta.number,
-            pts_ms: (f.frame.meta.pts_ms * 1000.0).round() / 1000.0,
+            pts_ms: round_ms(f.frame.meta.pts_ms),
             tracks: f
                 .tracks
                 .iter()
-                .map(|t| TrackRecord {
-                    id: t.id,
-                    class: self.labels.name(t.class_id),
-                    score: t.score,
-                    bbox: t.bbox.tlwh(),
-                    velocity: t.velocity,
-                    predicted: t.predicted.iter().map(PredictionRecord::from).collect(),
-                })
+                .map(|t| TrackRecord::new(t, &self.labels))
+                .collect(),
+            events: f
+                .events
+                .iter()
+                .map(|e| EventRecord::new(e, &self.labels, None))
                 .collect(),
         };
         serde_json::to_writer(&mut self.out, &record).map_err(|e| write_failed(&self.path, e))?;

@@ -4,6 +4,7 @@
 mod annotate;
 mod jsonl;
 mod mot;
+pub mod payload;
 mod video;
 
 use std::path::Path;
