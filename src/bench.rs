@@ -4,13 +4,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::{annotated_video, BenchArgs};
+use crate::cli::BenchArgs;
+use crate::config::Config;
+use crate::detect::DetectionFilter;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, TrackedFrame};
-use crate::pipeline::{Control, Pipeline};
+use crate::metrics::{CameraMetrics, Metrics};
+use crate::pipeline::{Control, Pipeline, Stream, Summary};
 use crate::preprocess::Preprocessor;
-use crate::sink::Sink;
-use crate::source;
+use crate::sink::{MotSink, Sink};
+use crate::source::{self, FrameSource, OpenOptions};
+use crate::stages::{self, DetectorPool};
 use crate::track::Tracker;
 
 const STAGES: [&str; 7] = [
@@ -31,6 +35,9 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
 }
 
 fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
+    if let Some(cameras) = &args.cameras {
+        return measure_live(args, cameras);
+    }
     let samples = time_stages(args, scratch)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -53,22 +60,27 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
         1000.0 * cores as f64 / total
     );
 
+    let config = args.detector.config()?;
     let mut fps = Vec::new();
     for run in 1..=args.runs {
-        let setup = args.detector.setup()?;
-        let source = source::open(&args.input)?;
+        let pool = DetectorPool::load(&config.detector)?;
+        let control = Arc::new(Control::default());
+        let metrics = Metrics::new()?;
+        let camera = metrics.camera("bench");
+        let source = open_input(&args.input, &config, &camera, &control)?;
         let info = source.info().clone();
-        let sink = annotated_video(scratch, &info, &setup)?;
-        let pipeline = Pipeline {
+        let sink = stages::annotated_video(scratch, &info, &config.output, &pool.labels)?;
+        let workers = pool.detectors.len();
+        let stream = stages::stream(
+            "bench",
             source,
-            input_spec: setup.detectors[0].input_spec(),
-            detectors: setup.detectors,
-            tracker: Tracker::new(setup.config.tracker.clone()),
-            sinks: vec![Box::new(sink)],
-            max_frames: None,
-        };
-        let workers = pipeline.detectors.len();
-        let summary = pipeline.run(Arc::new(Control::default()))?;
+            &config,
+            DetectionFilter::default(),
+            vec![Box::new(sink)],
+            camera,
+        );
+        let summary = run_streams(stream_set(vec![stream], pool, metrics), &control)?
+            .swap_remove(0);
         println!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out)", summary.frames, summary.seconds, summary.fps());
         fps.push(summary.fps());
     }
@@ -79,15 +91,114 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
     Ok(0)
 }
 
+/// `--live`: N copies of the input, each paced like a camera at `--realtime` × its frame rate,
+/// through one shared detector pool; per camera count, throughput, drops and capture-to-output
+/// latency.
+fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
+    let mut config = args.detector.config()?;
+    config.source.realtime = true;
+    config.source.speed = args.realtime.unwrap_or(1.0);
+    println!(
+        "live: {} paced at {}× its frame rate per camera, MOT output, one shared detector pool",
+        args.input, config.source.speed
+    );
+    println!(
+        "{:>7} {:>4} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "cameras", "run", "captured", "processed", "dropped", "fps(all)", "lat p50", "lat p99", "lat max"
+    );
+    for &n in cameras {
+        for run in 1..=args.runs {
+            let pool = DetectorPool::load(&config.detector)?;
+            let control = Arc::new(Control::default());
+            let metrics = Metrics::new()?;
+            let mut streams = Vec::new();
+            for c in 0..n {
+                let camera = metrics.camera(&format!("cam{c}"));
+                let source = open_input(&args.input, &config, &camera, &control)?;
+                let out = std::env::temp_dir().join(format!("vigil-bench-{}-{c}.txt", std::process::id()));
+                let sink = MotSink::create(&out)?;
+                streams.push(stages::stream(
+                    &camera.name.clone(),
+                    source,
+                    &config,
+                    DetectionFilter::default(),
+                    vec![Box::new(sink)],
+                    camera,
+                ));
+            }
+            let summaries = run_streams(stream_set(streams, pool, metrics), &control)?;
+            let mut latency: Vec<f64> = summaries
+                .iter()
+                .flat_map(|s| s.latency_ms.iter().map(|&v| v as f64))
+                .collect();
+            latency.sort_by(f64::total_cmp);
+            let sum = |f: fn(&Summary) -> u64| summaries.iter().map(f).sum::<u64>();
+            let seconds = summaries.iter().map(|s| s.seconds).fold(0.0, f64::max);
+            let processed = sum(|s| s.frames);
+            let pct = |q| if latency.is_empty() { f64::NAN } else { percentile(&latency, q) };
+            println!(
+                "{n:>7} {run:>4} {:>9} {processed:>9} {:>8} {:>9.1} {:>7.1}ms {:>7.1}ms {:>7.1}ms",
+                sum(|s| s.captured),
+                sum(|s| s.dropped),
+                processed as f64 / seconds.max(1e-9),
+                pct(0.5),
+                pct(0.99),
+                pct(1.0)
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn open_input(
+    input: &str,
+    config: &Config,
+    camera: &CameraMetrics,
+    control: &Arc<Control>,
+) -> Result<Box<dyn FrameSource>> {
+    source::open(
+        input,
+        OpenOptions {
+            stream: &config.source,
+            metrics: camera,
+            stop: &control.stop,
+            must_connect_first: true,
+        },
+    )
+}
+
+fn stream_set(streams: Vec<Stream>, pool: DetectorPool, metrics: Arc<Metrics>) -> Pipeline {
+    Pipeline {
+        streams,
+        detectors: pool.detectors,
+        metrics,
+    }
+}
+
+/// Runs the streams; the first error of any stream fails the benchmark.
+fn run_streams(pipeline: Pipeline, control: &Arc<Control>) -> Result<Vec<Summary>> {
+    pipeline
+        .run(control.clone())?
+        .into_iter()
+        .map(|o| match o.error {
+            Some(e) => Err(e),
+            None => Ok(o.summary),
+        })
+        .collect()
+}
+
 /// Runs each stage on one frame after another, timing each in isolation.
 fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f64>>> {
-    let mut setup = args.detector.setup()?;
-    let mut source = source::open(&args.input)?;
+    let config = args.detector.config()?;
+    let mut pool = DetectorPool::load(&config.detector)?;
+    let control = Arc::new(Control::default());
+    let metrics = Metrics::new()?;
+    let mut source = open_input(&args.input, &config, &metrics.camera("bench"), &control)?;
     let info = source.info().clone();
-    let mut detector = setup.detectors.swap_remove(0);
+    let mut detector = pool.detectors.swap_remove(0);
     let mut pre = Preprocessor::new(detector.input_spec());
-    let mut tracker = Tracker::new(setup.config.tracker.clone());
-    let mut video = annotated_video(scratch, &info, &setup)?;
+    let mut tracker = Tracker::new(config.tracker.clone());
+    let mut video = stages::annotated_video(scratch, &info, &config.output, &pool.labels)?;
     let mut samples = vec![Vec::new(); STAGES.len()];
     let mut clock = Instant::now();
     let mut lap = |samples: &mut Vec<Vec<f64>>, stage: usize| {

@@ -10,14 +10,15 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
 use crate::config::Config;
-use crate::detect::{locate_asset, Detector, DetectorSettings, Device, Labels};
+use crate::detect::{DetectionFilter, Device, Labels};
 use crate::error::{Error, Result};
 use crate::eval::{dataset, Counts, Summary as EvalSummary};
+use crate::metrics::Metrics;
 use crate::offline;
 use crate::pipeline::{self, Control, Pipeline, Summary};
-use crate::sink::{JsonLinesSink, MotSink, Sink, VideoSink};
-use crate::source::{self, SourceInfo};
-use crate::track::Tracker;
+use crate::sink::{JsonLinesSink, MotSink, Sink};
+use crate::source::{self, OpenOptions, SourceInfo};
+use crate::stages::{self, DetectorPool};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,8 +40,18 @@ pub enum Command {
     Track(TrackArgs),
     /// Time each pipeline stage and the whole pipeline on a video.
     Bench(BenchArgs),
+    /// The daemon: many cameras, one detector pool, HTTP status and metrics, MQTT events.
+    Serve(ServeArgs),
     /// MOTChallenge metrics (HOTA, CLEAR, Identity) of tracker results, as TrackEval computes them.
     Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The daemon's TOML configuration: [cameras.NAME] sections over global defaults
+    /// (see configs/serve-*.toml).
+    #[arg(long)]
+    pub config: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -101,6 +112,10 @@ pub struct TrackArgs {
     /// folder, or a folder of sequences with DET relative to each and --mot an output folder).
     #[arg(long, value_name = "DET")]
     pub detections: Option<PathBuf>,
+    /// Read a file or image sequence at its own frame rate, like a camera (dropping what cannot
+    /// be processed in time); SPEED multiplies the rate.
+    #[arg(long, value_name = "SPEED", num_args = 0..=1, default_missing_value = "1", value_parser = positive_speed)]
+    pub realtime: Option<f64>,
     /// Write each frame's tracks this many seconds late, filling gaps that close meanwhile and
     /// smoothing boxes with what came after (overrides tracker.output_lag_s; 0 = online).
     #[arg(long, value_name = "SECONDS", value_parser = non_negative_seconds, allow_hyphen_values = true)]
@@ -119,6 +134,13 @@ pub struct BenchArgs {
     /// End-to-end runs of the whole pipeline (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Live benchmark instead: this many copies of INPUT at once, each paced like a camera
+    /// (a list runs each count in turn: --cameras 1,2,4).
+    #[arg(long, value_delimiter = ',')]
+    pub cameras: Option<Vec<usize>>,
+    /// With --cameras: pace each copy at SPEED × the file's frame rate.
+    #[arg(long, value_name = "SPEED", value_parser = positive_speed)]
+    pub realtime: Option<f64>,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }
@@ -157,19 +179,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Track(args) => track(args, cli.quiet),
         Command::Bench(args) => bench::run(&args),
         Command::Eval(args) => eval(&args),
+        Command::Serve(args) => serve(&args),
     }
 }
 
-/// A loaded configuration with the detector workers it asks for.
-pub struct Setup {
-    pub config: Config,
-    pub labels: Arc<Labels>,
-    pub detectors: Vec<Detector>,
-}
-
 impl DetectorArgs {
-    /// Reads the config, applies command-line overrides, and loads one detector per worker.
-    pub fn setup(&self) -> Result<Setup> {
+    /// Reads the config and applies the command-line overrides.
+    pub fn config(&self) -> Result<Config> {
         let mut config = match &self.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
@@ -194,91 +210,31 @@ impl DetectorArgs {
         config
             .validate()
             .map_err(|e| Error::input(format!("{e} (from the options or the config)")))?;
-
-        let model = default_asset(&config.detector.model, "models/yolox_nano.onnx", "--model")?;
-        let labels_given = config.detector.labels.is_some();
-        let labels = Labels::load(&default_asset(
-            &config.detector.labels,
-            "models/coco.names",
-            "--labels",
-        )?)?;
-        let classes = if config.detector.classes.is_empty() {
-            None
-        } else {
-            Some(labels.ids_of(&config.detector.classes.join(","))?)
-        };
-        let (workers, threads) = config.worker_layout();
-        let settings = DetectorSettings {
-            model,
-            device: config.detector.device,
-            conf: config.detector.conf,
-            iou: config.detector.iou,
-            classes,
-            threads,
-        };
-        let detectors = (0..workers)
-            .map(|_| Detector::load(&settings))
-            .collect::<Result<Vec<_>>>()?;
-        let classes_in_model = detectors[0].num_classes();
-        let labels = if labels.len() == classes_in_model {
-            labels
-        } else if labels_given {
-            return Err(Error::input(format!(
-                "labels file has {} names but model '{}' predicts {classes_in_model} classes",
-                labels.len(),
-                settings.model.display()
-            )));
-        } else {
-            Labels::numbered(classes_in_model)
-        };
-        tracing::info!(model = %settings.model.display(), workers, threads, device = ?settings.device, "detector ready");
-        Ok(Setup {
-            config,
-            labels: Arc::new(labels),
-            detectors,
-        })
+        Ok(config)
     }
-}
-
-fn default_asset(given: &Option<PathBuf>, default: &str, flag: &str) -> Result<PathBuf> {
-    match given {
-        Some(p) => Ok(p.clone()),
-        None => locate_asset(Path::new(default)).ok_or_else(|| {
-            Error::input(format!(
-                "{default} not found: run scripts/bootstrap.sh or pass {flag}"
-            ))
-        }),
-    }
-}
-
-/// The annotated video for a source, with the configured drawing options.
-pub fn annotated_video(path: &Path, info: &SourceInfo, setup: &Setup) -> Result<VideoSink> {
-    let trail = setup.config.output.trail_length;
-    VideoSink::create(
-        path,
-        info.width,
-        info.height,
-        info.fps,
-        setup.labels.clone(),
-        trail,
-    )
 }
 
 /// Opens every requested output; an unwritable path fails here, before any frame is read.
-pub fn open_sinks(
+fn open_sinks(
     args: &TrackArgs,
     info: &SourceInfo,
-    setup: &Setup,
+    config: &Config,
+    labels: &Arc<Labels>,
 ) -> Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(path) = &args.output {
-        sinks.push(Box::new(annotated_video(path, info, setup)?));
+        sinks.push(Box::new(stages::annotated_video(
+            path,
+            info,
+            &config.output,
+            labels,
+        )?));
     }
     if let Some(path) = &args.mot {
         sinks.push(Box::new(MotSink::create(path)?));
     }
     if let Some(path) = &args.json {
-        sinks.push(Box::new(JsonLinesSink::create(path, setup.labels.clone())?));
+        sinks.push(Box::new(JsonLinesSink::create(path, labels.clone())?));
     }
     Ok(sinks)
 }
@@ -287,28 +243,49 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     if let Some(detections) = &args.detections {
         return track_detections(&args, detections);
     }
-    let source = source::open(&args.input)?;
-    let info = source.info().clone();
-    let mut setup = args.detector.setup()?;
+    let mut config = args.detector.config()?;
     if let Some(lag) = args.lag {
-        setup.config.tracker.output_lag_s = lag;
+        config.tracker.output_lag_s = lag;
     }
-    let sinks = open_sinks(&args, &info, &setup)?;
+    if let Some(speed) = args.realtime {
+        config.source.realtime = true;
+        config.source.speed = speed;
+    }
+    let control = Arc::new(Control::default());
+    let metrics = Metrics::new()?;
+    let camera = metrics.camera("main");
+    let source = source::open(
+        &args.input,
+        OpenOptions {
+            stream: &config.source,
+            metrics: &camera,
+            stop: &control.stop,
+            must_connect_first: true,
+        },
+    )?;
+    let info = source.info().clone();
+    let pool = DetectorPool::load(&config.detector)?;
+    let sinks = open_sinks(&args, &info, &config, &pool.labels)?;
     if sinks.is_empty() {
         tracing::warn!(
             "no outputs requested (-o, --mot, --json): tracking without writing anything"
         );
     }
     tracing::info!(input = %info.name, width = info.width, height = info.height, fps = info.fps, "source open");
-    let pipeline = Pipeline {
+    let mut stream = stages::stream(
+        "main",
         source,
-        input_spec: setup.detectors[0].input_spec(),
-        detectors: setup.detectors,
-        tracker: Tracker::new(setup.config.tracker.clone()),
+        &config,
+        DetectionFilter::default(),
         sinks,
-        max_frames: args.max_frames,
+        camera,
+    );
+    stream.max_frames = args.max_frames;
+    let pipeline = Pipeline {
+        streams: vec![stream],
+        detectors: pool.detectors,
+        metrics,
     };
-    let control = Arc::new(Control::default());
     install_stop_handler(&control);
     let total = match (info.frame_count, args.max_frames) {
         (Some(n), Some(m)) => Some(n.min(m)),
@@ -356,6 +333,13 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
     Ok(0)
 }
 
+fn positive_speed(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{text}' is not a speed (a positive number)")),
+    }
+}
+
 fn non_negative_seconds(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
@@ -398,6 +382,19 @@ fn install_stop_handler(control: &Arc<Control>) {
     }
 }
 
+/// Runs a one-stream pipeline; its summary, or the error that stopped it.
+fn run_one(pipeline: Pipeline, control: &Arc<Control>) -> Result<Summary> {
+    let outcome = pipeline
+        .run(control.clone())?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::internal("the pipeline had no stream"))?;
+    match outcome.error {
+        Some(e) => Err(e),
+        None => Ok(outcome.summary),
+    }
+}
+
 fn run_with_progress(
     pipeline: Pipeline,
     control: &Arc<Control>,
@@ -406,7 +403,7 @@ fn run_with_progress(
 ) -> Result<Summary> {
     let show = !quiet && std::io::stderr().is_terminal();
     if !show {
-        return pipeline.run(control.clone());
+        return run_one(pipeline, control);
     }
     let bar = match total {
         Some(n) => indicatif::ProgressBar::new(n),
@@ -427,11 +424,18 @@ fn run_with_progress(
         let (control, done, bar) = (control.clone(), done.clone(), bar.clone());
         std::thread::spawn(move || pipeline::watch(&control, &done, |n| bar.set_position(n)))
     };
-    let result = pipeline.run(control.clone());
+    let result = run_one(pipeline, control);
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     bar.finish_and_clear();
     result
+}
+
+fn serve(args: &ServeArgs) -> Result<i32> {
+    let config = crate::serve::ServeConfig::load(&args.config)?;
+    let control = Arc::new(Control::default());
+    install_stop_handler(&control);
+    crate::serve::run(config, control)
 }
 
 fn eval(args: &EvalArgs) -> Result<i32> {

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::detect::Device;
 use crate::error::{Error, Result};
+use crate::source::StreamOptions;
 use crate::track::TrackerConfig;
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -15,6 +16,7 @@ pub struct Config {
     pub detector: DetectorConfig,
     pub tracker: TrackerConfig,
     pub output: OutputConfig,
+    pub source: StreamOptions,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -91,20 +93,23 @@ impl Config {
                 return Err(format!("{key} = {v} must be within [0, 1]"));
             }
         }
-        self.tracker.validate()
+        self.tracker.validate()?;
+        self.source.validate("source")
     }
+}
 
+impl DetectorConfig {
     /// Inference sessions and threads per session for the cores present, unless configured.
     pub fn worker_layout(&self) -> (usize, usize) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // One single-threaded session per core wastes no CPU on thread-pool spinning; beyond four
         // sessions, frames in flight (latency) grow faster than throughput.
-        let workers = match (self.detector.workers, self.detector.device) {
+        let workers = match (self.workers, self.device) {
             (0, Device::Cpu) => cores.clamp(1, 4),
             (0, _) => 2,
             (n, _) => n,
         };
-        let threads = match self.detector.threads {
+        let threads = match self.threads {
             0 => (cores / workers).max(1),
             n => n,
         };

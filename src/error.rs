@@ -24,6 +24,14 @@ impl Error {
         Error::Internal(msg.into())
     }
 
+    /// The same error, its message preceded by where it happened (`cameras.gate.url: ...`).
+    pub fn prefixed(self, what: &str) -> Self {
+        match self {
+            Error::Input(m) => Error::Input(format!("{what}: {m}")),
+            Error::Internal(m) => Error::Internal(format!("{what}: {m}")),
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,

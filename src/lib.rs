@@ -22,4 +22,5 @@ pub mod preprocess;
 pub mod serve;
 pub mod sink;
 pub mod source;
+pub mod stages;
 pub mod track;

@@ -73,6 +73,7 @@ pub struct Metrics {
     state_changes: IntCounterVec,
     sink_errors: IntCounterVec,
     events_dropped: IntCounterVec,
+    frames_skipped: IntCounterVec,
     active_tracks: IntGaugeVec,
     latency: HistogramVec,
     stage: HistogramVec,
@@ -131,6 +132,11 @@ impl Metrics {
             events_dropped: counter(
                 "vigil_events_dropped_total",
                 "Events or messages dropped because a network output was away too long",
+                &["camera", "sink"],
+            )?,
+            frames_skipped: counter(
+                "vigil_sink_frames_skipped_total",
+                "Frames a never-blocking output (network, preview) was not ready for",
                 &["camera", "sink"],
             )?,
             active_tracks: {
@@ -192,6 +198,7 @@ impl Metrics {
             state_changes: self.state_changes.clone(),
             sink_errors: self.sink_errors.clone(),
             events_dropped: self.events_dropped.clone(),
+            frames_skipped: self.frames_skipped.clone(),
             health: Arc::new(Health::new()),
         };
         for state in SourceState::ALL {
@@ -239,6 +246,7 @@ pub struct CameraMetrics {
     state_changes: IntCounterVec,
     sink_errors: IntCounterVec,
     events_dropped: IntCounterVec,
+    frames_skipped: IntCounterVec,
     pub health: Arc<Health>,
 }
 
@@ -263,6 +271,12 @@ impl CameraMetrics {
 
     pub fn sink_error(&self, sink: &str) {
         self.sink_errors.with_label_values(&[&self.name, sink]).inc();
+    }
+
+    pub fn frame_skipped(&self, sink: &str) {
+        self.frames_skipped
+            .with_label_values(&[&self.name, sink])
+            .inc();
     }
 
     pub fn events_dropped(&self, sink: &str, n: u64) {

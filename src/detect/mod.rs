@@ -36,6 +36,29 @@ pub struct DetectorSettings {
     pub threads: usize,
 }
 
+/// A stream's own choice among what the shared detectors found: in the daemon, cameras share one
+/// detector pool (run with the lowest score and every class any camera wants) and each keeps
+/// its own score threshold and classes.
+#[derive(Clone, Debug, Default)]
+pub struct DetectionFilter {
+    pub min_score: f32,
+    /// Class ids to keep; `None` keeps all.
+    pub classes: Option<Vec<usize>>,
+}
+
+impl DetectionFilter {
+    pub fn apply(&self, mut detections: Vec<Detection>) -> Vec<Detection> {
+        detections.retain(|d| {
+            d.score >= self.min_score
+                && self
+                    .classes
+                    .as_ref()
+                    .is_none_or(|c| c.contains(&d.class_id))
+        });
+        detections
+    }
+}
+
 /// One inference session with its decoder. Not shared between threads: each detector worker
 /// owns one (ONNX Runtime sessions serialise `run`).
 pub struct Detector {

@@ -1,3 +1,194 @@
-//! `vigil serve`: many cameras in one process, one detector pool, HTTP and MQTT. (Being written.)
+//! `vigil serve`: many cameras in one process. Each camera has its own reconnecting source,
+//! tracker and outputs; one detector pool serves them all; HTTP shows their health, metrics and
+//! live previews; MQTT carries their events. Only a bad configuration stops the daemon: a camera
+//! that fails is reported and retried while the others keep running.
 
+pub mod config;
 pub mod http;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::DetectorConfig;
+use crate::detect::{DetectionFilter, Labels};
+use crate::error::Result;
+use crate::metrics::{Metrics, SourceState};
+use crate::pipeline::{Control, Pipeline, Stream};
+use crate::sink::{open_recordings, MqttPublisher, Preview, PreviewSink, Sink};
+use crate::source::{self, redact_url, OpenOptions};
+use crate::stages::{class_ids, DetectorPool};
+use crate::track::Tracker;
+pub use config::{CameraConfig, ServeConfig};
+use http::{CameraView, HttpServer, HttpState};
+
+/// How long buffered MQTT messages may take to leave at shutdown.
+const MQTT_FLUSH: Duration = Duration::from_secs(2);
+
+/// Runs the daemon until SIGTERM/SIGINT (`control.stop`), or until every camera has ended
+/// (only cameras reading files end). Returns the exit code.
+pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
+    let metrics = Metrics::new()?;
+    let pool = DetectorPool::load(&pool_settings(&config))?;
+    log_privacy_and_outputs(&config);
+    let mqtt = match &config.mqtt {
+        Some(m) => Some(MqttPublisher::start(m)?),
+        None => None,
+    };
+    let mut streams = Vec::new();
+    let mut views = Vec::new();
+    for camera in &config.cameras {
+        let camera_metrics = metrics.camera(&camera.name);
+        let preview = (camera.enabled && camera.preview).then(Preview::new);
+        views.push(CameraView {
+            name: camera.name.clone(),
+            source: redact_url(&camera.url),
+            metrics: camera_metrics.clone(),
+            preview: preview.clone(),
+        });
+        if !camera.enabled {
+            camera_metrics.set_state(SourceState::Disabled, None);
+            continue;
+        }
+        let source = source::open(
+            &camera.url,
+            OpenOptions {
+                stream: &camera.source,
+                metrics: &camera_metrics,
+                stop: &control.stop,
+                must_connect_first: false,
+            },
+        )
+        .map_err(|e| e.prefixed(&format!("cameras.{}.url", camera.name)))?;
+        let labels = &pool.labels;
+        let fps = source.info().fps;
+        let mut sinks =
+            open_camera_outputs(camera, &config, fps, labels, &camera_metrics, preview)?;
+        if let (Some(mqtt), true) = (&mqtt, camera.mqtt) {
+            sinks.push(Box::new(mqtt.sink(
+                &camera.name,
+                labels.clone(),
+                camera_metrics.clone(),
+            )));
+        }
+        streams.push(Stream {
+            name: camera.name.clone(),
+            source,
+            tracker: Tracker::new(camera.tracker.clone()),
+            filter: DetectionFilter {
+                min_score: camera.conf,
+                classes: class_ids(labels, &camera.classes)
+                    .map_err(|e| e.prefixed(&format!("cameras.{}.classes", camera.name)))?,
+            },
+            sinks,
+            max_frames: None,
+            max_fps: camera.source.max_fps,
+            metrics: camera_metrics,
+        });
+    }
+    let state = Arc::new(HttpState {
+        metrics: metrics.clone(),
+        cameras: views,
+        started: Instant::now(),
+    });
+    let server = HttpServer::start(&config.http, state)?;
+    tracing::info!(
+        listen = %server.local_addr(),
+        cameras = streams.len(),
+        "serving: /, /healthz, /metrics, /cameras/NAME/mjpeg"
+    );
+    let pipeline = Pipeline {
+        streams,
+        detectors: pool.detectors,
+        metrics: metrics.clone(),
+    };
+    let outcomes = pipeline.run(control.clone());
+    if let Some(mqtt) = &mqtt {
+        mqtt.shutdown(MQTT_FLUSH);
+    }
+    server.stop();
+    for outcome in outcomes? {
+        if let Some(e) = outcome.error {
+            tracing::error!(camera = %outcome.summary.name, "camera stopped: {e}");
+        }
+    }
+    tracing::info!(
+        stopped = control.stop.load(Ordering::Relaxed),
+        "vigil serve finished"
+    );
+    Ok(0)
+}
+
+/// The shared pool detects what any camera wants: the lowest score any camera keeps and the
+/// union of their classes; each camera then filters its own.
+fn pool_settings(config: &ServeConfig) -> DetectorConfig {
+    let mut detector = config.defaults.detector.clone();
+    let enabled: Vec<&CameraConfig> = config.cameras.iter().filter(|c| c.enabled).collect();
+    detector.conf = enabled
+        .iter()
+        .map(|c| c.conf)
+        .fold(detector.conf, f32::min);
+    detector.classes = if enabled.iter().any(|c| c.classes.is_empty()) {
+        Vec::new()
+    } else {
+        let mut all: Vec<String> = enabled.iter().flat_map(|c| c.classes.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    detector
+}
+
+/// A camera's recordings (each retried on failure by itself) and its live preview.
+fn open_camera_outputs(
+    camera: &CameraConfig,
+    config: &ServeConfig,
+    fps: f64,
+    labels: &Arc<Labels>,
+    metrics: &crate::metrics::CameraMetrics,
+    preview: Option<Arc<Preview>>,
+) -> Result<Vec<Box<dyn Sink>>> {
+    let trail = camera.output.trail_length;
+    let mut sinks = open_recordings(
+        &camera.name,
+        &camera.record,
+        fps,
+        labels.clone(),
+        trail,
+        metrics,
+    )
+    .map_err(|e| e.prefixed(&format!("cameras.{}.record", camera.name)))?;
+    if let Some(preview) = preview {
+        sinks.push(Box::new(PreviewSink::new(
+            preview,
+            labels.clone(),
+            trail,
+            config.http.preview_fps,
+            config.http.preview_width,
+        )));
+    }
+    Ok(sinks)
+}
+
+/// One line per camera at start: what leaves the process for it, so an operator sees at a
+/// glance whether images are recorded or served.
+fn log_privacy_and_outputs(config: &ServeConfig) {
+    for c in &config.cameras {
+        if !c.enabled {
+            tracing::info!(camera = %c.name, "disabled");
+            continue;
+        }
+        let r = &c.record;
+        tracing::info!(
+            camera = %c.name,
+            source = %redact_url(&c.url),
+            json = r.json,
+            video = r.video,
+            snapshots = r.snapshots,
+            preview = c.preview,
+            mqtt = c.mqtt && config.mqtt.is_some(),
+            "camera outputs"
+        );
+    }
+}

@@ -10,7 +10,7 @@ mod video;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::frame::TrackedFrame;
+use crate::frame::{Event, TrackedFrame};
 
 pub use annotate::Annotator;
 pub use jsonl::JsonLinesSink;
@@ -36,6 +36,11 @@ pub trait Sink: Send {
         SinkPolicy::Lossless
     }
     fn write(&mut self, frame: &TrackedFrame) -> Result<()>;
+    /// At the end of the stream, the `track_ended` events of tracks still alive, which belong to
+    /// no frame. Outputs of whole frames (video, MOT, JSON Lines) have nowhere to put them.
+    fn write_final_events(&mut self, _events: &[Event]) -> Result<()> {
+        Ok(())
+    }
     /// Flushes and closes the output so that it is complete and valid.
     fn finish(&mut self) -> Result<()>;
 }

@@ -2,16 +2,104 @@
 //! one trait. A source yields BGR frames with presentation timestamps until its stream ends.
 
 mod image_seq;
+mod live;
+mod pace;
+mod probe;
 mod video;
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use opencv::core::Mat;
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::metrics::CameraMetrics;
 
 pub use image_seq::ImageSequence;
+pub use live::{Backoff, LiveInput, LiveSource};
+pub use pace::Paced;
 pub use video::VideoSource;
+
+/// RTSP over TCP survives lossy networks and NAT; UDP has less latency on a clean LAN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// How a source is read: the `[source]` section, per camera in the daemon.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamOptions {
+    /// RTSP transport.
+    pub transport: Transport,
+    /// Give up opening a stream after this long.
+    pub open_timeout_s: f64,
+    /// A live stream with no frame for this long is stalled and reopened.
+    pub stall_timeout_s: f64,
+    /// First wait before reconnecting; doubles up to `backoff_max_s` (with jitter).
+    pub backoff_initial_s: f64,
+    pub backoff_max_s: f64,
+    /// Read a file or image sequence at its own frame rate, like a camera (`--realtime`).
+    pub realtime: bool,
+    /// With `realtime`: this many times the file's rate.
+    pub speed: f64,
+    /// Frames above this rate are dropped at capture (counted); 0 keeps every frame.
+    pub max_fps: f64,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            transport: Transport::Tcp,
+            open_timeout_s: 10.0,
+            stall_timeout_s: 5.0,
+            backoff_initial_s: 0.5,
+            backoff_max_s: 30.0,
+            realtime: false,
+            speed: 1.0,
+            max_fps: 0.0,
+        }
+    }
+}
+
+impl StreamOptions {
+    /// Messages name the key under `section` (`source`, or `cameras.NAME`).
+    pub fn validate(&self, section: &str) -> std::result::Result<(), String> {
+        let positive = [
+            ("open_timeout_s", self.open_timeout_s),
+            ("stall_timeout_s", self.stall_timeout_s),
+            ("backoff_initial_s", self.backoff_initial_s),
+            ("backoff_max_s", self.backoff_max_s),
+            ("speed", self.speed),
+        ];
+        for (key, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{section}.{key} = {v} must be a positive number"));
+            }
+        }
+        if !(self.max_fps.is_finite() && self.max_fps >= 0.0) {
+            return Err(format!(
+                "{section}.max_fps = {} must be 0 (no cap) or positive",
+                self.max_fps
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What opening a source needs besides its name: how to read it, where to report its state,
+/// and the flag that ends waits when the pipeline stops.
+pub struct OpenOptions<'a> {
+    pub stream: &'a StreamOptions,
+    pub metrics: &'a CameraMetrics,
+    pub stop: &'a Arc<AtomicBool>,
+    /// A live input's first connection must succeed (`vigil track`), or may be retried (daemon).
+    pub must_connect_first: bool,
+}
 
 /// What a source knows about its stream before the first frame.
 #[derive(Clone, Debug)]
@@ -46,27 +134,45 @@ pub trait FrameSource: Send {
 }
 
 /// Opens INPUT as the interface contract defines it: a camera index, a stream URL, a
-/// MOTChallenge sequence folder, or a video file.
-pub fn open(input: &str) -> Result<Box<dyn FrameSource>> {
+/// MOTChallenge sequence folder, or a video file. Cameras and URLs reconnect by themselves.
+pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
+    let live = |what| {
+        LiveSource::open(
+            what,
+            options.stream.clone(),
+            options.metrics.clone(),
+            options.stop.clone(),
+            options.must_connect_first,
+        )
+        .map(|s| Box::new(s) as Box<dyn FrameSource>)
+    };
     if !input.is_empty() && input.chars().all(|c| c.is_ascii_digit()) {
         let index = input
             .parse()
             .map_err(|_| Error::input(format!("camera index '{input}' is out of range")))?;
-        return Ok(Box::new(VideoSource::open_camera(index)?));
+        return live(LiveInput::Camera(index));
     }
     if input.contains("://") {
-        return Ok(Box::new(VideoSource::open_url(input)?));
+        return live(LiveInput::Url(input.to_string()));
     }
     let path = Path::new(input);
-    if path.is_dir() {
-        return Ok(Box::new(ImageSequence::open(path)?));
-    }
-    if !path.exists() {
+    let file: Box<dyn FrameSource> = if path.is_dir() {
+        Box::new(ImageSequence::open(path)?)
+    } else if path.exists() {
+        Box::new(VideoSource::open_file(path)?)
+    } else {
         return Err(Error::input(format!(
             "input '{input}': no such file or directory"
         )));
+    };
+    if options.stream.realtime {
+        return Ok(Box::new(Paced::new(
+            file,
+            options.stream.speed,
+            options.stop.clone(),
+        )));
     }
-    Ok(Box::new(VideoSource::open_file(path)?))
+    Ok(file)
 }
 
 /// `rtsp://user:secret@host/...` → `rtsp://user:***@host/...`, for logs and messages.

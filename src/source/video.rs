@@ -2,12 +2,46 @@
 
 use std::path::Path;
 
-use opencv::core::Mat;
+use std::sync::Mutex;
+
+use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
-use super::{redact_url, FrameSource, RawFrame, SourceInfo};
+use super::{redact_url, FrameSource, RawFrame, SourceInfo, StreamOptions, Transport};
 use crate::error::{Context, Error, Result};
+
+/// FFmpeg reads its demuxer options (the RTSP transport) from this variable when a capture opens.
+const FFMPEG_OPTIONS_VAR: &str = "OPENCV_FFMPEG_CAPTURE_OPTIONS";
+
+/// Opens are serialised because the transport is passed through the process environment, which
+/// OpenCV reads during `open`; holding the lock keeps one camera's choice from leaking into
+/// another's open. The variable is only written when the transport changes, so in the usual
+/// single-transport setup it is set once, before the other threads read anything.
+static OPEN_LOCK: Mutex<Option<Transport>> = Mutex::new(None);
+
+fn with_ffmpeg_options<T>(transport: Transport, open: impl FnOnce() -> T) -> T {
+    let mut current = OPEN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    if *current != Some(transport) {
+        let value = match transport {
+            Transport::Tcp => "rtsp_transport;tcp",
+            Transport::Udp => "rtsp_transport;udp",
+        };
+        std::env::set_var(FFMPEG_OPTIONS_VAR, value);
+        *current = Some(transport);
+    }
+    open()
+}
+
+fn timeout_params(options: &StreamOptions) -> Vector<i32> {
+    let ms = |s: f64| (s * 1000.0).round().clamp(1.0, i32::MAX as f64) as i32;
+    Vector::from_slice(&[
+        videoio::CAP_PROP_OPEN_TIMEOUT_MSEC,
+        ms(options.open_timeout_s),
+        videoio::CAP_PROP_READ_TIMEOUT_MSEC,
+        ms(options.stall_timeout_s),
+    ])
+}
 
 pub struct VideoSource {
     capture: VideoCapture,
@@ -29,10 +63,15 @@ impl VideoSource {
         })
     }
 
-    pub fn open_url(url: &str) -> Result<Self> {
+    /// Opens a network stream with FFmpeg's open and read timeouts set, so that neither an
+    /// unreachable host nor a silent stream can block a read forever.
+    pub fn open_url(url: &str, options: &StreamOptions) -> Result<Self> {
         let name = redact_url(url);
-        let capture = VideoCapture::from_file(url, videoio::CAP_FFMPEG)
-            .input_err(|| format!("stream '{name}': cannot open"))?;
+        let params = timeout_params(options);
+        let capture = with_ffmpeg_options(options.transport, || {
+            VideoCapture::from_file_with_params(url, videoio::CAP_FFMPEG, &params)
+        })
+        .input_err(|| format!("stream '{name}': cannot open"))?;
         Self::from_capture(capture, name.clone(), true).map_err(|_| {
             Error::input(format!(
                 "stream '{name}': unreachable or not a video stream"
@@ -40,10 +79,16 @@ impl VideoSource {
         })
     }
 
-    pub fn open_camera(index: i32) -> Result<Self> {
+    pub fn open_camera(index: i32, options: &StreamOptions) -> Result<Self> {
         let name = format!("camera {index}");
-        let capture = VideoCapture::new(index, videoio::CAP_ANY)
-            .input_err(|| format!("{name}: cannot open"))?;
+        if cfg!(target_os = "linux") && !Path::new(&format!("/dev/video{index}")).exists() {
+            return Err(Error::input(format!(
+                "{name}: no such camera (/dev/video{index} does not exist)"
+            )));
+        }
+        let capture =
+            VideoCapture::new_with_params(index, videoio::CAP_ANY, &timeout_params(options))
+                .input_err(|| format!("{name}: cannot open"))?;
         Self::from_capture(capture, name.clone(), true)
             .map_err(|_| Error::input(format!("{name}: no such camera")))
     }

@@ -149,3 +149,109 @@ pub fn read_mot(path: &Path) -> Vec<MotRow> {
         })
         .collect()
 }
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` every 100 ms until it holds or `timeout` passes; whether it held.
+pub fn wait_for(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    check()
+}
+
+/// A child process killed when the test ends, pass or fail.
+pub struct Background(pub std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `../shared/tools/rtsp_server.py` serving vtest.avi with basic auth on `port`, ready to accept.
+pub fn rtsp_server(port: u16, user: &str, password: &str) -> Background {
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(shared().join("tools/rtsp_server.py"))
+        .arg(vtest())
+        .args(["--port", &port.to_string(), "--user", user, "--password", password])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start rtsp_server.py (apt install python3-gi gir1.2-gst-rtsp-server-1.0)");
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    assert!(line.starts_with("serving"), "rtsp_server.py said {line:?}");
+    Background(child)
+}
+
+/// Debian's mosquitto on `port` (loopback, anonymous, persistent so queued QoS 1 messages
+/// survive a restart), with its files in `dir`.
+pub fn mosquitto(port: u16, dir: &Path) -> Background {
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start mosquitto (apt install mosquitto)");
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }),
+        "mosquitto did not listen on {port}"
+    );
+    Background(child)
+}
+
+/// A plain HTTP/1.0 GET: status code, headers and body.
+pub fn http_get(port: u16, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head, body)
+}
+
+/// Sends SIGTERM (or SIGINT) to a child process.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let _ = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status();
+}

@@ -1,0 +1,205 @@
+//! Where captured frames wait for a detector: one queue per stream, served round-robin to the
+//! shared detector workers, so a fast camera cannot starve a slow one.
+//!
+//! A frame gets its dense sequence number when a worker takes it, not when it is captured: live
+//! streams drop frames from their queue to stay current, and numbering after the drop means the
+//! tracker's re-order buffer never waits for a frame that will not come.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::frame::Frame;
+
+/// How long a blocked thread sleeps before it looks at the stop flag again.
+const POLL: Duration = Duration::from_millis(50);
+
+struct Queue {
+    frames: VecDeque<Frame>,
+    capacity: usize,
+    /// Live streams replace their oldest frame instead of waiting for room.
+    live: bool,
+    next_seq: u64,
+    /// The capture stage may still push.
+    open: bool,
+    /// The stream's tracker still wants frames.
+    wanted: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// Queued, after dropping the oldest waiting frame.
+    ReplacedOldest,
+    /// Nobody wants frames from this stream any more: the capture should end.
+    Closed,
+}
+
+pub struct Intake {
+    queues: Mutex<(Vec<Queue>, usize)>,
+    work: Condvar,
+    room: Condvar,
+}
+
+impl Intake {
+    /// One queue per stream: `(live, capacity)`.
+    pub fn new(streams: &[(bool, usize)]) -> Self {
+        let queues = streams
+            .iter()
+            .map(|&(live, capacity)| Queue {
+                frames: VecDeque::with_capacity(capacity),
+                capacity: capacity.max(1),
+                live,
+                next_seq: 0,
+                open: true,
+                wanted: true,
+            })
+            .collect();
+        Self {
+            queues: Mutex::new((queues, 0)),
+            work: Condvar::new(),
+            room: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (Vec<Queue>, usize)> {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame of stream `i`; a file stream waits for room, a live one drops its oldest.
+    pub fn push(&self, i: usize, frame: Frame, stop: &AtomicBool) -> Pushed {
+        let mut guard = self.lock();
+        loop {
+            let q = &mut guard.0[i];
+            if !q.wanted || stop.load(Ordering::Relaxed) {
+                return Pushed::Closed;
+            }
+            if q.frames.len() < q.capacity {
+                q.frames.push_back(frame);
+                self.work.notify_one();
+                return Pushed::Queued;
+            }
+            if q.live {
+                q.frames.pop_front();
+                q.frames.push_back(frame);
+                self.work.notify_one();
+                return Pushed::ReplacedOldest;
+            }
+            guard = self
+                .room
+                .wait_timeout(guard, POLL)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Stream `i` will push no more (its source ended or failed).
+    pub fn close(&self, i: usize) {
+        self.lock().0[i].open = false;
+        self.work.notify_all();
+    }
+
+    /// Stream `i`'s consumer has gone: its waiting frames are discarded and its capture told.
+    pub fn abandon(&self, i: usize) {
+        let mut guard = self.lock();
+        let q = &mut guard.0[i];
+        q.wanted = false;
+        q.frames.clear();
+        self.room.notify_all();
+    }
+
+    /// The next frame for a worker, streams taken in turn: `(stream, seq, frame)`. `None` once
+    /// every stream is closed and drained, or after a stop when nothing is left waiting.
+    pub fn take(&self, stop: &AtomicBool) -> Option<(usize, u64, Frame)> {
+        let mut guard = self.lock();
+        loop {
+            let (queues, cursor) = &mut *guard;
+            let n = queues.len();
+            for k in 0..n {
+                let i = (*cursor + k) % n;
+                let q = &mut queues[i];
+                if let Some(frame) = q.frames.pop_front() {
+                    let seq = q.next_seq;
+                    q.next_seq += 1;
+                    *cursor = (i + 1) % n;
+                    self.room.notify_all();
+                    return Some((i, seq, frame));
+                }
+            }
+            let all_done = queues.iter().all(|q| !q.open || !q.wanted);
+            if all_done || stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            guard = self
+                .work
+                .wait_timeout(guard, POLL)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Frames waiting for a worker, all streams together.
+    pub fn depth(&self) -> usize {
+        self.lock().0.iter().map(|q| q.frames.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FrameMeta;
+    use opencv::core::Mat;
+    use std::time::Instant;
+
+    fn frame(number: u64) -> Frame {
+        Frame {
+            meta: FrameMeta {
+                seq: 0,
+                number,
+                pts_ms: number as f64,
+                captured_at: Instant::now(),
+            },
+            image: Mat::default(),
+        }
+    }
+
+    #[test]
+    fn a_live_queue_keeps_the_newest_and_numbers_what_is_taken_densely() {
+        let stop = AtomicBool::new(false);
+        let intake = Intake::new(&[(true, 1)]);
+        assert_eq!(intake.push(0, frame(1), &stop), Pushed::Queued);
+        assert_eq!(intake.push(0, frame(2), &stop), Pushed::ReplacedOldest);
+        let (_, seq, f) = intake.take(&stop).unwrap();
+        assert_eq!((seq, f.meta.number), (0, 2));
+        intake.push(0, frame(5), &stop);
+        let (_, seq, f) = intake.take(&stop).unwrap();
+        assert_eq!((seq, f.meta.number), (1, 5), "no gap after a drop");
+        intake.close(0);
+        assert!(intake.take(&stop).is_none());
+    }
+
+    #[test]
+    fn streams_are_served_in_turn() {
+        let stop = AtomicBool::new(false);
+        let intake = Intake::new(&[(false, 8), (false, 8)]);
+        for n in 0..4 {
+            intake.push(0, frame(n), &stop);
+        }
+        intake.push(1, frame(100), &stop);
+        let order: Vec<usize> = (0..3).map(|_| intake.take(&stop).unwrap().0).collect();
+        assert_eq!(order, vec![0, 1, 0], "the busy stream does not starve the other");
+    }
+
+    #[test]
+    fn an_abandoned_stream_closes_its_capture_and_a_stop_ends_waiting_workers() {
+        let stop = AtomicBool::new(false);
+        let intake = Intake::new(&[(false, 1)]);
+        intake.push(0, frame(1), &stop);
+        intake.abandon(0);
+        assert_eq!(intake.push(0, frame(2), &stop), Pushed::Closed);
+        let intake = Intake::new(&[(true, 1)]);
+        stop.store(true, Ordering::Relaxed);
+        assert!(intake.take(&stop).is_none());
+    }
+}

@@ -1,0 +1,552 @@
+//! Wiring: for each stream a capture thread, a tracker thread and one thread per sink; between
+//! them one pool of detector workers shared by every stream. Joined by bounded queues. End of
+//! stream is the closing of a queue and flows downstream; a failing stage records its error and
+//! closes its queues, so every stage after it still drains and every sink is finalised.
+//!
+//! ```text
+//!  capture(A) ─┐                         ┌─▶ track(A) ─▶ sinks(A)
+//!  capture(B) ─┼─▶ intake ─▶ detect ×N ──┼─▶ track(B) ─▶ sinks(B)
+//!  capture(C) ─┘  (a queue    (preprocess └─▶ track(C) ─▶ sinks(C)
+//!                 per stream)  + model)
+//! ```
+
+mod intake;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+
+use crate::analytics::Lifecycle;
+use crate::detect::{DetectionFilter, Detector};
+use crate::error::{Error, Result};
+use crate::frame::{Detection, Event, Frame, FrameMeta, Track, TrackedFrame};
+use crate::metrics::{CameraMetrics, Metrics, SourceState};
+use crate::preprocess::{InputSpec, Preprocessor};
+use crate::sink::{Sink, SinkPolicy};
+use crate::source::FrameSource;
+use crate::track::Tracker;
+use intake::{Intake, Pushed};
+
+/// Frames a file stream may queue for the detectors; live streams keep only the newest one, so
+/// what gets detected is always the latest picture.
+const FILE_QUEUE: usize = 4;
+const LIVE_QUEUE: usize = 1;
+/// Latencies kept per stream for the summary's percentiles (a few MB at most).
+const LATENCY_SAMPLES: usize = 500_000;
+
+/// One camera or input: its source, its own tracker and outputs. IDs never cross streams.
+pub struct Stream {
+    pub name: String,
+    pub source: Box<dyn FrameSource>,
+    pub tracker: Tracker,
+    /// This stream's score and class choice, applied to what the shared detectors found.
+    pub filter: DetectionFilter,
+    pub sinks: Vec<Box<dyn Sink>>,
+    pub max_frames: Option<u64>,
+    /// Frames faster than this are dropped at capture; 0 keeps all.
+    pub max_fps: f64,
+    pub metrics: CameraMetrics,
+}
+
+/// Everything a run needs, already opened and validated, so that a run starts only when all
+/// inputs and outputs are known to be good.
+pub struct Pipeline {
+    pub streams: Vec<Stream>,
+    /// One per inference worker, shared by all streams.
+    pub detectors: Vec<Detector>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Shared between the pipeline and whoever watches it (the CLI's progress bar, signal handler).
+#[derive(Default)]
+pub struct Control {
+    /// Set to end the streams early (Ctrl-C): capture stops, everything downstream drains.
+    pub stop: Arc<AtomicBool>,
+    /// Frames that have passed a tracker, all streams together.
+    pub frames_done: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub name: String,
+    pub frames: u64,
+    pub seconds: f64,
+    pub tracks: u64,
+    pub captured: u64,
+    pub dropped: u64,
+    pub interrupted: bool,
+    /// Capture-to-output latency of each frame, ms (the first `LATENCY_SAMPLES`).
+    pub latency_ms: Vec<f32>,
+}
+
+impl Summary {
+    pub fn fps(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.frames as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The latency below which a share `q` of frames came out, ms.
+    pub fn latency_percentile(&self, q: f64) -> Option<f64> {
+        let mut v = self.latency_ms.clone();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f32::total_cmp);
+        Some(v[((v.len() - 1) as f64 * q).round() as usize] as f64)
+    }
+}
+
+/// How one stream ended: what it did, and the first error that stopped it, if any.
+pub struct Outcome {
+    pub summary: Summary,
+    pub error: Option<Error>,
+}
+
+struct Detected {
+    frame: Frame,
+    detections: Vec<Detection>,
+}
+
+/// What a sink thread receives: every frame, then (at the end) the events of tracks still alive.
+enum ToSink {
+    Frame(Arc<TrackedFrame>),
+    Final(Arc<Vec<Event>>),
+}
+
+struct SinkLink {
+    tx: Sender<ToSink>,
+    policy: SinkPolicy,
+    kind: &'static str,
+}
+
+/// The first error a stream (or the detector pool) hit; later ones are usually its consequences.
+#[derive(Default, Clone)]
+struct FirstError(Arc<Mutex<Option<Error>>>);
+
+impl FirstError {
+    fn record(&self, stage: &str, result: Result<()>) {
+        if let Err(e) = result {
+            tracing::debug!(stage, error = %e, "stage failed");
+            let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(e);
+        }
+    }
+
+    fn take(&self) -> Option<Error> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Thread handles of one run, by role: capture threads may sit in a blocking read when a stop
+/// comes, so they are waited for only briefly.
+#[derive(Default)]
+struct Threads {
+    capture: Vec<JoinHandle<()>>,
+    others: Vec<JoinHandle<()>>,
+}
+
+fn spawn(
+    name: String,
+    errors: &FirstError,
+    body: impl FnOnce() -> Result<()> + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let errors = errors.clone();
+    let stage = name.clone();
+    thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || errors.record(&stage, body()))
+        .map_err(|e| Error::internal(format!("cannot start thread {name}: {e}")))
+}
+
+impl Pipeline {
+    /// Runs every stream to its end, a stop request, or its first error. An error of one stream
+    /// ends that stream only; an error of the detector pool ends the run (`Err`).
+    pub fn run(self, control: Arc<Control>) -> Result<Vec<Outcome>> {
+        let started = Instant::now();
+        let pool_error = FirstError::default();
+        let workers = self.detectors.len().max(1);
+        let queues: Vec<(bool, usize)> = self
+            .streams
+            .iter()
+            .map(|s| {
+                let live = s.source.info().live;
+                (live, if live { LIVE_QUEUE } else { FILE_QUEUE })
+            })
+            .collect();
+        let intake = Arc::new(Intake::new(&queues));
+        let mut threads = Threads::default();
+        let mut det_txs = Vec::new();
+        let mut finished = Vec::new();
+        for (i, stream) in self.streams.into_iter().enumerate() {
+            let (det_tx, det_rx) = bounded::<Detected>(2 * workers + 2);
+            det_txs.push(det_tx);
+            finished.push(start_stream(
+                i,
+                stream,
+                det_rx,
+                &intake,
+                &control,
+                &mut threads,
+            )?);
+        }
+        let spec = self
+            .detectors
+            .first()
+            .map(Detector::input_spec)
+            .ok_or_else(|| Error::internal("no detector"))?;
+        for (k, mut detector) in self.detectors.into_iter().enumerate() {
+            let (intake, txs, ctl, metrics) = (
+                intake.clone(),
+                det_txs.clone(),
+                control.clone(),
+                self.metrics.clone(),
+            );
+            let body = move || {
+                let result = detect(&mut detector, spec, &intake, &txs, &ctl, &metrics);
+                if result.is_err() {
+                    ctl.stop.store(true, Ordering::Relaxed); // no detector, no run
+                }
+                result
+            };
+            threads
+                .others
+                .push(spawn(format!("detect-{k}"), &pool_error, body)?);
+        }
+        drop(det_txs);
+        threads.join(&control);
+        if let Some(e) = pool_error.take() {
+            return Err(e);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let interrupted = control.stop.load(Ordering::Relaxed);
+        Ok(finished
+            .into_iter()
+            .map(|f| f.outcome(seconds, interrupted))
+            .collect())
+    }
+}
+
+/// What a stream leaves behind for its outcome once its threads are done.
+struct Finished {
+    name: String,
+    metrics: CameraMetrics,
+    errors: FirstError,
+    tracks: Arc<AtomicU64>,
+    latency: Arc<Mutex<Vec<f32>>>,
+}
+
+impl Finished {
+    fn outcome(self, seconds: f64, interrupted: bool) -> Outcome {
+        let m = &self.metrics;
+        let latency_ms = std::mem::take(&mut *self.latency.lock().unwrap_or_else(|p| p.into_inner()));
+        Outcome {
+            summary: Summary {
+                name: self.name,
+                frames: m.processed.get(),
+                seconds,
+                tracks: self.tracks.load(Ordering::Relaxed),
+                captured: m.captured.get(),
+                dropped: m.dropped.get(),
+                interrupted,
+                latency_ms,
+            },
+            error: self.errors.take(),
+        }
+    }
+}
+
+/// Starts one stream's capture, tracker and sink threads.
+fn start_stream(
+    i: usize,
+    stream: Stream,
+    det_rx: Receiver<Detected>,
+    intake: &Arc<Intake>,
+    control: &Arc<Control>,
+    threads: &mut Threads,
+) -> Result<Finished> {
+    let errors = FirstError::default();
+    let name = stream.name.clone();
+    let metrics = stream.metrics.clone();
+    let mut links = Vec::new();
+    for (k, mut sink) in stream.sinks.into_iter().enumerate() {
+        let policy = sink.policy();
+        let kind = sink.kind();
+        let (tx, rx) = bounded::<ToSink>(match policy {
+            SinkPolicy::Lossless => 8,
+            SinkPolicy::NeverBlock => 64,
+        });
+        links.push(SinkLink { tx, policy, kind });
+        threads.others.push(spawn(
+            format!("sink-{name}-{k}"),
+            &errors,
+            move || drain_into(&mut *sink, &rx),
+        )?);
+    }
+
+    let finished = Finished {
+        name: name.clone(),
+        metrics: metrics.clone(),
+        errors: errors.clone(),
+        tracks: Arc::new(AtomicU64::new(0)),
+        latency: Arc::new(Mutex::new(Vec::new())),
+    };
+    let mut stage = TrackStage {
+        tracker: stream.tracker,
+        filter: stream.filter,
+        lifecycle: None,
+        sinks: links,
+        metrics: metrics.clone(),
+        control: control.clone(),
+        latency: finished.latency.clone(),
+    };
+    let (seen, taker) = (finished.tracks.clone(), intake.clone());
+    threads
+        .others
+        .push(spawn(format!("track-{name}"), &errors, move || {
+            let result = stage.run(&det_rx);
+            seen.store(stage.tracker.confirmed_count(), Ordering::Relaxed);
+            drop(det_rx);
+            taker.abandon(i); // nothing more is wanted from this stream's capture
+            result
+        })?);
+
+    let (intake, ctl) = (intake.clone(), control.clone());
+    let (mut source, max_frames, max_fps) = (stream.source, stream.max_frames, stream.max_fps);
+    threads
+        .capture
+        .push(spawn(format!("capture-{name}"), &errors, move || {
+            let result = capture(i, &mut *source, max_frames, max_fps, &intake, &ctl, &metrics);
+            intake.close(i);
+            if result.is_ok() && !ctl.stop.load(Ordering::Relaxed) && !source.info().live {
+                metrics.set_state(SourceState::Ended, None);
+            }
+            result
+        })?);
+    Ok(finished)
+}
+
+impl Threads {
+    /// Waits for every stage. A capture thread blocked in a read after a stop (a stream that
+    /// went silent) is left behind after a second: everything after it has already drained.
+    fn join(self, control: &Control) {
+        for h in self.others {
+            let _ = h.join();
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        for h in self.capture {
+            while !h.is_finished()
+                && control.stop.load(Ordering::Relaxed)
+                && Instant::now() < deadline
+            {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if h.is_finished() || !control.stop.load(Ordering::Relaxed) {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// Reads frames until the end of the stream, `max_frames`, or a stop request, and queues them
+/// for the detectors: a file waits for room (lossless), a live source replaces its oldest
+/// waiting frame (every drop counted), so latency stays bounded.
+fn capture(
+    i: usize,
+    source: &mut dyn FrameSource,
+    max_frames: Option<u64>,
+    max_fps: f64,
+    intake: &Intake,
+    control: &Control,
+    metrics: &CameraMetrics,
+) -> Result<()> {
+    let mut count = 0;
+    let mut next_due_ms = f64::NEG_INFINITY;
+    while !control.stop.load(Ordering::Relaxed) && max_frames.is_none_or(|m| count < m) {
+        let Some(raw) = source.next_frame()? else {
+            return source.check_complete();
+        };
+        metrics.captured.inc();
+        if max_fps > 0.0 {
+            if raw.pts_ms < next_due_ms {
+                metrics.dropped.inc();
+                continue;
+            }
+            // Allow 10 % jitter, so a 25 fps camera capped at 25 keeps every frame.
+            next_due_ms = raw.pts_ms + 900.0 / max_fps;
+        }
+        count += 1;
+        let frame = Frame {
+            meta: FrameMeta {
+                seq: 0, // numbered when a detector takes it
+                number: raw.index + 1,
+                pts_ms: raw.pts_ms,
+                captured_at: Instant::now(),
+            },
+            image: raw.image,
+        };
+        match intake.push(i, frame, &control.stop) {
+            Pushed::Queued => {}
+            Pushed::ReplacedOldest => metrics.dropped.inc(),
+            Pushed::Closed => return Ok(()), // the stream's consumer stopped; its error says why
+        }
+    }
+    Ok(())
+}
+
+/// A detector worker: takes frames from every stream in turn, preprocesses and detects, and
+/// hands the result to the frame's own stream.
+fn detect(
+    detector: &mut Detector,
+    spec: InputSpec,
+    intake: &Intake,
+    outputs: &[Sender<Detected>],
+    control: &Control,
+    metrics: &Metrics,
+) -> Result<()> {
+    let mut pre = Preprocessor::new(spec);
+    while let Some((i, seq, mut frame)) = intake.take(&control.stop) {
+        metrics.detector_queue.set(intake.depth() as i64);
+        frame.meta.seq = seq;
+        let t0 = Instant::now();
+        let detections = match pre.run(&frame.image) {
+            Ok((tensor, letterbox)) => {
+                let t1 = Instant::now();
+                metrics.observe_stage("preprocess", (t1 - t0).as_secs_f64());
+                let found = detector.detect(&tensor, &letterbox)?;
+                metrics.observe_stage("inference", t1.elapsed().as_secs_f64());
+                found
+            }
+            Err(e) => {
+                // One unusable frame must not end the stream: it passes with nothing detected,
+                // so the tracker's order is kept.
+                tracing::warn!(frame = frame.meta.number, "frame skipped by the detector: {e}");
+                Vec::new()
+            }
+        };
+        if outputs[i].send(Detected { frame, detections }).is_err() {
+            intake.abandon(i);
+        }
+    }
+    Ok(())
+}
+
+/// One stream's tracker thread: puts the workers' results back in order, tracks, derives
+/// events, and fans out to the sinks by their policy.
+struct TrackStage {
+    tracker: Tracker,
+    filter: DetectionFilter,
+    lifecycle: Option<Lifecycle>,
+    sinks: Vec<SinkLink>,
+    metrics: CameraMetrics,
+    control: Arc<Control>,
+    latency: Arc<Mutex<Vec<f32>>>,
+}
+
+impl TrackStage {
+    fn run(&mut self, rx: &Receiver<Detected>) -> Result<()> {
+        let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
+        let mut lag = self.tracker.config().fixed_lag::<Frame>();
+        self.lifecycle = Some(Lifecycle::new(self.tracker.config().lost_timeout_s));
+        let mut next = 0;
+        for item in rx {
+            pending.insert(item.frame.meta.seq, item);
+            while let Some(item) = pending.remove(&next) {
+                next += 1;
+                let time_s = item.frame.meta.pts_ms / 1000.0;
+                let detections = self.filter.apply(item.detections);
+                let tracks = self.tracker.update(&detections, time_s);
+                if !self.emit(lag.push(time_s, item.frame, tracks)) {
+                    return Ok(()); // a sink failed; its error says why
+                }
+            }
+        }
+        if !pending.is_empty() {
+            // Only possible when a worker failed mid-stream: its error is already recorded.
+            tracing::debug!(left = pending.len(), "frames left unordered at shutdown");
+        }
+        // End of stream or a stop: what the lag still holds is written, not lost.
+        if self.emit(lag.finish()) {
+            let ended = self.lifecycle.as_mut().map(Lifecycle::finish).unwrap_or_default();
+            let ended = Arc::new(ended);
+            for sink in &self.sinks {
+                let _ = sink.tx.send(ToSink::Final(ended.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends tracked frames to every sink; false once a lossless sink has gone.
+    fn emit(&mut self, frames: Vec<(Frame, Vec<Track>)>) -> bool {
+        for (frame, tracks) in frames {
+            let events = match self.lifecycle.as_mut() {
+                Some(l) => l.update(frame.meta.pts_ms, &tracks),
+                None => Vec::new(),
+            };
+            self.metrics.active_tracks.set(tracks.len() as i64);
+            let latency = frame.meta.captured_at.elapsed().as_secs_f64();
+            let out = Arc::new(TrackedFrame {
+                frame,
+                tracks,
+                events,
+            });
+            for sink in &self.sinks {
+                if !send(sink, &out, &self.metrics) {
+                    return false;
+                }
+            }
+            self.metrics.latency.observe(latency);
+            self.metrics.processed.inc();
+            self.control.frames_done.fetch_add(1, Ordering::Relaxed);
+            let mut samples = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+            if samples.len() < LATENCY_SAMPLES {
+                samples.push((latency * 1000.0) as f32);
+            }
+        }
+        true
+    }
+}
+
+/// Hands a frame to one sink as its policy says; false when a lossless sink has gone.
+fn send(sink: &SinkLink, frame: &Arc<TrackedFrame>, metrics: &CameraMetrics) -> bool {
+    match sink.policy {
+        SinkPolicy::Lossless => sink.tx.send(ToSink::Frame(frame.clone())).is_ok(),
+        SinkPolicy::NeverBlock => {
+            if let Err(TrySendError::Full(_)) = sink.tx.try_send(ToSink::Frame(frame.clone())) {
+                metrics.frame_skipped(sink.kind);
+            }
+            true // a network output that went away never stops the stream
+        }
+    }
+}
+
+/// Writes every frame to a sink and finalises it whether or not the stream ended cleanly.
+fn drain_into(sink: &mut dyn Sink, rx: &Receiver<ToSink>) -> Result<()> {
+    let mut result = Ok(());
+    for message in rx {
+        result = match message {
+            ToSink::Frame(frame) => sink.write(&frame),
+            ToSink::Final(events) => sink.write_final_events(&events),
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    let finished = sink.finish();
+    tracing::debug!(sink = %sink.describe(), "finalised");
+    result.and(finished)
+}
+
+/// Polls `control` while `run` works, for progress display; returns when `done` is set.
+pub fn watch(control: &Control, done: &AtomicBool, mut tick: impl FnMut(u64)) {
+    while !done.load(Ordering::Relaxed) {
+        tick(control.frames_done.load(Ordering::Relaxed));
+        thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,308 @@
+//! The daemon's configuration, in the style of Frigate's: global sections are the defaults,
+//! each `[cameras.NAME]` section is merged over them, and `[detector]` (the shared detector
+//! pool) stays apart from the cameras. Every message names the key at fault.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use toml::{Table, Value};
+
+use super::http::HttpConfig;
+use crate::config::{Config, OutputConfig};
+use crate::error::{Error, Result};
+use crate::sink::{MqttConfig, RecordConfig};
+use crate::source::StreamOptions;
+use crate::track::TrackerConfig;
+
+/// The whole file: global defaults, the services, and the cameras.
+pub struct ServeConfig {
+    /// `[detector]`, `[tracker]`, `[output]`, `[source]`: the pool and the cameras' defaults.
+    pub defaults: Config,
+    pub http: HttpConfig,
+    /// Absent: no MQTT output.
+    pub mqtt: Option<MqttConfig>,
+    pub cameras: Vec<CameraConfig>,
+}
+
+/// One camera, with the global defaults already merged in.
+#[derive(Clone, Debug)]
+pub struct CameraConfig {
+    pub name: String,
+    pub url: String,
+    pub enabled: bool,
+    /// Class names this camera reports; empty = every class.
+    pub classes: Vec<String>,
+    /// Minimum detection score for this camera.
+    pub conf: f32,
+    /// The live MJPEG preview and snapshot endpoint.
+    pub preview: bool,
+    /// Publish this camera's events and tracks over MQTT (when `[mqtt]` is configured).
+    pub mqtt: bool,
+    pub source: StreamOptions,
+    pub tracker: TrackerConfig,
+    pub record: RecordConfig,
+    pub output: OutputConfig,
+}
+
+/// The top level: which sections exist. Unknown sections are rejected by name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSections {
+    #[serde(default)]
+    detector: Table,
+    #[serde(default)]
+    tracker: Table,
+    #[serde(default)]
+    output: Table,
+    #[serde(default)]
+    source: Table,
+    #[serde(default)]
+    record: Table,
+    #[serde(default)]
+    http: Table,
+    mqtt: Option<Table>,
+    #[serde(default)]
+    cameras: Table,
+}
+
+/// A camera section after merging: what serde checks, field by field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CameraSection {
+    url: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    classes: Option<Vec<String>>,
+    conf: Option<f32>,
+    #[serde(default = "yes")]
+    preview: bool,
+    #[serde(default = "yes")]
+    mqtt: bool,
+    source: StreamOptions,
+    tracker: TrackerConfig,
+    record: RecordConfig,
+    output: OutputConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Sections a camera may override, each merged key by key over the global one.
+const CAMERA_SECTIONS: [&str; 4] = ["source", "tracker", "record", "output"];
+
+impl ServeConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::input(format!("config '{}': {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let table: Table = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            let at = line.map_or(String::new(), |l| format!("line {l}: "));
+            format!("{at}{}", e.message().trim().replace('\n', "; "))
+        })?;
+        let sections: FileSections = typed("", Value::Table(table))?;
+        let globals = [
+            ("detector", &sections.detector),
+            ("tracker", &sections.tracker),
+            ("output", &sections.output),
+            ("source", &sections.source),
+        ];
+        let defaults: Config = typed(
+            "",
+            Value::Table(
+                globals
+                    .iter()
+                    .map(|(k, t)| (k.to_string(), Value::Table((*t).clone())))
+                    .collect(),
+            ),
+        )?;
+        defaults.validate()?;
+        let http: HttpConfig = typed("http.", Value::Table(sections.http.clone()))?;
+        http.validate()?;
+        let mqtt = match &sections.mqtt {
+            Some(t) => {
+                let m: MqttConfig = typed("mqtt.", Value::Table(t.clone()))?;
+                m.validate()?;
+                Some(m)
+            }
+            None => None,
+        };
+        let mut cameras = Vec::new();
+        for (name, section) in &sections.cameras {
+            cameras.push(camera(name, section, &sections, &defaults)?);
+        }
+        if cameras.is_empty() {
+            return Err("no cameras: add a [cameras.NAME] section with a url".into());
+        }
+        Ok(Self {
+            defaults,
+            http,
+            mqtt,
+            cameras,
+        })
+    }
+}
+
+fn camera(
+    name: &str,
+    section: &Value,
+    file: &FileSections,
+    defaults: &Config,
+) -> std::result::Result<CameraConfig, String> {
+    let prefix = format!("cameras.{name}");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "{prefix}: a camera name may only use letters, digits, '_' and '-' (it is used in URLs, topics and metrics)"
+        ));
+    }
+    let Value::Table(own) = section else {
+        return Err(format!("{prefix}: must be a table ([{prefix}])"));
+    };
+    let mut merged = own.clone();
+    let global = |key: &str| match key {
+        "source" => &file.source,
+        "tracker" => &file.tracker,
+        "record" => &file.record,
+        _ => &file.output,
+    };
+    for key in CAMERA_SECTIONS {
+        let mut base = global(key).clone();
+        match own.get(key) {
+            Some(Value::Table(over)) => base.extend(over.clone()),
+            Some(_) => return Err(format!("{prefix}.{key}: must be a table")),
+            None => {}
+        }
+        merged.insert(key.to_string(), Value::Table(base));
+    }
+    let c: CameraSection = typed(&format!("{prefix}."), Value::Table(merged))?;
+    if c.url.trim().is_empty() {
+        return Err(format!("{prefix}.url: is empty"));
+    }
+    let conf = c.conf.unwrap_or(defaults.detector.conf);
+    if !(0.0..=1.0).contains(&conf) {
+        return Err(format!("{prefix}.conf = {conf} must be within [0, 1]"));
+    }
+    c.source.validate(&format!("{prefix}.source"))?;
+    c.tracker
+        .validate()
+        .map_err(|e| format!("{prefix}: {e}"))?;
+    c.record.validate().map_err(|e| format!("{prefix}: {e}"))?;
+    Ok(CameraConfig {
+        name: name.to_string(),
+        url: c.url,
+        enabled: c.enabled,
+        classes: c.classes.unwrap_or_else(|| defaults.detector.classes.clone()),
+        conf,
+        preview: c.preview,
+        mqtt: c.mqtt,
+        source: c.source,
+        tracker: c.tracker,
+        record: c.record,
+        output: c.output,
+    })
+}
+
+/// Deserialises with the path of any bad key in the message: `cameras.gate.tracker.high_score:
+/// invalid type: string "x", expected f32`.
+fn typed<T: DeserializeOwned>(prefix: &str, value: Value) -> std::result::Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = inner.lines().next().unwrap_or("").trim().to_string();
+        match path.as_str() {
+            "." | "" => match prefix.strip_suffix('.') {
+                Some(p) if !p.is_empty() => format!("{p}: {inner}"),
+                _ => inner,
+            },
+            p => format!("{prefix}{p}: {inner}"),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = r#"
+[detector]
+conf = 0.2
+[tracker]
+lost_timeout_s = 2.0
+[cameras.gate]
+url = "rtsp://u:p@10.0.0.1/cam"
+conf = 0.4
+[cameras.gate.tracker]
+high_score = 0.6
+[cameras.yard]
+url = "rtsp://10.0.0.2/cam"
+enabled = false
+"#;
+
+    #[test]
+    fn cameras_merge_over_the_global_sections() {
+        let c = ServeConfig::parse(TWO).unwrap();
+        assert_eq!(c.cameras.len(), 2);
+        let gate = &c.cameras[0];
+        assert_eq!(gate.name, "gate");
+        assert_eq!(gate.conf, 0.4);
+        assert_eq!(gate.tracker.high_score, 0.6, "camera override");
+        assert_eq!(gate.tracker.lost_timeout_s, 2.0, "global default kept");
+        let yard = &c.cameras[1];
+        assert_eq!(yard.conf, 0.2, "global detector.conf is the default");
+        assert!(!yard.enabled);
+        assert_eq!(yard.tracker.high_score, 0.5);
+        assert!(c.mqtt.is_none());
+        assert_eq!(c.http.listen, "127.0.0.1:8080");
+    }
+
+    fn error(text: &str) -> String {
+        ServeConfig::parse(text).err().expect("must be rejected")
+    }
+
+    #[test]
+    fn the_shipped_examples_are_valid() {
+        for text in [
+            include_str!("../../configs/serve-webcam.toml"),
+            include_str!("../../configs/serve-rtsp.toml"),
+            include_str!("../../configs/serve-site.toml"),
+        ] {
+            let c = ServeConfig::parse(text).unwrap();
+            assert!(!c.cameras.is_empty());
+        }
+        let site = ServeConfig::parse(include_str!("../../configs/serve-site.toml")).unwrap();
+        assert_eq!(site.cameras.len(), 4);
+        let dock = site.cameras.iter().find(|c| c.name == "loading_dock").unwrap();
+        assert_eq!(dock.source.transport, crate::source::Transport::Udp);
+        assert_eq!(dock.source.max_fps, 10.0, "global [source] default kept");
+    }
+
+    #[test]
+    fn mistakes_name_their_key() {
+        let e = error("[cameras.gate]\nurl = \"x\"\nfoo = 1\n");
+        assert!(e.contains("cameras.gate") && e.contains("foo"), "{e}");
+        let e = error("[cameras.gate]\nurl = \"x\"\n[cameras.gate.tracker]\nhigh_score = \"hi\"\n");
+        assert!(e.starts_with("cameras.gate.tracker.high_score:"), "{e}");
+        let e = error("[cameras.gate]\nenabled = true\n");
+        assert!(e.contains("cameras.gate") && e.contains("url"), "{e}");
+        let e = error("[cameras.gate]\nurl = \"a\"\n[cameras.gate]\nurl = \"b\"\n");
+        assert!(e.contains("line 3") && e.contains("duplicate"), "{e}");
+        let e = error("[cameraz.gate]\nurl = \"a\"\n");
+        assert!(e.contains("cameraz"), "{e}");
+        let e = error("[cameras.gate]\nurl = \"a\"\nconf = 3.0\n");
+        assert!(e.contains("cameras.gate.conf"), "{e}");
+        let e = error("[http]\nlisten = \"0.0.0.0:8080\"\n[cameras.gate]\nurl = \"a\"\n");
+        assert!(e.contains("http.token"), "{e}");
+        let e = error("[cameras.\"a b\"]\nurl = \"a\"\n");
+        assert!(e.contains("cameras.a b"), "{e}");
+        assert!(error("").contains("no cameras"));
+    }
+}

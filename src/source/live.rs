@@ -1,0 +1,233 @@
+//! A live source that survives: it reopens a camera or stream that fails, stalls or ends, with
+//! exponential backoff and jitter, forever, until the pipeline is stopped. Timestamps come from
+//! the capture clock, so they keep increasing across reconnects and the tracker's clock never
+//! jumps back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::probe::explain_failure;
+use super::{redact_url, FrameSource, RawFrame, SourceInfo, StreamOptions, VideoSource};
+use crate::error::{Error, Result};
+use crate::metrics::{CameraMetrics, SourceState};
+
+/// Where a live source reads from.
+#[derive(Clone, Debug)]
+pub enum LiveInput {
+    Url(String),
+    Camera(i32),
+}
+
+impl LiveInput {
+    fn name(&self) -> String {
+        match self {
+            LiveInput::Url(url) => redact_url(url),
+            LiveInput::Camera(index) => format!("camera {index}"),
+        }
+    }
+
+    fn open(&self, options: &StreamOptions) -> Result<VideoSource> {
+        match self {
+            LiveInput::Url(url) => VideoSource::open_url(url, options).map_err(|e| {
+                // OpenCV only says that the open failed; ask the server why, in one line.
+                explain_failure(url, options.open_timeout_s)
+                    .map_or(e, |why| Error::input(format!("stream '{}': {why}", redact_url(url))))
+            }),
+            LiveInput::Camera(index) => VideoSource::open_camera(*index, options),
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: waits grow from `initial` to `max`, each one drawn
+/// uniformly from [½·limit, limit] so that many cameras behind one failed switch do not
+/// reconnect in lockstep.
+pub struct Backoff {
+    initial: f64,
+    max: f64,
+    limit: f64,
+}
+
+impl Backoff {
+    pub fn new(initial_s: f64, max_s: f64) -> Self {
+        Self {
+            initial: initial_s,
+            max: max_s.max(initial_s),
+            limit: initial_s,
+        }
+    }
+
+    pub fn next_wait(&mut self, rng: &mut impl Rng) -> Duration {
+        let limit = self.limit;
+        self.limit = (self.limit * 2.0).min(self.max);
+        Duration::from_secs_f64(rng.gen_range(limit * 0.5..=limit))
+    }
+
+    pub fn reset(&mut self) {
+        self.limit = self.initial;
+    }
+}
+
+pub struct LiveSource {
+    input: LiveInput,
+    options: StreamOptions,
+    info: SourceInfo,
+    capture: Option<VideoSource>,
+    metrics: CameraMetrics,
+    stop: Arc<AtomicBool>,
+    backoff: Backoff,
+    started: Instant,
+    next_index: u64,
+    connections: u64,
+}
+
+impl LiveSource {
+    /// Opens the first connection. With `must_connect_first`, a failure of that first attempt is
+    /// returned (a mistyped URL on the command line ends at once, exit 2); otherwise the source
+    /// starts in backoff and keeps trying (a daemon's camera that is not up yet).
+    pub fn open(
+        input: LiveInput,
+        options: StreamOptions,
+        metrics: CameraMetrics,
+        stop: Arc<AtomicBool>,
+        must_connect_first: bool,
+    ) -> Result<Self> {
+        let name = input.name();
+        let mut source = Self {
+            backoff: Backoff::new(options.backoff_initial_s, options.backoff_max_s),
+            info: SourceInfo {
+                name,
+                width: 0,
+                height: 0,
+                fps: 25.0,
+                frame_count: None,
+                live: true,
+            },
+            input,
+            options,
+            capture: None,
+            metrics,
+            stop,
+            started: Instant::now(),
+            next_index: 0,
+            connections: 0,
+        };
+        match source.connect() {
+            Ok(()) => {}
+            Err(e) if must_connect_first => return Err(e),
+            Err(e) => source.metrics.set_state(SourceState::Backoff, Some(&e.to_string())),
+        }
+        Ok(source)
+    }
+
+    /// Opens the stream. Retries from backoff stay in that state until one succeeds, so a camera
+    /// that is down for an hour logs its problem once, not at every attempt.
+    fn connect(&mut self) -> Result<()> {
+        if self.metrics.health.state() != SourceState::Backoff {
+            self.metrics.set_state(SourceState::Connecting, None);
+        }
+        let capture = self.input.open(&self.options)?;
+        let new = capture.info();
+        if self.connections > 0 {
+            self.metrics.reconnects.inc();
+            if (new.width, new.height) != (self.info.width, self.info.height) {
+                tracing::info!(camera = %self.metrics.name, width = new.width, height = new.height,
+                    "resolution changed after reconnecting");
+            }
+        }
+        self.connections += 1;
+        self.info.width = new.width;
+        self.info.height = new.height;
+        self.info.fps = new.fps;
+        self.capture = Some(capture);
+        self.metrics.set_state(SourceState::Streaming, None);
+        Ok(())
+    }
+
+    /// Sleeps for the next backoff interval, waking early when the pipeline stops.
+    fn back_off(&mut self) {
+        let wait = self.backoff.next_wait(&mut rand::thread_rng());
+        let until = Instant::now() + wait;
+        while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+impl FrameSource for LiveSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self) -> Result<Option<RawFrame>> {
+        loop {
+            if self.stopped() {
+                return Ok(None);
+            }
+            let Some(capture) = self.capture.as_mut() else {
+                self.back_off();
+                if self.stopped() {
+                    return Ok(None);
+                }
+                if let Err(e) = self.connect() {
+                    self.metrics
+                        .set_state(SourceState::Backoff, Some(&e.to_string()));
+                }
+                continue;
+            };
+            match capture.next_frame() {
+                Ok(Some(raw)) => {
+                    self.backoff.reset();
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    return Ok(Some(RawFrame {
+                        index,
+                        pts_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+                        image: raw.image,
+                    }));
+                }
+                Ok(None) | Err(_) => {
+                    // A read gives up after stall_timeout_s (FFmpeg's read timeout), or the
+                    // server ended the stream: either way, reopen it.
+                    self.capture = None;
+                    let why = format!(
+                        "no frame within {} s or the stream ended; reconnecting",
+                        self.options.stall_timeout_s
+                    );
+                    self.metrics.set_state(SourceState::Stalled, Some(&why));
+                    // The first retry is immediate: a server restart is usually over by now.
+                    if let Err(e) = self.connect() {
+                        self.metrics
+                            .set_state(SourceState::Backoff, Some(&e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_doubles_up_to_its_limit_with_jitter_and_resets() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut b = Backoff::new(0.5, 4.0);
+        let waits: Vec<f64> = (0..6)
+            .map(|_| b.next_wait(&mut rng).as_secs_f64())
+            .collect();
+        for (w, limit) in waits.iter().zip([0.5, 1.0, 2.0, 4.0, 4.0, 4.0]) {
+            assert!(*w >= limit * 0.5 && *w <= limit, "{w} vs {limit}");
+        }
+        b.reset();
+        assert!(b.next_wait(&mut rng).as_secs_f64() <= 0.5);
+    }
+}

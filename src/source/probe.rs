@@ -1,0 +1,191 @@
+//! Why a stream did not open. OpenCV reports only that an open failed; a user needs to know
+//! whether the host is down, the credentials are wrong, or the path does not exist. One RTSP
+//! DESCRIBE (or HTTP GET) answers that, in one line, without printing the credentials.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// The parts of a stream URL a probe needs.
+struct Target {
+    scheme: String,
+    host: String,
+    port: u16,
+    /// The URL without its user information, as it goes on the request line.
+    bare_url: String,
+    credentials: Option<String>,
+}
+
+fn parse(url: &str) -> Option<Target> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let (credentials, host_port) = match authority.rfind('@') {
+        Some(at) => (Some(authority[..at].to_string()), &authority[at + 1..]),
+        None => (None, authority),
+    };
+    let default_port = match scheme {
+        "rtsp" => 554,
+        "http" => 80,
+        "https" => 443,
+        "rtmp" => 1935,
+        _ => return None,
+    };
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || host_port.starts_with('[') => {
+            (h.to_string(), p.parse().ok()?)
+        }
+        _ => (host_port.to_string(), default_port),
+    };
+    Some(Target {
+        scheme: scheme.to_string(),
+        bare_url: format!("{scheme}://{host_port}{path}"),
+        host,
+        port,
+        credentials,
+    })
+}
+
+/// A one-line reason the stream at `url` cannot be read, when the server can tell; `None` when
+/// it answers normally (the stream itself is then the problem) or the scheme is not probed.
+pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
+    let target = parse(url)?;
+    let timeout = Duration::from_secs_f64(timeout_s.clamp(0.1, 10.0));
+    let addr = match (target.host.trim_matches(['[', ']']), target.port)
+        .to_socket_addrs()
+        .map(|mut a| a.next())
+    {
+        Ok(Some(addr)) => addr,
+        _ => return Some(format!("cannot resolve host '{}'", target.host)),
+    };
+    let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("cannot connect to {}:{}: {e}", target.host, target.port)),
+    };
+    let request = match target.scheme.as_str() {
+        "rtsp" => format!("DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n", target.bare_url),
+        "http" => {
+            let path = target.bare_url.splitn(4, '/').nth(3).unwrap_or("");
+            format!("GET /{path} HTTP/1.0\r\nHost: {}\r\n", target.host)
+        }
+        _ => return None, // reachable; its protocol is not probed here
+    };
+    let auth = target
+        .credentials
+        .as_deref()
+        .map(|c| format!("Authorization: Basic {}\r\n", base64(percent_decode(c).as_bytes())))
+        .unwrap_or_default();
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    if stream
+        .write_all(format!("{request}{auth}User-Agent: vigil\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return Some(format!("{}:{} closed the connection", target.host, target.port));
+    }
+    let mut head = [0u8; 256];
+    let n = stream.read(&mut head).unwrap_or(0);
+    let status_line = String::from_utf8_lossy(&head[..n]);
+    let status_line = status_line.lines().next().unwrap_or("").trim();
+    explain_status(status_line, target.credentials.is_some())
+}
+
+fn explain_status(status_line: &str, had_credentials: bool) -> Option<String> {
+    let mut parts = status_line.splitn(3, ' ');
+    let (_, code, reason) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+    let Some(code) = code.and_then(|c| c.parse::<u16>().ok()) else {
+        return Some("the server's answer is not RTSP or HTTP".into());
+    };
+    match code {
+        200..=299 => None,
+        401 | 403 if had_credentials => Some(format!(
+            "the server refused the credentials ({code} {reason})"
+        )),
+        401 | 403 => Some(format!(
+            "the server requires credentials ({code} {reason}): put them in the URL"
+        )),
+        404 => Some(format!("no such stream on the server ({code} {reason})")),
+        _ => Some(format!("the server answered {code} {reason}")),
+    }
+}
+
+/// `user:p%40ss` → `user:p@ss`: URLs carry reserved characters of passwords percent-encoded.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_known_values() {
+        assert_eq!(base64(b"admin:pw"), "YWRtaW46cHc=");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"abc"), "YWJj");
+    }
+
+    #[test]
+    fn parse_separates_credentials_from_the_request_url() {
+        let t = parse("rtsp://user:p%40ss@10.0.0.1:8554/cam?x=1").unwrap();
+        assert_eq!(t.bare_url, "rtsp://10.0.0.1:8554/cam?x=1");
+        assert_eq!((t.host.as_str(), t.port), ("10.0.0.1", 8554));
+        assert_eq!(percent_decode(t.credentials.as_deref().unwrap()), "user:p@ss");
+        assert_eq!(parse("http://cam.local/mjpg").unwrap().port, 80);
+    }
+
+    #[test]
+    fn statuses_become_reasons_without_secrets() {
+        assert_eq!(explain_status("RTSP/1.0 200 OK", true), None);
+        let e = explain_status("RTSP/1.0 401 Unauthorized", true).unwrap();
+        assert!(e.contains("refused the credentials"), "{e}");
+        assert!(explain_status("RTSP/1.0 404 Not Found", false)
+            .unwrap()
+            .contains("no such stream"));
+    }
+
+    #[test]
+    fn a_closed_port_is_named() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(); // the listener is dropped: nothing listens there now
+        let why = explain_failure(&format!("rtsp://u:secret@127.0.0.1:{port}/cam"), 1.0).unwrap();
+        assert!(why.contains(&format!("127.0.0.1:{port}")), "{why}");
+        assert!(!why.contains("secret"));
+    }
+}

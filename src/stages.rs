@@ -1,0 +1,120 @@
+//! The one place that builds pipeline stages from a configuration: the detector pool, the
+//! streams and their outputs. `track`, `bench` and `serve` all assemble their runs here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{Config, DetectorConfig, OutputConfig};
+use crate::detect::{locate_asset, DetectionFilter, Detector, DetectorSettings, Labels};
+use crate::error::{Error, Result};
+use crate::metrics::CameraMetrics;
+use crate::pipeline::Stream;
+use crate::sink::{Sink, VideoSink};
+use crate::source::{FrameSource, SourceInfo};
+use crate::track::Tracker;
+
+/// The detector workers every stream shares, and the class names of their model.
+pub struct DetectorPool {
+    pub detectors: Vec<Detector>,
+    pub labels: Arc<Labels>,
+}
+
+impl DetectorPool {
+    /// Loads one detector per worker as `[detector]` asks.
+    pub fn load(config: &DetectorConfig) -> Result<Self> {
+        let model = default_asset(&config.model, "models/yolox_nano.onnx", "--model")?;
+        let labels_given = config.labels.is_some();
+        let labels = Labels::load(&default_asset(
+            &config.labels,
+            "models/coco.names",
+            "--labels",
+        )?)?;
+        let classes = class_ids(&labels, &config.classes)?;
+        let (workers, threads) = config.worker_layout();
+        let settings = DetectorSettings {
+            model,
+            device: config.device,
+            conf: config.conf,
+            iou: config.iou,
+            classes,
+            threads,
+        };
+        let detectors = (0..workers)
+            .map(|_| Detector::load(&settings))
+            .collect::<Result<Vec<_>>>()?;
+        let classes_in_model = detectors[0].num_classes();
+        let labels = if labels.len() == classes_in_model {
+            labels
+        } else if labels_given {
+            return Err(Error::input(format!(
+                "labels file has {} names but model '{}' predicts {classes_in_model} classes",
+                labels.len(),
+                settings.model.display()
+            )));
+        } else {
+            Labels::numbered(classes_in_model)
+        };
+        tracing::info!(model = %settings.model.display(), workers, threads, device = ?settings.device, "detector ready");
+        Ok(Self {
+            detectors,
+            labels: Arc::new(labels),
+        })
+    }
+}
+
+/// Class ids for names; an empty list keeps every class (`None`).
+pub fn class_ids(labels: &Labels, names: &[String]) -> Result<Option<Vec<usize>>> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(labels.ids_of(&names.join(","))?))
+}
+
+fn default_asset(given: &Option<PathBuf>, default: &str, flag: &str) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.clone()),
+        None => locate_asset(Path::new(default)).ok_or_else(|| {
+            Error::input(format!(
+                "{default} not found: run scripts/bootstrap.sh or pass {flag}"
+            ))
+        }),
+    }
+}
+
+/// The annotated video for a source, with the configured drawing options.
+pub fn annotated_video(
+    path: &Path,
+    info: &SourceInfo,
+    output: &OutputConfig,
+    labels: &Arc<Labels>,
+) -> Result<VideoSink> {
+    VideoSink::create(
+        path,
+        info.width,
+        info.height,
+        info.fps,
+        labels.clone(),
+        output.trail_length,
+    )
+}
+
+/// A stream with the configuration's tracker; the detector pool already applied its filter.
+pub fn stream(
+    name: &str,
+    source: Box<dyn FrameSource>,
+    config: &Config,
+    filter: DetectionFilter,
+    sinks: Vec<Box<dyn Sink>>,
+    metrics: CameraMetrics,
+) -> Stream {
+    Stream {
+        name: name.to_string(),
+        source,
+        tracker: Tracker::new(config.tracker.clone()),
+        filter,
+        sinks,
+        max_frames: None,
+        max_fps: config.source.max_fps,
+        metrics,
+    }
+}

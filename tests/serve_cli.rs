@@ -1,0 +1,357 @@
+//! `vigil serve` run as an operator runs it, against real servers: GStreamer's RTSP server and
+//! Debian's mosquitto. Cameras reconnect, broken ones do not take the others down, HTTP answers
+//! throughout, MQTT delivers what was buffered while the broker was away, SIGTERM leaves valid
+//! files, and no credential appears anywhere.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{
+    ffprobe_frames, free_port, http_get, mosquitto, rtsp_server, scratch, signal, stderr, vigil,
+    vtest, wait_for, Background,
+};
+
+fn healthz(port: u16) -> Option<serde_json::Value> {
+    let (status, _, body) = http_get(port, "/healthz");
+    (status == 200).then(|| serde_json::from_slice(&body).ok())?
+}
+
+fn state(port: u16, camera: &str) -> String {
+    healthz(port).map_or(String::new(), |h| {
+        h["cameras"][camera]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    })
+}
+
+/// The value of one sample of `/metrics`, parsed by a real Prometheus text parser.
+fn metric(text: &str, name: &str, camera: &str) -> Option<f64> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("/metrics parses");
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && s.labels.get("camera") == Some(camera))
+        .and_then(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+}
+
+fn metrics_text(port: u16) -> String {
+    String::from_utf8(http_get(port, "/metrics").2).unwrap()
+}
+
+/// Every JSON Lines record a camera has recorded so far.
+fn recorded(dir: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<serde_json::Value>>()
+        })
+        .collect()
+}
+
+fn frames_with_tracks(records: &[serde_json::Value]) -> usize {
+    records
+        .iter()
+        .filter(|r| r["tracks"].as_array().is_some_and(|t| !t.is_empty()))
+        .count()
+}
+
+/// Reads an MJPEG response until it has delivered `parts` JPEG images (a part's headers, a
+/// blank line, then a JPEG's start-of-image marker).
+fn mjpeg_parts(port: u16, path: &str, parts: usize) -> usize {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let count = |seen: &[u8]| seen.windows(6).filter(|w| *w == b"\r\n\r\n\xff\xd8").count();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && count(&seen) < parts {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    count(&seen)
+}
+
+#[test]
+fn the_daemon_survives_camera_and_broker_outages_and_stops_cleanly() {
+    let dir = scratch("serve_daemon");
+    let (rtsp_port, mqtt_port, http_port) = (free_port(), free_port(), free_port());
+    let rtsp = rtsp_server(rtsp_port, "admin", "secret");
+    let broker_dir = dir.join("broker");
+    std::fs::create_dir_all(&broker_dir).unwrap();
+    let broker = mosquitto(mqtt_port, &broker_dir);
+    let mqtt_log = dir.join("mqtt.txt");
+    // A persistent subscriber (-c): the broker keeps its QoS 1 messages across its restart.
+    let _sub = Background(
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &mqtt_port.to_string(), "-q", "1", "-c"])
+            .args(["-i", "vigil-test-sub", "-t", "vigil/#", "-v"])
+            .stdout(std::fs::File::create(&mqtt_log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub (apt install mosquitto-clients)"),
+    );
+    let rec = dir.join("rec");
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[http]
+listen = "127.0.0.1:{http_port}"
+[mqtt]
+port = {mqtt_port}
+tracks_interval_s = 0.5
+[record]
+dir = "{rec}"
+video = true
+segment_s = 4
+[source]
+stall_timeout_s = 3
+backoff_max_s = 2
+[cameras.gate]
+url = "rtsp://admin:secret@127.0.0.1:{rtsp_port}/cam"
+[cameras.lobby]
+url = "{vtest}"
+[cameras.lobby.source]
+realtime = true
+[cameras.broken]
+url = "rtsp://admin:secret@127.0.0.1:{closed}/cam"
+[cameras.off]
+url = "rtsp://admin:secret@10.255.255.1/cam"
+enabled = false
+"#,
+            rec = rec.display(),
+            vtest = vtest().display(),
+            closed = free_port(),
+        ),
+    )
+    .unwrap();
+    let log_path = dir.join("stderr.log");
+    let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut daemon = Background(daemon);
+
+    // Up: the good cameras stream, the broken one backs off, the disabled one says so.
+    assert!(
+        wait_for(Duration::from_secs(30), || state(http_port, "gate") == "streaming"
+            && state(http_port, "lobby") == "streaming"
+            && frames_with_tracks(&recorded(&rec.join("gate"))) > 10),
+        "daemon did not come up: {:?}\n{}",
+        healthz(http_port),
+        std::fs::read_to_string(&log_path).unwrap()
+    );
+    assert_eq!(state(http_port, "broken"), "backoff");
+    assert_eq!(state(http_port, "off"), "disabled");
+    let health = healthz(http_port).unwrap();
+    assert!(health["cameras"]["broken"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("Connection refused"));
+
+    // HTTP: metrics parse, the preview streams JPEGs, the status page lists the cameras.
+    let metrics = metrics_text(http_port);
+    for name in [
+        "vigil_frames_captured_total",
+        "vigil_frames_processed_total",
+        "vigil_frames_dropped_total",
+        "vigil_reconnects_total",
+        "vigil_active_tracks",
+    ] {
+        assert!(metric(&metrics, name, "gate").is_some(), "{name} missing");
+    }
+    assert!(metrics.contains("vigil_latency_seconds_bucket{camera=\"gate\""));
+    assert!(metrics.contains("process_resident_memory_bytes"));
+    assert!(mjpeg_parts(http_port, "/cameras/gate/mjpeg", 2) >= 2);
+    let (status, _, page) = http_get(http_port, "/");
+    let page = String::from_utf8_lossy(&page).into_owned();
+    assert_eq!(status, 200);
+    assert!(page.contains("/cameras/gate/mjpeg") && page.contains("lobby"), "{page}");
+
+    // The camera's server and the MQTT broker both go away for 10 s.
+    let lobby_before = metric(&metrics_text(http_port), "vigil_frames_processed_total", "lobby");
+    drop(rtsp);
+    signal(&broker.0, "-TERM");
+    drop(broker);
+    let outage = Instant::now();
+    let mut answered = 0;
+    while outage.elapsed() < Duration::from_secs(10) {
+        answered += usize::from(healthz(http_port).is_some());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(answered >= 15, "/healthz must answer during the outage");
+    assert_ne!(state(http_port, "gate"), "streaming");
+    let lobby_during = metric(&metrics_text(http_port), "vigil_frames_processed_total", "lobby");
+    assert!(lobby_during > lobby_before, "the other camera kept running");
+    let gate_frames_before = recorded(&rec.join("gate")).len();
+    let _rtsp = rtsp_server(rtsp_port, "admin", "secret");
+    let _broker = mosquitto(mqtt_port, &broker_dir);
+
+    // Back: the camera reconnects by itself and new tracks are written.
+    assert!(
+        wait_for(Duration::from_secs(40), || {
+            frames_with_tracks(&recorded(&rec.join("gate"))[gate_frames_before..]) > 10
+        }),
+        "no new tracks after the RTSP server came back"
+    );
+    let metrics = metrics_text(http_port);
+    assert!(metric(&metrics, "vigil_reconnects_total", "gate").unwrap() >= 1.0);
+    // Let the MQTT client find the broker again and deliver what it buffered.
+    std::thread::sleep(Duration::from_secs(3));
+
+    // SIGTERM: exit 0 within 5 s, every video segment playable.
+    let page_texts = [metrics.clone(), page, serde_json::to_string(&healthz(http_port)).unwrap()];
+    signal(&daemon.0, "-TERM");
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(stopping.elapsed() < Duration::from_secs(5), "no exit within 5 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+
+    let segments: Vec<PathBuf> = std::fs::read_dir(rec.join("gate"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .collect();
+    assert!(segments.len() >= 3, "segments: {segments:?}");
+    for s in &segments {
+        assert!(ffprobe_frames(s) > 0, "{} is not playable", s.display());
+    }
+
+    // Each camera its own outputs and its own identities.
+    let (gate, lobby) = (recorded(&rec.join("gate")), recorded(&rec.join("lobby")));
+    let first_id = |r: &[serde_json::Value]| {
+        r.iter()
+            .flat_map(|f| f["tracks"].as_array().unwrap().iter())
+            .filter_map(|t| t["id"].as_u64())
+            .min()
+    };
+    assert_eq!(first_id(&gate), Some(1));
+    assert_eq!(first_id(&lobby), Some(1));
+
+    // MQTT: every recorded event arrived, with the documented fields, including those that
+    // happened while the broker was down (buffered, then delivered).
+    std::thread::sleep(Duration::from_secs(1));
+    let mqtt = std::fs::read_to_string(&mqtt_log).unwrap();
+    let mut received = HashSet::new();
+    for line in mqtt.lines() {
+        let (topic, payload) = line.split_once(' ').unwrap();
+        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+        if topic.ends_with("/events") {
+            for key in ["type", "camera", "id", "class", "pts_ms", "time"] {
+                assert!(!v[key].is_null(), "{key} missing in {payload}");
+            }
+            assert_eq!(topic, format!("vigil/{}/events", v["camera"].as_str().unwrap()));
+            received.insert((
+                v["camera"].as_str().unwrap().to_string(),
+                v["type"].as_str().unwrap().to_string(),
+                v["id"].as_u64().unwrap(),
+            ));
+        }
+    }
+    assert!(mqtt.contains("vigil/gate/tracks "), "track snapshots are published");
+    for (camera, records) in [("gate", &gate), ("lobby", &lobby)] {
+        for r in records.iter() {
+            for e in r["events"].as_array().into_iter().flatten() {
+                let key = (
+                    camera.to_string(),
+                    e["type"].as_str().unwrap().to_string(),
+                    e["id"].as_u64().unwrap(),
+                );
+                assert!(received.contains(&key), "event {key:?} never reached MQTT");
+            }
+        }
+    }
+
+    // No credential anywhere: logs, metrics, health, the page, MQTT, the recordings.
+    let mut everything: Vec<String> = page_texts.to_vec();
+    everything.extend([log, mqtt]);
+    for camera in ["gate", "lobby"] {
+        for f in std::fs::read_dir(rec.join(camera)).unwrap().flatten() {
+            if f.path().extension().is_some_and(|e| e == "jsonl") {
+                everything.push(std::fs::read_to_string(f.path()).unwrap());
+            }
+        }
+    }
+    for text in &everything {
+        assert!(!text.contains("secret"), "a credential leaked:\n{text}");
+    }
+}
+
+/// `vigil serve` with this config text: exit code 2 and one line that names `expect`.
+fn rejected(name: &str, text: &str, expect: &str) {
+    let dir = scratch(&format!("serve_bad_{name}"));
+    let config = dir.join("serve.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = vigil()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+    assert!(err.contains(expect), "{name}: expected '{expect}' in {err}");
+    assert!(!err.contains("secret"), "{err}");
+}
+
+#[test]
+fn bad_configurations_stop_the_daemon_with_the_key_named() {
+    let cam = "[cameras.gate]\nurl = \"rtsp://u:secret@127.0.0.1:1/cam\"\n";
+    rejected("unknown_key", &format!("{cam}colour = \"red\"\n"), "cameras.gate");
+    rejected("unknown_key2", &format!("{cam}colour = \"red\"\n"), "colour");
+    rejected("duplicate", &format!("{cam}{cam}"), "duplicate key");
+    rejected(
+        "bad_type",
+        &format!("{cam}[cameras.gate.tracker]\nhigh_score = \"high\"\n"),
+        "cameras.gate.tracker.high_score",
+    );
+    rejected("missing_url", "[cameras.gate]\nenabled = true\n", "url");
+    rejected(
+        "open_bind",
+        &format!("[http]\nlisten = \"0.0.0.0:8080\"\n{cam}"),
+        "http.token is required",
+    );
+    rejected("no_cameras", "[http]\nlisten = \"127.0.0.1:8080\"\n", "no cameras");
+    rejected(
+        "missing_file",
+        "[cameras.lobby]\nurl = \"/no/such/video.mp4\"\n",
+        "cameras.lobby.url",
+    );
+}
