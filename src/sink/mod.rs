@@ -5,6 +5,10 @@ mod annotate;
 mod jsonl;
 mod mot;
 pub mod payload;
+mod recording;
+mod resilient;
+mod segments;
+mod snapshot;
 mod video;
 
 use std::path::Path;
@@ -13,8 +17,12 @@ use crate::error::{Error, Result};
 use crate::frame::{Event, TrackedFrame};
 
 pub use annotate::Annotator;
-pub use jsonl::JsonLinesSink;
+pub use jsonl::{JsonLinesSink, Rotation};
 pub use mot::MotSink;
+pub use recording::{open_recordings, RecordConfig};
+pub use resilient::{Opener, Resilient};
+pub use segments::SegmentedVideoSink;
+pub use snapshot::SnapshotSink;
 pub use video::VideoSink;
 
 /// What a sink may do to the frame path when it falls behind.

@@ -1,0 +1,244 @@
+//! Annotated video cut into fixed-length segments, each a complete file: a daemon that runs for
+//! weeks cannot keep one video open (an MP4 is only playable once closed), and old segments can
+//! be deleted one by one.
+
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opencv::core::Size;
+use opencv::prelude::*;
+
+use super::jsonl::UtcTime;
+use super::{Annotator, Sink, VideoSink};
+use crate::detect::Labels;
+use crate::error::{Context, Error, Result};
+use crate::frame::TrackedFrame;
+
+pub struct SegmentedVideoSink {
+    dir: PathBuf,
+    prefix: String,
+    segment_ms: f64,
+    fps: f64,
+    /// One annotator for the whole series, so trails continue across segment boundaries.
+    annotator: Annotator,
+    current: Option<Segment>,
+}
+
+/// The open segment: its writer, and what decides when it ends.
+struct Segment {
+    video: VideoSink,
+    path: PathBuf,
+    size: Size,
+    start_pts_ms: f64,
+}
+
+impl SegmentedVideoSink {
+    /// Opens nothing yet: the first frame opens the first segment at that frame's size.
+    pub fn new(
+        dir: &Path,
+        prefix: &str,
+        segment_s: f64,
+        fps: f64,
+        labels: Arc<Labels>,
+        trail_len: usize,
+    ) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            prefix: prefix.to_string(),
+            segment_ms: segment_s * 1000.0,
+            fps,
+            annotator: Annotator::new(labels, trail_len),
+            current: None,
+        }
+    }
+
+    /// The segment being written, if one is open.
+    pub fn current_path(&self) -> Option<&Path> {
+        self.current.as_ref().map(|s| s.path.as_path())
+    }
+
+    /// True when the frame cannot go into the open segment: it is long enough, the frame size
+    /// changed (a camera reconnected at another resolution), or time went backwards (the
+    /// source restarted its clock).
+    fn needs_new_segment(&self, size: Size, pts_ms: f64) -> bool {
+        match &self.current {
+            None => true,
+            Some(s) => {
+                s.size != size
+                    || pts_ms < s.start_pts_ms
+                    || pts_ms - s.start_pts_ms >= self.segment_ms
+            }
+        }
+    }
+
+    /// Closes the open segment (its file is complete afterwards), if any.
+    fn close(&mut self) -> Result<()> {
+        match self.current.take() {
+            Some(mut s) => s.video.finish(),
+            None => Ok(()),
+        }
+    }
+
+    fn open(&mut self, size: Size, pts_ms: f64) -> Result<()> {
+        let path = reserve_name(&self.dir, &self.prefix, SystemTime::now())?;
+        // The segment's own annotator is unused: frames arrive here already drawn.
+        let labels = Arc::new(Labels::numbered(0));
+        match VideoSink::create(&path, size.width, size.height, self.fps, labels, 0) {
+            Ok(video) => {
+                self.current = Some(Segment {
+                    video,
+                    path,
+                    size,
+                    start_pts_ms: pts_ms,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                // Do not leave an empty file behind for every failed attempt.
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Creates `DIR/PREFIX-YYYYMMDD-HHMMSS.mp4` for the UTC time `now`, or the first free
+/// `…-HHMMSS-N.mp4`, atomically, so an existing segment is never overwritten.
+fn reserve_name(dir: &Path, prefix: &str, now: SystemTime) -> Result<PathBuf> {
+    let t = UtcTime::of(now);
+    let stem = format!("{prefix}-{}-{}", t.date_stamp(), t.time_stamp());
+    for n in 0..10_000 {
+        let path = match n {
+            0 => dir.join(format!("{stem}.mp4")),
+            n => dir.join(format!("{stem}-{n}.mp4")),
+        };
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Error::input(format!(
+                    "cannot write '{}': {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Err(Error::input(format!(
+        "cannot write '{}': too many segments with that name",
+        dir.join(stem).display()
+    )))
+}
+
+impl Sink for SegmentedVideoSink {
+    fn describe(&self) -> String {
+        format!(
+            "video segments '{}'",
+            self.dir.join(format!("{}-*.mp4", self.prefix)).display()
+        )
+    }
+
+    fn kind(&self) -> &'static str {
+        "video"
+    }
+
+    fn write(&mut self, f: &TrackedFrame) -> Result<()> {
+        let size = f.frame.image.size().internal_err(|| "frame size".into())?;
+        if self.needs_new_segment(size, f.frame.meta.pts_ms) {
+            // Closed before the next opens: every finished segment is a complete file.
+            self.close()?;
+            self.open(size, f.frame.meta.pts_ms)?;
+        }
+        let mut canvas = f
+            .frame
+            .image
+            .try_clone()
+            .internal_err(|| "copy frame".into())?;
+        self.annotator
+            .draw(&mut canvas, f.frame.meta.seq, &f.tracks)?;
+        match self.current.as_mut() {
+            Some(s) => s.video.encode(&canvas),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::recording::fixtures::{ffprobe_stream, frame, labels, scratch, track};
+
+    fn segments(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        // Creation order: names share the second, and `-N` suffixes follow the bare name.
+        v.sort_by_key(|p| (p.to_string_lossy().len(), p.clone()));
+        v
+    }
+
+    fn is_segment_name(p: &Path) -> bool {
+        let name = p.file_name().unwrap().to_string_lossy();
+        let parts: Vec<&str> = name.trim_end_matches(".mp4").split('-').collect();
+        parts[0] == "video"
+            && parts[1].len() == 8
+            && parts[2].len() == 6
+            && parts[1..3]
+                .iter()
+                .all(|s| s.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    #[test]
+    fn cuts_complete_segments_by_stream_time() {
+        let dir = scratch("segments-cut");
+        let mut sink = SegmentedVideoSink::new(&dir, "video", 1.0, 10.0, labels(), 10);
+        for i in 0..35 {
+            let f = frame(i, i as f64 * 100.0, 320, 240, vec![track(1)], vec![]);
+            sink.write(&f).unwrap();
+        }
+        sink.finish().unwrap();
+        let files = segments(&dir);
+        assert_eq!(files.len(), 4, "{files:?}");
+        let counts: Vec<u64> = files.iter().map(|p| ffprobe_stream(p).0).collect();
+        assert_eq!(counts, [10, 10, 10, 5], "{files:?}");
+        assert!(files.iter().all(|p| is_segment_name(p)), "{files:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_new_frame_size_starts_a_new_segment() {
+        let dir = scratch("segments-resize");
+        let mut sink = SegmentedVideoSink::new(&dir, "video", 60.0, 10.0, labels(), 10);
+        for i in 0..6 {
+            let (w, h) = if i < 3 { (320, 240) } else { (160, 120) };
+            let f = frame(i, i as f64 * 100.0, w, h, vec![track(1)], vec![]);
+            sink.write(&f).unwrap();
+        }
+        sink.finish().unwrap();
+        let found: Vec<(u64, i32, i32)> =
+            segments(&dir).iter().map(|p| ffprobe_stream(p)).collect();
+        assert_eq!(found, [(3, 320, 240), (3, 160, 120)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_error_and_leaves_no_file() {
+        let root = scratch("segments-missing");
+        let dir = root.join("gone");
+        let mut sink = SegmentedVideoSink::new(&dir, "video", 1.0, 10.0, labels(), 10);
+        let err = sink
+            .write(&frame(0, 0.0, 320, 240, vec![], vec![]))
+            .unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
+        assert!(sink.current_path().is_none());
+        sink.finish().unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
