@@ -5,6 +5,7 @@ mod annotate;
 mod jsonl;
 mod mot;
 pub mod payload;
+mod preview;
 mod video;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use crate::frame::TrackedFrame;
 pub use annotate::Annotator;
 pub use jsonl::JsonLinesSink;
 pub use mot::MotSink;
+pub use preview::{Preview, PreviewSink};
 pub use video::VideoSink;
 
 /// What a sink may do to the frame path when it falls behind.
