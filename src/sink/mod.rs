@@ -4,6 +4,7 @@
 mod annotate;
 mod jsonl;
 mod mot;
+mod mqtt;
 pub mod payload;
 mod video;
 
@@ -15,6 +16,7 @@ use crate::frame::TrackedFrame;
 pub use annotate::Annotator;
 pub use jsonl::JsonLinesSink;
 pub use mot::MotSink;
+pub use mqtt::{MqttConfig, MqttPublisher, MqttSink};
 pub use video::VideoSink;
 
 /// What a sink may do to the frame path when it falls behind.
