@@ -79,8 +79,8 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
             vec![Box::new(sink)],
             camera,
         );
-        let summary = run_streams(stream_set(vec![stream], pool, metrics), &control)?
-            .swap_remove(0);
+        let summary =
+            run_streams(stream_set(vec![stream], pool, metrics), &control)?.swap_remove(0);
         println!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out)", summary.frames, summary.seconds, summary.fps());
         fps.push(summary.fps());
     }
@@ -104,7 +104,15 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
     );
     println!(
         "{:>7} {:>4} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "cameras", "run", "captured", "processed", "dropped", "fps(all)", "lat p50", "lat p99", "lat max"
+        "cameras",
+        "run",
+        "captured",
+        "processed",
+        "dropped",
+        "fps(all)",
+        "lat p50",
+        "lat p99",
+        "lat max"
     );
     for &n in cameras {
         for run in 1..=args.runs {
@@ -115,7 +123,8 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
             for c in 0..n {
                 let camera = metrics.camera(&format!("cam{c}"));
                 let source = open_input(&args.input, &config, &camera, &control)?;
-                let out = std::env::temp_dir().join(format!("vigil-bench-{}-{c}.txt", std::process::id()));
+                let out = std::env::temp_dir()
+                    .join(format!("vigil-bench-{}-{c}.txt", std::process::id()));
                 let sink = MotSink::create(&out)?;
                 streams.push(stages::stream(
                     &camera.name.clone(),
@@ -135,7 +144,13 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
             let sum = |f: fn(&Summary) -> u64| summaries.iter().map(f).sum::<u64>();
             let seconds = summaries.iter().map(|s| s.seconds).fold(0.0, f64::max);
             let processed = sum(|s| s.frames);
-            let pct = |q| if latency.is_empty() { f64::NAN } else { percentile(&latency, q) };
+            let pct = |q| {
+                if latency.is_empty() {
+                    f64::NAN
+                } else {
+                    percentile(&latency, q)
+                }
+            };
             println!(
                 "{n:>7} {run:>4} {:>9} {processed:>9} {:>8} {:>9.1} {:>7.1}ms {:>7.1}ms {:>7.1}ms",
                 sum(|s| s.captured),

@@ -203,7 +203,9 @@ impl Metrics {
         };
         for state in SourceState::ALL {
             // Every series exists from the start, so a scrape shows zeros rather than gaps.
-            camera.state_changes.with_label_values(&[name, state.name()]);
+            camera
+                .state_changes
+                .with_label_values(&[name, state.name()]);
         }
         cameras.push(camera.clone());
         camera
@@ -270,7 +272,9 @@ impl CameraMetrics {
     }
 
     pub fn sink_error(&self, sink: &str) {
-        self.sink_errors.with_label_values(&[&self.name, sink]).inc();
+        self.sink_errors
+            .with_label_values(&[&self.name, sink])
+            .inc();
     }
 
     pub fn frame_skipped(&self, sink: &str) {
@@ -390,8 +394,14 @@ mod tests {
         b.captured.inc();
         m.camera("a").captured.inc();
         let text = m.encode();
-        assert!(text.contains("vigil_frames_captured_total{camera=\"a\"} 4"), "{text}");
-        assert!(text.contains("vigil_frames_captured_total{camera=\"b\"} 1"), "{text}");
+        assert!(
+            text.contains("vigil_frames_captured_total{camera=\"a\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vigil_frames_captured_total{camera=\"b\"} 1"),
+            "{text}"
+        );
         assert_eq!(m.cameras().len(), 2);
     }
 
@@ -407,9 +417,7 @@ mod tests {
         assert_eq!(report.detail.last_error.as_deref(), Some("refused again"));
         let text = m.encode();
         assert!(
-            text.contains(
-                "vigil_source_state_changes_total{camera=\"gate\",state=\"backoff\"} 1"
-            ),
+            text.contains("vigil_source_state_changes_total{camera=\"gate\",state=\"backoff\"} 1"),
             "{text}"
         );
     }

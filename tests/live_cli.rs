@@ -57,7 +57,11 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     let restarted = Instant::now();
     assert!(
         wait_for(Duration::from_secs(40), || {
-            json_frames(&json)[before..].iter().filter(|f| f.1 > 0).count() >= 20
+            json_frames(&json)[before..]
+                .iter()
+                .filter(|f| f.1 > 0)
+                .count()
+                >= 20
         }),
         "no tracks written after the server came back ({} frames before, {} now)",
         before,
@@ -113,7 +117,10 @@ fn unreachable_refusing_and_garbage_streams_get_one_clear_line() {
     let port = free_port();
     let _server = rtsp_server(port, "admin", "right");
     fails_with_one_line(
-        &["track", &format!("rtsp://admin:secret@127.0.0.1:{port}/cam")],
+        &[
+            "track",
+            &format!("rtsp://admin:secret@127.0.0.1:{port}/cam"),
+        ],
         "refused the credentials (401",
     );
 
@@ -144,7 +151,14 @@ fn realtime_paces_a_file_like_a_camera() {
     let dir = scratch("realtime");
     let started = Instant::now();
     let out = vigil()
-        .args(["track", common::vtest().to_str().unwrap(), "--realtime", "--max-frames", "20", "--mot"])
+        .args([
+            "track",
+            common::vtest().to_str().unwrap(),
+            "--realtime",
+            "--max-frames",
+            "20",
+            "--mot",
+        ])
         .arg(dir.join("out.txt"))
         .output()
         .unwrap();

@@ -82,7 +82,11 @@ fn mjpeg_parts(port: u16, path: &str, parts: usize) -> usize {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let count = |seen: &[u8]| seen.windows(6).filter(|w| *w == b"\r\n\r\n\xff\xd8").count();
+    let count = |seen: &[u8]| {
+        seen.windows(6)
+            .filter(|w| *w == b"\r\n\r\n\xff\xd8")
+            .count()
+    };
     let mut seen = Vec::new();
     let mut buf = [0u8; 65536];
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -107,7 +111,15 @@ fn the_daemon_survives_camera_and_broker_outages_and_stops_cleanly() {
     // A persistent subscriber (-c): the broker keeps its QoS 1 messages across its restart.
     let _sub = Background(
         Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &mqtt_port.to_string(), "-q", "1", "-c"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &mqtt_port.to_string(),
+                "-q",
+                "1",
+                "-c",
+            ])
             .args(["-i", "vigil-test-sub", "-t", "vigil/#", "-v"])
             .stdout(std::fs::File::create(&mqtt_log).unwrap())
             .stderr(Stdio::null())
@@ -163,7 +175,8 @@ enabled = false
 
     // Up: the good cameras stream, the broken one backs off, the disabled one says so.
     assert!(
-        wait_for(Duration::from_secs(30), || state(http_port, "gate") == "streaming"
+        wait_for(Duration::from_secs(30), || state(http_port, "gate")
+            == "streaming"
             && state(http_port, "lobby") == "streaming"
             && frames_with_tracks(&recorded(&rec.join("gate"))) > 10),
         "daemon did not come up: {:?}\n{}",
@@ -195,10 +208,17 @@ enabled = false
     let (status, _, page) = http_get(http_port, "/");
     let page = String::from_utf8_lossy(&page).into_owned();
     assert_eq!(status, 200);
-    assert!(page.contains("/cameras/gate/mjpeg") && page.contains("lobby"), "{page}");
+    assert!(
+        page.contains("/cameras/gate/mjpeg") && page.contains("lobby"),
+        "{page}"
+    );
 
     // The camera's server and the MQTT broker both go away for 10 s.
-    let lobby_before = metric(&metrics_text(http_port), "vigil_frames_processed_total", "lobby");
+    let lobby_before = metric(
+        &metrics_text(http_port),
+        "vigil_frames_processed_total",
+        "lobby",
+    );
     drop(rtsp);
     signal(&broker.0, "-TERM");
     drop(broker);
@@ -210,7 +230,11 @@ enabled = false
     }
     assert!(answered >= 15, "/healthz must answer during the outage");
     assert_ne!(state(http_port, "gate"), "streaming");
-    let lobby_during = metric(&metrics_text(http_port), "vigil_frames_processed_total", "lobby");
+    let lobby_during = metric(
+        &metrics_text(http_port),
+        "vigil_frames_processed_total",
+        "lobby",
+    );
     assert!(lobby_during > lobby_before, "the other camera kept running");
     let gate_frames_before = recorded(&rec.join("gate")).len();
     let _rtsp = rtsp_server(rtsp_port, "admin", "secret");
@@ -229,14 +253,21 @@ enabled = false
     std::thread::sleep(Duration::from_secs(3));
 
     // SIGTERM: exit 0 within 5 s, every video segment playable.
-    let page_texts = [metrics.clone(), page, serde_json::to_string(&healthz(http_port)).unwrap()];
+    let page_texts = [
+        metrics.clone(),
+        page,
+        serde_json::to_string(&healthz(http_port)).unwrap(),
+    ];
     signal(&daemon.0, "-TERM");
     let stopping = Instant::now();
     let status = loop {
         if let Some(s) = daemon.0.try_wait().unwrap() {
             break s;
         }
-        assert!(stopping.elapsed() < Duration::from_secs(5), "no exit within 5 s of SIGTERM");
+        assert!(
+            stopping.elapsed() < Duration::from_secs(5),
+            "no exit within 5 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
@@ -277,7 +308,10 @@ enabled = false
             for key in ["type", "camera", "id", "class", "pts_ms", "time"] {
                 assert!(!v[key].is_null(), "{key} missing in {payload}");
             }
-            assert_eq!(topic, format!("vigil/{}/events", v["camera"].as_str().unwrap()));
+            assert_eq!(
+                topic,
+                format!("vigil/{}/events", v["camera"].as_str().unwrap())
+            );
             received.insert((
                 v["camera"].as_str().unwrap().to_string(),
                 v["type"].as_str().unwrap().to_string(),
@@ -285,7 +319,10 @@ enabled = false
             ));
         }
     }
-    assert!(mqtt.contains("vigil/gate/tracks "), "track snapshots are published");
+    assert!(
+        mqtt.contains("vigil/gate/tracks "),
+        "track snapshots are published"
+    );
     for (camera, records) in [("gate", &gate), ("lobby", &lobby)] {
         for r in records.iter() {
             for e in r["events"].as_array().into_iter().flatten() {
@@ -334,8 +371,16 @@ fn rejected(name: &str, text: &str, expect: &str) {
 #[test]
 fn bad_configurations_stop_the_daemon_with_the_key_named() {
     let cam = "[cameras.gate]\nurl = \"rtsp://u:secret@127.0.0.1:1/cam\"\n";
-    rejected("unknown_key", &format!("{cam}colour = \"red\"\n"), "cameras.gate");
-    rejected("unknown_key2", &format!("{cam}colour = \"red\"\n"), "colour");
+    rejected(
+        "unknown_key",
+        &format!("{cam}colour = \"red\"\n"),
+        "cameras.gate",
+    );
+    rejected(
+        "unknown_key2",
+        &format!("{cam}colour = \"red\"\n"),
+        "colour",
+    );
     rejected("duplicate", &format!("{cam}{cam}"), "duplicate key");
     rejected(
         "bad_type",
@@ -348,7 +393,11 @@ fn bad_configurations_stop_the_daemon_with_the_key_named() {
         &format!("[http]\nlisten = \"0.0.0.0:8080\"\n{cam}"),
         "http.token is required",
     );
-    rejected("no_cameras", "[http]\nlisten = \"127.0.0.1:8080\"\n", "no cameras");
+    rejected(
+        "no_cameras",
+        "[http]\nlisten = \"127.0.0.1:8080\"\n",
+        "no cameras",
+    );
     rejected(
         "missing_file",
         "[cameras.lobby]\nurl = \"/no/such/video.mp4\"\n",

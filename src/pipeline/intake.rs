@@ -188,7 +188,11 @@ mod tests {
         }
         intake.push(1, frame(100), &stop);
         let order: Vec<usize> = (0..3).map(|_| intake.take(&stop).unwrap().0).collect();
-        assert_eq!(order, vec![0, 1, 0], "the busy stream does not starve the other");
+        assert_eq!(
+            order,
+            vec![0, 1, 0],
+            "the busy stream does not starve the other"
+        );
     }
 
     #[test]

@@ -245,7 +245,8 @@ struct Finished {
 impl Finished {
     fn outcome(self, seconds: f64, interrupted: bool) -> Outcome {
         let m = &self.metrics;
-        let latency_ms = std::mem::take(&mut *self.latency.lock().unwrap_or_else(|p| p.into_inner()));
+        let latency_ms =
+            std::mem::take(&mut *self.latency.lock().unwrap_or_else(|p| p.into_inner()));
         Outcome {
             summary: Summary {
                 name: self.name,
@@ -283,11 +284,11 @@ fn start_stream(
             SinkPolicy::NeverBlock => 64,
         });
         links.push(SinkLink { tx, policy, kind });
-        threads.others.push(spawn(
-            format!("sink-{name}-{k}"),
-            &errors,
-            move || drain_into(&mut *sink, &rx),
-        )?);
+        threads
+            .others
+            .push(spawn(format!("sink-{name}-{k}"), &errors, move || {
+                drain_into(&mut *sink, &rx)
+            })?);
     }
 
     let finished = Finished {
@@ -322,7 +323,15 @@ fn start_stream(
     threads
         .capture
         .push(spawn(format!("capture-{name}"), &errors, move || {
-            let result = capture(i, &mut *source, max_frames, max_fps, &intake, &ctl, &metrics);
+            let result = capture(
+                i,
+                &mut *source,
+                max_frames,
+                max_fps,
+                &intake,
+                &ctl,
+                &metrics,
+            );
             intake.close(i);
             if result.is_ok() && !ctl.stop.load(Ordering::Relaxed) && !source.info().live {
                 metrics.set_state(SourceState::Ended, None);
@@ -426,7 +435,10 @@ fn detect(
             Err(e) => {
                 // One unusable frame must not end the stream: it passes with nothing detected,
                 // so the tracker's order is kept.
-                tracing::warn!(frame = frame.meta.number, "frame skipped by the detector: {e}");
+                tracing::warn!(
+                    frame = frame.meta.number,
+                    "frame skipped by the detector: {e}"
+                );
                 Vec::new()
             }
         };
@@ -473,7 +485,11 @@ impl TrackStage {
         }
         // End of stream or a stop: what the lag still holds is written, not lost.
         if self.emit(lag.finish()) {
-            let ended = self.lifecycle.as_mut().map(Lifecycle::finish).unwrap_or_default();
+            let ended = self
+                .lifecycle
+                .as_mut()
+                .map(Lifecycle::finish)
+                .unwrap_or_default();
             let ended = Arc::new(ended);
             for sink in &self.sinks {
                 let _ = sink.tx.send(ToSink::Final(ended.clone()));

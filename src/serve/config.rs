@@ -192,15 +192,15 @@ fn camera(
         return Err(format!("{prefix}.conf = {conf} must be within [0, 1]"));
     }
     c.source.validate(&format!("{prefix}.source"))?;
-    c.tracker
-        .validate()
-        .map_err(|e| format!("{prefix}: {e}"))?;
+    c.tracker.validate().map_err(|e| format!("{prefix}: {e}"))?;
     c.record.validate().map_err(|e| format!("{prefix}: {e}"))?;
     Ok(CameraConfig {
         name: name.to_string(),
         url: c.url,
         enabled: c.enabled,
-        classes: c.classes.unwrap_or_else(|| defaults.detector.classes.clone()),
+        classes: c
+            .classes
+            .unwrap_or_else(|| defaults.detector.classes.clone()),
         conf,
         preview: c.preview,
         mqtt: c.mqtt,
@@ -280,7 +280,11 @@ enabled = false
         }
         let site = ServeConfig::parse(include_str!("../../configs/serve-site.toml")).unwrap();
         assert_eq!(site.cameras.len(), 4);
-        let dock = site.cameras.iter().find(|c| c.name == "loading_dock").unwrap();
+        let dock = site
+            .cameras
+            .iter()
+            .find(|c| c.name == "loading_dock")
+            .unwrap();
         assert_eq!(dock.source.transport, crate::source::Transport::Udp);
         assert_eq!(dock.source.max_fps, 10.0, "global [source] default kept");
     }

@@ -6,7 +6,6 @@
 pub mod config;
 pub mod http;
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,10 +124,7 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
 fn pool_settings(config: &ServeConfig) -> DetectorConfig {
     let mut detector = config.defaults.detector.clone();
     let enabled: Vec<&CameraConfig> = config.cameras.iter().filter(|c| c.enabled).collect();
-    detector.conf = enabled
-        .iter()
-        .map(|c| c.conf)
-        .fold(detector.conf, f32::min);
+    detector.conf = enabled.iter().map(|c| c.conf).fold(detector.conf, f32::min);
     detector.classes = if enabled.iter().any(|c| c.classes.is_empty()) {
         Vec::new()
     } else {

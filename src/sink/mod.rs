@@ -4,6 +4,7 @@
 mod annotate;
 mod jsonl;
 mod mot;
+mod mqtt;
 pub mod payload;
 mod preview;
 mod recording;
@@ -20,6 +21,7 @@ use crate::frame::{Event, TrackedFrame};
 pub use annotate::Annotator;
 pub use jsonl::{JsonLinesSink, Rotation};
 pub use mot::MotSink;
+pub use mqtt::{MqttConfig, MqttPublisher, MqttSink};
 pub use preview::{Preview, PreviewSink};
 pub use recording::{open_recordings, RecordConfig};
 pub use resilient::{Opener, Resilient};

@@ -33,8 +33,9 @@ impl LiveInput {
         match self {
             LiveInput::Url(url) => VideoSource::open_url(url, options).map_err(|e| {
                 // OpenCV only says that the open failed; ask the server why, in one line.
-                explain_failure(url, options.open_timeout_s)
-                    .map_or(e, |why| Error::input(format!("stream '{}': {why}", redact_url(url))))
+                explain_failure(url, options.open_timeout_s).map_or(e, |why| {
+                    Error::input(format!("stream '{}': {why}", redact_url(url)))
+                })
             }),
             LiveInput::Camera(index) => VideoSource::open_camera(*index, options),
         }
@@ -117,7 +118,9 @@ impl LiveSource {
         match source.connect() {
             Ok(()) => {}
             Err(e) if must_connect_first => return Err(e),
-            Err(e) => source.metrics.set_state(SourceState::Backoff, Some(&e.to_string())),
+            Err(e) => source
+                .metrics
+                .set_state(SourceState::Backoff, Some(&e.to_string())),
         }
         Ok(source)
     }

@@ -43,7 +43,8 @@ impl FrameSource for Paced {
             return Ok(None);
         };
         let (t0, pts0) = *self.started.get_or_insert((Instant::now(), raw.pts_ms));
-        let due = t0 + Duration::from_secs_f64(((raw.pts_ms - pts0) / 1000.0 / self.speed).max(0.0));
+        let due =
+            t0 + Duration::from_secs_f64(((raw.pts_ms - pts0) / 1000.0 / self.speed).max(0.0));
         while Instant::now() < due {
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(None);

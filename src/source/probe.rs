@@ -60,10 +60,18 @@ pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
     };
     let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
         Ok(s) => s,
-        Err(e) => return Some(format!("cannot connect to {}:{}: {e}", target.host, target.port)),
+        Err(e) => {
+            return Some(format!(
+                "cannot connect to {}:{}: {e}",
+                target.host, target.port
+            ))
+        }
     };
     let request = match target.scheme.as_str() {
-        "rtsp" => format!("DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n", target.bare_url),
+        "rtsp" => format!(
+            "DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n",
+            target.bare_url
+        ),
         "http" => {
             let path = target.bare_url.splitn(4, '/').nth(3).unwrap_or("");
             format!("GET /{path} HTTP/1.0\r\nHost: {}\r\n", target.host)
@@ -73,7 +81,12 @@ pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
     let auth = target
         .credentials
         .as_deref()
-        .map(|c| format!("Authorization: Basic {}\r\n", base64(percent_decode(c).as_bytes())))
+        .map(|c| {
+            format!(
+                "Authorization: Basic {}\r\n",
+                base64(percent_decode(c).as_bytes())
+            )
+        })
         .unwrap_or_default();
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
@@ -81,7 +94,10 @@ pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
         .write_all(format!("{request}{auth}User-Agent: vigil\r\n\r\n").as_bytes())
         .is_err()
     {
-        return Some(format!("{}:{} closed the connection", target.host, target.port));
+        return Some(format!(
+            "{}:{} closed the connection",
+            target.host, target.port
+        ));
     }
     let mut head = [0u8; 256];
     let n = stream.read(&mut head).unwrap_or(0);
@@ -134,7 +150,11 @@ fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -163,7 +183,10 @@ mod tests {
         let t = parse("rtsp://user:p%40ss@10.0.0.1:8554/cam?x=1").unwrap();
         assert_eq!(t.bare_url, "rtsp://10.0.0.1:8554/cam?x=1");
         assert_eq!((t.host.as_str(), t.port), ("10.0.0.1", 8554));
-        assert_eq!(percent_decode(t.credentials.as_deref().unwrap()), "user:p@ss");
+        assert_eq!(
+            percent_decode(t.credentials.as_deref().unwrap()),
+            "user:p@ss"
+        );
         assert_eq!(parse("http://cam.local/mjpg").unwrap().port, 80);
     }
 

@@ -186,7 +186,14 @@ pub fn rtsp_server(port: u16, user: &str, password: &str) -> Background {
     let mut child = Command::new("/usr/bin/python3")
         .arg(shared().join("tools/rtsp_server.py"))
         .arg(vtest())
-        .args(["--port", &port.to_string(), "--user", user, "--password", password])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--user",
+            user,
+            "--password",
+            password,
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
