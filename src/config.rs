@@ -67,19 +67,21 @@ impl Default for OutputConfig {
     }
 }
 
+/// Parses TOML into `T`; a mistake is one line that gives its line number: `line 3: ...`.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        let at = line.map_or(String::new(), |l| format!("line {l}: "));
+        format!("{at}{}", e.message().trim().replace('\n', "; "))
+    })
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
-        let config: Config = toml::from_str(&text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
-            let at = line.map_or(String::new(), |l| format!(" line {l}"));
-            Error::input(format!(
-                "config '{}'{at}: {}",
-                path.display(),
-                e.message().trim().replace('\n', "; ")
-            ))
-        })?;
+        let config: Config = parse_toml(&text)
+            .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
         config
             .validate()
             .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;

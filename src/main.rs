@@ -1,5 +1,7 @@
 //! The `vigil` binary: logging set-up, then the command line; errors become one line and an exit code.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 fn main() {
@@ -15,6 +17,8 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Escape codes only for a person at a terminal, not in a journal or a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     match vigil::cli::run(cli) {

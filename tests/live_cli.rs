@@ -36,7 +36,6 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["track", &url, "--json"])
         .arg(&json)
-        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

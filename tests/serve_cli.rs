@@ -140,7 +140,7 @@ tracks_interval_s = 0.5
 [record]
 dir = "{rec}"
 video = true
-segment_s = 4
+segment_s = 2
 [source]
 stall_timeout_s = 3
 backoff_max_s = 2
@@ -166,7 +166,6 @@ enabled = false
     let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["serve", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()

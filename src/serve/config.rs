@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use super::http::HttpConfig;
-use crate::config::{Config, OutputConfig};
+use crate::config::{parse_toml, Config, OutputConfig};
 use crate::error::{Error, Result};
 use crate::sink::{MqttConfig, RecordConfig};
 use crate::source::StreamOptions;
@@ -100,11 +100,7 @@ impl ServeConfig {
     }
 
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let table: Table = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
-            let at = line.map_or(String::new(), |l| format!("line {l}: "));
-            format!("{at}{}", e.message().trim().replace('\n', "; "))
-        })?;
+        let table: Table = parse_toml(text)?;
         let sections: FileSections = typed("", Value::Table(table))?;
         let globals = [
             ("detector", &sections.detector),

@@ -15,7 +15,7 @@ use opencv::core::Mat;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::metrics::CameraMetrics;
+use crate::metrics::{self, CameraMetrics};
 
 pub use image_seq::ImageSequence;
 pub use live::{Backoff, LiveInput, LiveSource};
@@ -165,6 +165,10 @@ pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
             "input '{input}': no such file or directory"
         )));
     };
+    // A file is ready once open: it has no connection to lose.
+    options
+        .metrics
+        .set_state(metrics::SourceState::Streaming, None);
     if options.stream.realtime {
         return Ok(Box::new(Paced::new(
             file,
