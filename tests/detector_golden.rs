@@ -9,7 +9,7 @@ use serde_json::Value;
 use vigil::detect::{Detector, DetectorSettings, Device};
 use vigil::frame::Detection;
 use vigil::preprocess::Preprocessor;
-use vigil::source::{self, FrameSource};
+use vigil::source::{FrameSource, VideoSource};
 
 const TOLERANCE_PX: f32 = 1e-3;
 
@@ -96,10 +96,8 @@ fn detections_match_the_python_reference() {
             imgcodecs::imread(shared.join(rel), imgcodecs::IMREAD_COLOR).unwrap()
         } else {
             let (src, next) = video.get_or_insert_with(|| {
-                (
-                    source::open(&shared.join(rel).to_string_lossy()).unwrap(),
-                    0,
-                )
+                let file = shared.join(rel);
+                (Box::new(VideoSource::open_file(&file).unwrap()), 0)
             });
             loop {
                 let raw = src.next_frame().unwrap().expect("frame");

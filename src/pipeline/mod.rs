@@ -191,8 +191,7 @@ impl Pipeline {
                 i,
                 stream,
                 det_rx,
-                &intake,
-                &control,
+                (&intake, &control, &self.metrics),
                 &mut threads,
             )?);
         }
@@ -268,8 +267,7 @@ fn start_stream(
     i: usize,
     stream: Stream,
     det_rx: Receiver<Detected>,
-    intake: &Arc<Intake>,
-    control: &Arc<Control>,
+    (intake, control, registry): (&Arc<Intake>, &Arc<Control>, &Arc<Metrics>),
     threads: &mut Threads,
 ) -> Result<Finished> {
     let errors = FirstError::default();
@@ -284,10 +282,11 @@ fn start_stream(
             SinkPolicy::NeverBlock => 64,
         });
         links.push(SinkLink { tx, policy, kind });
+        let registry = registry.clone();
         threads
             .others
             .push(spawn(format!("sink-{name}-{k}"), &errors, move || {
-                drain_into(&mut *sink, &rx)
+                drain_into(&mut *sink, &rx, &registry)
             })?);
     }
 
@@ -304,6 +303,7 @@ fn start_stream(
         lifecycle: None,
         sinks: links,
         metrics: metrics.clone(),
+        registry: registry.clone(),
         control: control.clone(),
         latency: finished.latency.clone(),
     };
@@ -457,6 +457,7 @@ struct TrackStage {
     lifecycle: Option<Lifecycle>,
     sinks: Vec<SinkLink>,
     metrics: CameraMetrics,
+    registry: Arc<Metrics>,
     control: Arc<Control>,
     latency: Arc<Mutex<Vec<f32>>>,
 }
@@ -472,8 +473,11 @@ impl TrackStage {
             while let Some(item) = pending.remove(&next) {
                 next += 1;
                 let time_s = item.frame.meta.pts_ms / 1000.0;
+                let started = Instant::now();
                 let detections = self.filter.apply(item.detections);
                 let tracks = self.tracker.update(&detections, time_s);
+                self.registry
+                    .observe_stage("tracking", started.elapsed().as_secs_f64());
                 if !self.emit(lag.push(time_s, item.frame, tracks)) {
                     return Ok(()); // a sink failed; its error says why
                 }
@@ -543,13 +547,16 @@ fn send(sink: &SinkLink, frame: &Arc<TrackedFrame>, metrics: &CameraMetrics) -> 
 }
 
 /// Writes every frame to a sink and finalises it whether or not the stream ended cleanly.
-fn drain_into(sink: &mut dyn Sink, rx: &Receiver<ToSink>) -> Result<()> {
+fn drain_into(sink: &mut dyn Sink, rx: &Receiver<ToSink>, registry: &Metrics) -> Result<()> {
+    let stage = format!("output_{}", sink.kind());
     let mut result = Ok(());
     for message in rx {
+        let started = Instant::now();
         result = match message {
             ToSink::Frame(frame) => sink.write(&frame),
             ToSink::Final(events) => sink.write_final_events(&events),
         };
+        registry.observe_stage(&stage, started.elapsed().as_secs_f64());
         if result.is_err() {
             break;
         }

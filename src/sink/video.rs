@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use opencv::core::{Mat, Size};
+use opencv::imgproc;
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoWriter};
 
@@ -17,6 +18,7 @@ pub struct VideoSink {
     writer: VideoWriter,
     annotator: Annotator,
     size: Size,
+    resize_reported: bool,
 }
 
 /// The codec for a container: MPEG-4 Part 2 plays everywhere and encodes fast on a CPU.
@@ -67,29 +69,45 @@ impl VideoSink {
             writer,
             annotator: Annotator::new(labels, trail_len),
             size,
+            resize_reported: false,
         })
     }
 }
 
 impl VideoSink {
-    /// A copy of the frame with its tracks drawn.
+    /// A copy of the frame with its tracks drawn, at the video's size: a live camera that comes
+    /// back at another resolution is scaled to the size the file was opened with.
     pub fn annotate(&mut self, f: &TrackedFrame) -> Result<Mat> {
         let mut canvas = f
             .frame
             .image
             .try_clone()
             .internal_err(|| "copy frame".into())?;
-        if canvas.size().ok() != Some(self.size) {
-            return Err(Error::input(format!(
-                "input frame {} is {:?}, but the video was opened at {:?}: mixed frame sizes are not supported",
-                f.frame.meta.number,
-                canvas.size().unwrap_or_default(),
-                self.size
-            )));
-        }
         self.annotator
             .draw(&mut canvas, f.frame.meta.seq, &f.tracks)?;
-        Ok(canvas)
+        let size = canvas.size().internal_err(|| "frame size".into())?;
+        if size == self.size {
+            return Ok(canvas);
+        }
+        if !self.resize_reported {
+            self.resize_reported = true;
+            tracing::warn!(
+                video = %self.path.display(),
+                "frames are now {}x{}, the video was opened at {}x{}: scaling them",
+                size.width, size.height, self.size.width, self.size.height
+            );
+        }
+        let mut scaled = Mat::default();
+        imgproc::resize(
+            &canvas,
+            &mut scaled,
+            self.size,
+            0.0,
+            0.0,
+            imgproc::INTER_AREA,
+        )
+        .internal_err(|| "scale frame".into())?;
+        Ok(scaled)
     }
 
     pub fn encode(&mut self, image: &Mat) -> Result<()> {
