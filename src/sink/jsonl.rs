@@ -1,8 +1,8 @@
 //! JSON Lines: one object per frame with its tracks, velocities and forecasts, and the events
 //! decided on it. `vigil track` writes one file; the daemon writes a rotating series of files.
 
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -10,9 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use super::payload::{round_ms, EventRecord, TrackRecord};
-use super::{create_output, write_failed, Sink};
+use super::{create_numbered, create_output, write_failed, Sink};
 use crate::detect::Labels;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::frame::TrackedFrame;
 
 pub struct JsonLinesSink {
@@ -193,36 +193,11 @@ impl Rotator {
     }
 }
 
-/// `DIR/PREFIX-YYYYMMDD.jsonl` (index 0) or `DIR/PREFIX-YYYYMMDD-INDEX.jsonl`.
-fn series_path(dir: &Path, prefix: &str, day: i64, index: u32) -> PathBuf {
-    let date = UtcTime::from_day(day).date_stamp();
-    match index {
-        0 => dir.join(format!("{prefix}-{date}.jsonl")),
-        n => dir.join(format!("{prefix}-{date}-{n}.jsonl")),
-    }
-}
-
-/// Creates the first file of the series for `day` from suffix `start` on whose name is free,
-/// atomically (`create_new`), so no existing file is ever overwritten.
+/// Creates `DIR/PREFIX-YYYYMMDD.jsonl`, or the first free `…-N.jsonl` from suffix `start` on,
+/// never overwriting an existing file.
 fn open_free(dir: &Path, prefix: &str, day: i64, start: u32) -> Result<(PathBuf, File, u32)> {
-    let mut path = series_path(dir, prefix, day, start);
-    for index in start..start.saturating_add(100_000) {
-        path = series_path(dir, prefix, day, index);
-        match OpenOptions::new().append(true).create_new(true).open(&path) {
-            Ok(file) => return Ok((path, file, index)),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(Error::input(format!(
-                    "cannot write '{}': {e}",
-                    path.display()
-                )))
-            }
-        }
-    }
-    Err(Error::input(format!(
-        "cannot write '{}': too many files of that day already exist",
-        path.display()
-    )))
+    let date = UtcTime::from_day(day).date_stamp();
+    create_numbered(dir, &format!("{prefix}-{date}"), "jsonl", start)
 }
 
 impl Sink for JsonLinesSink {

@@ -64,6 +64,37 @@ fn create_output(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
         .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))
 }
 
+/// Creates `DIR/STEM.EXT`, or the first free `DIR/STEM-N.EXT` from suffix `first` on, atomically
+/// (`create_new`): a file already there (an earlier run's) is never overwritten. Returns the path,
+/// the file (open for appending) and its suffix number (0 for none).
+fn create_numbered(
+    dir: &Path,
+    stem: &str,
+    ext: &str,
+    first: u32,
+) -> Result<(std::path::PathBuf, std::fs::File, u32)> {
+    let name = |n: u32| match n {
+        0 => dir.join(format!("{stem}.{ext}")),
+        n => dir.join(format!("{stem}-{n}.{ext}")),
+    };
+    for n in first..first.saturating_add(100_000) {
+        let path = name(n);
+        let opened = std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path);
+        match opened {
+            Ok(file) => return Ok((path, file, n)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(write_failed(&path, e)),
+        }
+    }
+    Err(Error::input(format!(
+        "cannot write '{}': too many files with that name",
+        name(first).display()
+    )))
+}
+
 fn write_failed(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::input(format!("writing '{}' failed: {e}", path.display()))
 }

@@ -2,8 +2,6 @@
 //! weeks cannot keep one video open (an MP4 is only playable once closed), and old segments can
 //! be deleted one by one.
 
-use std::fs::OpenOptions;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -12,9 +10,9 @@ use opencv::core::Size;
 use opencv::prelude::*;
 
 use super::jsonl::UtcTime;
-use super::{Annotator, Sink, VideoSink};
+use super::{create_numbered, Annotator, Sink, VideoSink};
 use crate::detect::Labels;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::frame::TrackedFrame;
 
 pub struct SegmentedVideoSink {
@@ -110,26 +108,7 @@ impl SegmentedVideoSink {
 fn reserve_name(dir: &Path, prefix: &str, now: SystemTime) -> Result<PathBuf> {
     let t = UtcTime::of(now);
     let stem = format!("{prefix}-{}-{}", t.date_stamp(), t.time_stamp());
-    for n in 0..10_000 {
-        let path = match n {
-            0 => dir.join(format!("{stem}.mp4")),
-            n => dir.join(format!("{stem}-{n}.mp4")),
-        };
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(_) => return Ok(path),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(Error::input(format!(
-                    "cannot write '{}': {e}",
-                    path.display()
-                )))
-            }
-        }
-    }
-    Err(Error::input(format!(
-        "cannot write '{}': too many segments with that name",
-        dir.join(stem).display()
-    )))
+    create_numbered(dir, &stem, "mp4", 0).map(|(path, _, _)| path)
 }
 
 impl Sink for SegmentedVideoSink {

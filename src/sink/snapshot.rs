@@ -1,8 +1,7 @@
 //! Snapshots: one JPEG per new track, the frame it was first reported on with its box drawn, so
 //! an operator can see at a glance who or what arrived without scrubbing through video.
 
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,9 +9,9 @@ use opencv::core::{Mat, Size, Vector};
 use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc};
 
-use super::{write_failed, Annotator, Sink};
+use super::{create_numbered, write_failed, Annotator, Sink};
 use crate::detect::Labels;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::frame::{Event, EventKind, Track, TrackedFrame};
 use crate::geom::BBox;
 
@@ -113,32 +112,13 @@ fn file_safe(name: &str) -> String {
 /// Writes `DIR/STEM.jpg`, or `DIR/STEM-N.jpg` if taken: track IDs start again at 1 when the
 /// daemon restarts, and the snapshots of the earlier run must survive.
 fn write_new(dir: &Path, stem: &str, bytes: &[u8]) -> Result<()> {
-    for n in 0..10_000 {
-        let path = match n {
-            0 => dir.join(format!("{stem}.jpg")),
-            n => dir.join(format!("{stem}-{n}.jpg")),
-        };
-        let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(Error::input(format!(
-                    "cannot write '{}': {e}",
-                    path.display()
-                )))
-            }
-        };
-        if let Err(e) = file.write_all(bytes) {
-            // A truncated JPEG is worse than none.
-            let _ = std::fs::remove_file(&path);
-            return Err(write_failed(&path, e));
-        }
-        return Ok(());
+    let (path, mut file, _) = create_numbered(dir, stem, "jpg", 0)?;
+    if let Err(e) = file.write_all(bytes) {
+        // A truncated JPEG is worse than none.
+        let _ = std::fs::remove_file(&path);
+        return Err(write_failed(&path, e));
     }
-    Err(Error::input(format!(
-        "cannot write '{}': too many snapshots with that name",
-        dir.join(stem).display()
-    )))
+    Ok(())
 }
 
 impl Sink for SnapshotSink {
