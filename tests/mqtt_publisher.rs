@@ -23,7 +23,7 @@ use vigil::geom::BBox;
 use vigil::metrics::Metrics;
 use vigil::sink::{MqttConfig, MqttPublisher, Sink, SinkPolicy};
 
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
 
 fn logs() {
     let _ = tracing_subscriber::fmt()

@@ -212,7 +212,8 @@ pub fn mosquitto(port: u16, dir: &Path) -> Background {
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n",
+            // As root, mosquitto would switch to its own user and could not save its state here.
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nuser root\n",
             dir.display()
         ),
     )
