@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=${1:-$root/out/status.png}
 shared=${VIGIL_SHARED:-$root/../shared}
-if ! command -v chromium >/dev/null; then
+if ! command -v chromium >/dev/null; then  # Debian's chromium
   sudo=""; [[ $(id -u) -ne 0 ]] && sudo=sudo
   $sudo apt-get install -y -qq chromium >/dev/null
 fi
@@ -36,8 +36,22 @@ trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 sleep 6   # let the previews and counters fill
 mkdir -p "$(dirname "$out")"
-chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$work/chrome" --window-size=1280,900 --virtual-time-budget=4000 \
-  --screenshot="$out" "http://127.0.0.1:$port/" 2>/dev/null
+# Playwright drives Debian's chromium (no browser download): the page is captured while its MJPEG
+# previews stream, which chromium's own --screenshot cannot do (it waits for the page to finish
+# loading, and a live stream never does).
+python3 -c 'import playwright' 2>/dev/null || python3 -m pip install -q playwright
+python3 - "http://127.0.0.1:$port/" "$out" <<'PY'
+import sys
+from playwright.sync_api import sync_playwright
+url, out = sys.argv[1], sys.argv[2]
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_timeout(4000)   # previews stream, counters refresh
+    page.screenshot(path=out)
+    browser.close()
+PY
 echo "screenshot: $out"
