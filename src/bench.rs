@@ -74,7 +74,7 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
         let stream = stages::stream(
             "bench",
             source,
-            &config,
+            (&config.tracker, &config.source),
             DetectionFilter::default(),
             vec![Box::new(sink)],
             camera,
@@ -129,7 +129,7 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
                 streams.push(stages::stream(
                     &camera.name.clone(),
                     source,
-                    &config,
+                    (&config.tracker, &config.source),
                     DetectionFilter::default(),
                     vec![Box::new(sink)],
                     camera,
@@ -151,8 +151,14 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
                     percentile(&latency, q)
                 }
             };
+            let per_camera = summaries.iter().map(|s| s.frames);
+            let fairness = format!(
+                "processed {}..{}",
+                per_camera.clone().min().unwrap_or(0),
+                per_camera.max().unwrap_or(0)
+            );
             println!(
-                "{n:>7} {run:>4} {:>9} {processed:>9} {:>8} {:>9.1} {:>7.1}ms {:>7.1}ms {:>7.1}ms",
+                "{n:>7} {run:>4} {:>9} {processed:>9} {:>8} {:>9.1} {:>7.1}ms {:>7.1}ms {:>7.1}ms  {fairness}",
                 sum(|s| s.captured),
                 sum(|s| s.dropped),
                 processed as f64 / seconds.max(1e-9),

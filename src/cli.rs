@@ -275,7 +275,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     let mut stream = stages::stream(
         "main",
         source,
-        &config,
+        (&config.tracker, &config.source),
         DetectionFilter::default(),
         sinks,
         camera,

@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{Config, DetectorConfig, OutputConfig};
+use crate::config::{DetectorConfig, OutputConfig};
 use crate::detect::{locate_asset, DetectionFilter, Detector, DetectorSettings, Labels};
 use crate::error::{Error, Result};
 use crate::metrics::CameraMetrics;
 use crate::pipeline::Stream;
 use crate::sink::{Sink, VideoSink};
-use crate::source::{FrameSource, SourceInfo};
-use crate::track::Tracker;
+use crate::source::{FrameSource, SourceInfo, StreamOptions};
+use crate::track::{Tracker, TrackerConfig};
 
 /// The detector workers every stream shares, and the class names of their model.
 pub struct DetectorPool {
@@ -98,11 +98,12 @@ pub fn annotated_video(
     )
 }
 
-/// A stream with the configuration's tracker; the detector pool already applied its filter.
+/// A stream with its own tracker, reading `source` as `[source]` says (its fps cap), keeping
+/// what `filter` keeps of the shared detectors' output.
 pub fn stream(
     name: &str,
     source: Box<dyn FrameSource>,
-    config: &Config,
+    (tracker, reading): (&TrackerConfig, &StreamOptions),
     filter: DetectionFilter,
     sinks: Vec<Box<dyn Sink>>,
     metrics: CameraMetrics,
@@ -110,11 +111,11 @@ pub fn stream(
     Stream {
         name: name.to_string(),
         source,
-        tracker: Tracker::new(config.tracker.clone()),
+        tracker: Tracker::new(tracker.clone()),
         filter,
         sinks,
         max_frames: None,
-        max_fps: config.source.max_fps,
+        max_fps: reading.max_fps,
         metrics,
     }
 }

@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, rtsp_server, scratch, signal, stderr, vigil, wait_for, Background};
+use common::{
+    ffprobe_frames, free_port, rtsp_server, rtsp_server_of, scratch, signal, stderr, vigil,
+    wait_for, Background,
+};
 
 /// JSON Lines written so far: (frame, tracks in it).
 fn json_frames(path: &Path) -> Vec<(u64, usize)> {
@@ -25,6 +28,9 @@ fn json_frames(path: &Path) -> Vec<(u64, usize)> {
         .collect()
 }
 
+/// The server comes back with another video at another resolution (768×576 → 768×432), as a
+/// camera reconfigured during an outage would: tracking goes on and the annotated video keeps
+/// every frame, scaled to the size it was opened with.
 #[test]
 fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     let dir = scratch("live_reconnect");
@@ -32,10 +38,13 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     let url = format!("rtsp://admin:secret@127.0.0.1:{port}/cam");
     let server = rtsp_server(port, "admin", "secret");
     let json = dir.join("out.jsonl");
+    let video = dir.join("out.mp4");
     let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["track", &url, "--json"])
         .arg(&json)
+        .arg("-o")
+        .arg(&video)
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -52,7 +61,8 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     drop(server);
     std::thread::sleep(Duration::from_secs(10));
     let before = json_frames(&json).len();
-    let _server = rtsp_server(port, "admin", "secret");
+    let cars = common::shared().join("videos/car-detection.mp4");
+    let _server = rtsp_server_of(&cars, port, "admin", "secret");
     let restarted = Instant::now();
     assert!(
         wait_for(Duration::from_secs(40), || {
@@ -92,6 +102,11 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     // Frame numbers keep increasing across the reconnection; timestamps never go back.
     let frames = json_frames(&json);
     assert!(frames.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(
+        ffprobe_frames(&video),
+        frames.len() as u64,
+        "every tracked frame is in the video, before and after the resolution changed"
+    );
 }
 
 /// One line on stderr, exit code 2, and no secret in it.

@@ -204,6 +204,15 @@ enabled = false
     assert!(metrics.contains("vigil_latency_seconds_bucket{camera=\"gate\""));
     assert!(metrics.contains("process_resident_memory_bytes"));
     assert!(mjpeg_parts(http_port, "/cameras/gate/mjpeg", 2) >= 2);
+    // The preview is a live http:// MJPEG source that vigil itself can track.
+    let preview = format!("http://127.0.0.1:{http_port}/cameras/lobby/mjpeg");
+    let out = vigil()
+        .args(["track", &preview, "--max-frames", "8", "--mot"])
+        .arg(dir.join("preview.txt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("8 frames"));
     let (status, _, page) = http_get(http_port, "/");
     let page = String::from_utf8_lossy(&page).into_owned();
     assert_eq!(status, 200);

@@ -14,11 +14,10 @@ use crate::config::DetectorConfig;
 use crate::detect::{DetectionFilter, Labels};
 use crate::error::Result;
 use crate::metrics::{Metrics, SourceState};
-use crate::pipeline::{Control, Pipeline, Stream};
+use crate::pipeline::{Control, Pipeline};
 use crate::sink::{open_recordings, MqttPublisher, Preview, PreviewSink, Sink};
 use crate::source::{self, redact_url, OpenOptions};
-use crate::stages::{class_ids, DetectorPool};
-use crate::track::Tracker;
+use crate::stages::{self, class_ids, DetectorPool};
 pub use config::{CameraConfig, ServeConfig};
 use http::{CameraView, HttpServer, HttpState};
 
@@ -71,20 +70,19 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
                 camera_metrics.clone(),
             )));
         }
-        streams.push(Stream {
-            name: camera.name.clone(),
+        let filter = DetectionFilter {
+            min_score: camera.conf,
+            classes: class_ids(labels, &camera.classes)
+                .map_err(|e| e.prefixed(&format!("cameras.{}.classes", camera.name)))?,
+        };
+        streams.push(stages::stream(
+            &camera.name,
             source,
-            tracker: Tracker::new(camera.tracker.clone()),
-            filter: DetectionFilter {
-                min_score: camera.conf,
-                classes: class_ids(labels, &camera.classes)
-                    .map_err(|e| e.prefixed(&format!("cameras.{}.classes", camera.name)))?,
-            },
+            (&camera.tracker, &camera.source),
+            filter,
             sinks,
-            max_frames: None,
-            max_fps: camera.source.max_fps,
-            metrics: camera_metrics,
-        });
+            camera_metrics,
+        ));
     }
     let state = Arc::new(HttpState {
         metrics: metrics.clone(),

@@ -183,9 +183,14 @@ impl Drop for Background {
 
 /// `../shared/tools/rtsp_server.py` serving vtest.avi with basic auth on `port`, ready to accept.
 pub fn rtsp_server(port: u16, user: &str, password: &str) -> Background {
+    rtsp_server_of(&vtest(), port, user, password)
+}
+
+/// The RTSP server serving `video`.
+pub fn rtsp_server_of(video: &Path, port: u16, user: &str, password: &str) -> Background {
     let mut child = Command::new("/usr/bin/python3")
         .arg(shared().join("tools/rtsp_server.py"))
-        .arg(vtest())
+        .arg(video)
         .args([
             "--port",
             &port.to_string(),
