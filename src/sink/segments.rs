@@ -158,8 +158,9 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
-        // Creation order: names share the second, and `-N` suffixes follow the bare name.
-        v.sort_by_key(|p| (p.to_string_lossy().len(), p.clone()));
+        // Writing order: each segment is finished before the next is written. Names do not sort
+        // that way when the wall clock's second turns during the test.
+        v.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).unwrap());
         v
     }
 
