@@ -19,7 +19,12 @@ pub struct SegmentedVideoSink {
     dir: PathBuf,
     prefix: String,
     segment_ms: f64,
+    /// The rate segments are written at when the stream's own is not known yet.
     fps: f64,
+    /// The stream's measured frame interval, ms (a moving average): live cameras often report
+    /// no rate, or a wrong one, before their first frames.
+    interval_ms: Option<f64>,
+    last_pts_ms: Option<f64>,
     /// One annotator for the whole series, so trails continue across segment boundaries.
     annotator: Annotator,
     current: Option<Segment>,
@@ -48,6 +53,8 @@ impl SegmentedVideoSink {
             prefix: prefix.to_string(),
             segment_ms: segment_s * 1000.0,
             fps,
+            interval_ms: None,
+            last_pts_ms: None,
             annotator: Annotator::new(labels, trail_len),
             current: None,
         }
@@ -72,6 +79,17 @@ impl SegmentedVideoSink {
         }
     }
 
+    fn measure_rate(&mut self, pts_ms: f64) {
+        if let Some(last) = self.last_pts_ms {
+            let dt = pts_ms - last;
+            if dt > 0.0 && dt < 5000.0 {
+                let avg = self.interval_ms.get_or_insert(dt);
+                *avg += 0.1 * (dt - *avg);
+            }
+        }
+        self.last_pts_ms = Some(pts_ms);
+    }
+
     /// Closes the open segment (its file is complete afterwards), if any.
     fn close(&mut self) -> Result<()> {
         match self.current.take() {
@@ -84,7 +102,10 @@ impl SegmentedVideoSink {
         let path = reserve_name(&self.dir, &self.prefix, SystemTime::now())?;
         // The segment's own annotator is unused: frames arrive here already drawn.
         let labels = Arc::new(Labels::numbered(0));
-        match VideoSink::create(&path, size.width, size.height, self.fps, labels, 0) {
+        let fps = self
+            .interval_ms
+            .map_or(self.fps, |ms| (1000.0 / ms).clamp(1.0, 240.0));
+        match VideoSink::create(&path, size.width, size.height, fps, labels, 0) {
             Ok(video) => {
                 self.current = Some(Segment {
                     video,
@@ -125,6 +146,12 @@ impl Sink for SegmentedVideoSink {
 
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         let size = f.frame.image.size().internal_err(|| "frame size".into())?;
+        self.measure_rate(f.frame.meta.pts_ms);
+        if self.interval_ms.is_none() {
+            // The very first frame only gives the clock a start: the first segment opens at
+            // the second, at the rate the stream really has.
+            return Ok(());
+        }
         if self.needs_new_segment(size, f.frame.meta.pts_ms) {
             // Closed before the next opens: every finished segment is a complete file.
             self.close()?;
@@ -187,7 +214,8 @@ mod tests {
         let files = segments(&dir);
         assert_eq!(files.len(), 4, "{files:?}");
         let counts: Vec<u64> = files.iter().map(|p| ffprobe_stream(p).0).collect();
-        assert_eq!(counts, [10, 10, 10, 5], "{files:?}");
+        // The first frame only starts the clock (the rate is measured from the second on).
+        assert_eq!(counts, [10, 10, 10, 4], "{files:?}");
         assert!(files.iter().all(|p| is_segment_name(p)), "{files:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -204,7 +232,7 @@ mod tests {
         sink.finish().unwrap();
         let found: Vec<(u64, i32, i32)> =
             segments(&dir).iter().map(|p| ffprobe_stream(p)).collect();
-        assert_eq!(found, [(3, 320, 240), (3, 160, 120)]);
+        assert_eq!(found, [(2, 320, 240), (3, 160, 120)], "the first frame starts the clock");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -213,8 +241,9 @@ mod tests {
         let root = scratch("segments-missing");
         let dir = root.join("gone");
         let mut sink = SegmentedVideoSink::new(&dir, "video", 1.0, 10.0, labels(), 10);
+        sink.write(&frame(0, 0.0, 320, 240, vec![], vec![])).unwrap();
         let err = sink
-            .write(&frame(0, 0.0, 320, 240, vec![], vec![]))
+            .write(&frame(1, 100.0, 320, 240, vec![], vec![]))
             .unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");
         assert!(sink.current_path().is_none());
