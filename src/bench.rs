@@ -193,6 +193,7 @@ fn stream_set(streams: Vec<Stream>, pool: DetectorPool, metrics: Arc<Metrics>) -
         streams,
         detectors: pool.detectors,
         metrics,
+        report_failures: false,
     }
 }
 

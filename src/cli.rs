@@ -251,6 +251,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         config.source.realtime = true;
         config.source.speed = speed;
     }
+    source::use_transport(config.source.transport);
     let control = Arc::new(Control::default());
     let metrics = Metrics::new()?;
     let camera = metrics.camera("main");
@@ -285,6 +286,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         streams: vec![stream],
         detectors: pool.detectors,
         metrics,
+        report_failures: false,
     };
     install_stop_handler(&control);
     let total = match (info.frame_count, args.max_frames) {
@@ -335,8 +337,10 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
 
 fn positive_speed(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("'{text}' is not a speed (a positive number)")),
+        Ok(v) if (0.01..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{text}' is not a speed (a number from 0.01 to 1000)"
+        )),
     }
 }
 
@@ -433,6 +437,7 @@ fn run_with_progress(
 
 fn serve(args: &ServeArgs) -> Result<i32> {
     let config = crate::serve::ServeConfig::load(&args.config)?;
+    source::use_transport(config.transport());
     let control = Arc::new(Control::default());
     install_stop_handler(&control);
     crate::serve::run(config, control)

@@ -59,6 +59,9 @@ pub struct Pipeline {
     /// One per inference worker, shared by all streams.
     pub detectors: Vec<Detector>,
     pub metrics: Arc<Metrics>,
+    /// The daemon: a stream's failure is logged and shown as `failed` as it happens, while the
+    /// other streams go on. Otherwise the caller reports it from the outcome.
+    pub report_failures: bool,
 }
 
 /// Shared between the pipeline and whoever watches it (the CLI's progress bar, signal handler).
@@ -127,14 +130,19 @@ struct SinkLink {
 }
 
 /// The first error a stream (or the detector pool) hit; later ones are usually its consequences.
+/// With a camera to report to (the daemon), that first error also marks the camera `failed`, with
+/// a log line, when it happens rather than at shutdown.
 #[derive(Default, Clone)]
-struct FirstError(Arc<Mutex<Option<Error>>>);
+struct FirstError(Arc<Mutex<Option<Error>>>, Option<CameraMetrics>);
 
 impl FirstError {
     fn record(&self, stage: &str, result: Result<()>) {
         if let Err(e) = result {
             tracing::debug!(stage, error = %e, "stage failed");
             let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let (None, Some(camera)) = (slot.as_ref(), &self.1) {
+                camera.set_state(SourceState::Failed, Some(&format!("{stage}: {e}")));
+            }
             slot.get_or_insert(e);
         }
     }
@@ -171,6 +179,13 @@ impl Pipeline {
     pub fn run(self, control: Arc<Control>) -> Result<Vec<Outcome>> {
         let started = Instant::now();
         let pool_error = FirstError::default();
+        // Checked before any thread starts, so that a failure here leaves none behind.
+        let spec = self
+            .detectors
+            .first()
+            .map(Detector::input_spec)
+            .ok_or_else(|| Error::internal("no detector"))?;
+
         let workers = self.detectors.len().max(1);
         let queues: Vec<(bool, usize)> = self
             .streams
@@ -192,14 +207,10 @@ impl Pipeline {
                 stream,
                 det_rx,
                 (&intake, &control, &self.metrics),
+                self.report_failures,
                 &mut threads,
             )?);
         }
-        let spec = self
-            .detectors
-            .first()
-            .map(Detector::input_spec)
-            .ok_or_else(|| Error::internal("no detector"))?;
         for (k, mut detector) in self.detectors.into_iter().enumerate() {
             let (intake, txs, ctl, metrics) = (
                 intake.clone(),
@@ -268,11 +279,12 @@ fn start_stream(
     stream: Stream,
     det_rx: Receiver<Detected>,
     (intake, control, registry): (&Arc<Intake>, &Arc<Control>, &Arc<Metrics>),
+    report_failures: bool,
     threads: &mut Threads,
 ) -> Result<Finished> {
-    let errors = FirstError::default();
-    let name = stream.name.clone();
     let metrics = stream.metrics.clone();
+    let errors = FirstError(Arc::default(), report_failures.then(|| metrics.clone()));
+    let name = stream.name.clone();
     let mut links = Vec::new();
     for (k, mut sink) in stream.sinks.into_iter().enumerate() {
         let policy = sink.policy();
@@ -323,6 +335,7 @@ fn start_stream(
     threads
         .capture
         .push(spawn(format!("capture-{name}"), &errors, move || {
+            let _closed = CloseOnDrop(&intake, i); // even if the source panics
             let result = capture(
                 i,
                 &mut *source,
@@ -332,13 +345,22 @@ fn start_stream(
                 &ctl,
                 &metrics,
             );
-            intake.close(i);
-            if result.is_ok() && !ctl.stop.load(Ordering::Relaxed) && !source.info().live {
+            // Live sources end only when stopped: anything else that ran out has ended.
+            if result.is_ok() && !ctl.stop.load(Ordering::Relaxed) {
                 metrics.set_state(SourceState::Ended, None);
             }
             result
         })?);
     Ok(finished)
+}
+
+/// Tells the intake that a stream's capture is over, however its thread ends.
+struct CloseOnDrop<'a>(&'a Intake, usize);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close(self.1);
+    }
 }
 
 impl Threads {

@@ -25,8 +25,9 @@ pub struct ServeConfig {
     pub cameras: Vec<CameraConfig>,
 }
 
-/// One camera, with the global defaults already merged in.
-#[derive(Clone, Debug)]
+/// One camera, with the global defaults already merged in. No `Debug`: the URL may hold a
+/// password.
+#[derive(Clone)]
 pub struct CameraConfig {
     pub name: String,
     pub url: String,
@@ -93,6 +94,13 @@ fn yes() -> bool {
 const CAMERA_SECTIONS: [&str; 4] = ["source", "tracker", "record", "output"];
 
 impl ServeConfig {
+    /// The RTSP transport of every camera (validated to be one).
+    pub fn transport(&self) -> crate::source::Transport {
+        self.cameras
+            .first()
+            .map_or(self.defaults.source.transport, |c| c.source.transport)
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
@@ -134,6 +142,13 @@ impl ServeConfig {
         }
         if cameras.is_empty() {
             return Err("no cameras: add a [cameras.NAME] section with a url".into());
+        }
+        let transport = cameras[0].source.transport;
+        if let Some(c) = cameras.iter().find(|c| c.source.transport != transport) {
+            return Err(format!(
+                "cameras.{}.source.transport: every camera must use the same RTSP transport (FFmpeg takes one per process); set it in [source]",
+                c.name
+            ));
         }
         Ok(Self {
             defaults,
@@ -281,7 +296,7 @@ enabled = false
             .iter()
             .find(|c| c.name == "loading_dock")
             .unwrap();
-        assert_eq!(dock.source.transport, crate::source::Transport::Udp);
+        assert_eq!(dock.source.stall_timeout_s, 10.0, "camera override");
         assert_eq!(dock.source.max_fps, 10.0, "global [source] default kept");
     }
 
@@ -304,5 +319,7 @@ enabled = false
         let e = error("[cameras.\"a b\"]\nurl = \"a\"\n");
         assert!(e.contains("cameras.a b"), "{e}");
         assert!(error("").contains("no cameras"));
+        let e = error("[cameras.a]\nurl = \"a\"\n[cameras.b]\nurl = \"b\"\n[cameras.b.source]\ntransport = \"udp\"\n");
+        assert!(e.contains("cameras.b.source.transport"), "{e}");
     }
 }

@@ -424,9 +424,9 @@ impl Handler {
             return respond(request, reply, path);
         }
         match route {
-            Route::Index => respond(request, self.index(), path),
-            Route::Healthz => respond(request, self.healthz(), path),
-            Route::Metrics => respond(request, self.metrics(), path),
+            Route::Index => self.reply_apart(request, self.index(), path),
+            Route::Healthz => self.reply_apart(request, self.healthz(), path),
+            Route::Metrics => self.reply_apart(request, self.metrics(), path),
             Route::Snapshot(name) => self.snapshot(request, &name, path),
             Route::Mjpeg(name) => self.mjpeg(request, &name, path),
         }
@@ -505,6 +505,19 @@ impl Handler {
         spawn_reply("http-snapshot", move || {
             let _slot = slot;
             let reply = with_type(Response::from_data(jpeg.as_slice()), "image/jpeg");
+            respond(request, reply, &path);
+        });
+    }
+
+    /// Sends a ready reply from its own thread: a client that stops reading (or pipelines a
+    /// request behind a stream) then holds only that thread, never the endpoints or a shutdown.
+    fn reply_apart(&self, request: Request, reply: Reply, path: &str) {
+        let Some(slot) = self.snapshots.take() else {
+            return respond(request, busy("reply"), path);
+        };
+        let path = path.to_string();
+        spawn_reply("http-reply", move || {
+            let _slot = slot;
             respond(request, reply, &path);
         });
     }

@@ -99,6 +99,7 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         streams,
         detectors: pool.detectors,
         metrics: metrics.clone(),
+        report_failures: true,
     };
     let outcomes = pipeline.run(control.clone());
     if let Some(mqtt) = &mqtt {

@@ -61,8 +61,9 @@ impl RecordConfig {
             ("record.segment_s", self.segment_s),
             ("record.retry_s", self.retry_s),
         ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{key} = {v} must be > 0"));
+            // Up to a day: a longer segment or wait is a typo, and must stay a valid duration.
+            if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+                return Err(format!("{key} = {v} must be > 0 and at most 86400"));
             }
         }
         Ok(())

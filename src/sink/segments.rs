@@ -232,7 +232,11 @@ mod tests {
         sink.finish().unwrap();
         let found: Vec<(u64, i32, i32)> =
             segments(&dir).iter().map(|p| ffprobe_stream(p)).collect();
-        assert_eq!(found, [(2, 320, 240), (3, 160, 120)], "the first frame starts the clock");
+        assert_eq!(
+            found,
+            [(2, 320, 240), (3, 160, 120)],
+            "the first frame starts the clock"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -241,7 +245,8 @@ mod tests {
         let root = scratch("segments-missing");
         let dir = root.join("gone");
         let mut sink = SegmentedVideoSink::new(&dir, "video", 1.0, 10.0, labels(), 10);
-        sink.write(&frame(0, 0.0, 320, 240, vec![], vec![])).unwrap();
+        sink.write(&frame(0, 0.0, 320, 240, vec![], vec![]))
+            .unwrap();
         let err = sink
             .write(&frame(1, 100.0, 320, 240, vec![], vec![]))
             .unwrap_err();

@@ -11,7 +11,7 @@ use opencv::{imgcodecs, imgproc};
 
 use super::{create_numbered, write_failed, Annotator, Sink};
 use crate::detect::Labels;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::frame::{Event, EventKind, Track, TrackedFrame};
 use crate::geom::BBox;
 
@@ -51,8 +51,11 @@ impl SnapshotSink {
         Annotator::new(self.labels.clone(), 0).draw(&mut image, f.frame.meta.seq, &[track])?;
         let mut jpeg = Vector::<u8>::new();
         let params = Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, JPEG_QUALITY]);
-        imgcodecs::imencode(".jpg", &image, &mut jpeg, &params)
+        let encoded = imgcodecs::imencode(".jpg", &image, &mut jpeg, &params)
             .internal_err(|| "encode snapshot".into())?;
+        if !encoded || jpeg.is_empty() {
+            return Err(Error::internal("the JPEG encoder produced nothing"));
+        }
         let class = file_safe(self.labels.name(e.class_id));
         let stem = format!("{}-{}-{class}", self.prefix, e.id);
         write_new(&self.dir, &stem, jpeg.as_slice())

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::metrics::{CameraMetrics, SourceState};
 
 /// Where a live source reads from.
-#[derive(Clone, Debug)]
+/// No `Debug`: a URL may hold a password.
+#[derive(Clone)]
 pub enum LiveInput {
     Url(String),
     Camera(i32),
@@ -82,6 +83,9 @@ pub struct LiveSource {
     started: Instant,
     next_index: u64,
     connections: u64,
+    /// Connection attempts since the stream was last healthy; all but the first wait.
+    attempts: u32,
+    connected_at: Option<Instant>,
 }
 
 impl LiveSource {
@@ -114,13 +118,16 @@ impl LiveSource {
             started: Instant::now(),
             next_index: 0,
             connections: 0,
+            attempts: 0,
+            connected_at: None,
         };
-        match source.connect() {
-            Ok(()) => {}
-            Err(e) if must_connect_first => return Err(e),
-            Err(e) => source
-                .metrics
-                .set_state(SourceState::Backoff, Some(&e.to_string())),
+        // A daemon's camera connects in its own capture thread, so that a slow or dead camera
+        // delays neither the others, nor the HTTP endpoints, nor a stop.
+        if must_connect_first {
+            source.attempts += 1;
+            source.connect()?;
+        } else {
+            source.metrics.set_state(SourceState::Connecting, None);
         }
         Ok(source)
     }
@@ -145,8 +152,30 @@ impl LiveSource {
         self.info.height = new.height;
         self.info.fps = new.fps;
         self.capture = Some(capture);
+        self.connected_at = Some(Instant::now());
         self.metrics.set_state(SourceState::Streaming, None);
         Ok(())
+    }
+
+    /// A connection that delivered frames for at least `stall_timeout_s` was healthy: its loss
+    /// is retried at once and the backoff starts over. One that failed sooner (a server that
+    /// accepts and then ends the stream at once) backs off like a failed open, so a broken
+    /// camera is never hammered.
+    fn lost_connection(&mut self) {
+        self.capture = None;
+        let healthy = self
+            .connected_at
+            .take()
+            .is_some_and(|t| t.elapsed().as_secs_f64() >= self.options.stall_timeout_s);
+        let why = format!(
+            "no frame within {} s or the stream ended; reconnecting",
+            self.options.stall_timeout_s
+        );
+        self.metrics.set_state(SourceState::Stalled, Some(&why));
+        if healthy {
+            self.backoff.reset();
+            self.attempts = 0;
+        }
     }
 
     /// Sleeps for the next backoff interval, waking early when the pipeline stops.
@@ -174,10 +203,13 @@ impl FrameSource for LiveSource {
                 return Ok(None);
             }
             let Some(capture) = self.capture.as_mut() else {
-                self.back_off();
-                if self.stopped() {
-                    return Ok(None);
+                if self.attempts > 0 {
+                    self.back_off();
+                    if self.stopped() {
+                        return Ok(None);
+                    }
                 }
+                self.attempts += 1;
                 if let Err(e) = self.connect() {
                     self.metrics
                         .set_state(SourceState::Backoff, Some(&e.to_string()));
@@ -186,7 +218,6 @@ impl FrameSource for LiveSource {
             };
             match capture.next_frame() {
                 Ok(Some(raw)) => {
-                    self.backoff.reset();
                     let index = self.next_index;
                     self.next_index += 1;
                     return Ok(Some(RawFrame {
@@ -195,21 +226,9 @@ impl FrameSource for LiveSource {
                         image: raw.image,
                     }));
                 }
-                Ok(None) | Err(_) => {
-                    // A read gives up after stall_timeout_s (FFmpeg's read timeout), or the
-                    // server ended the stream: either way, reopen it.
-                    self.capture = None;
-                    let why = format!(
-                        "no frame within {} s or the stream ended; reconnecting",
-                        self.options.stall_timeout_s
-                    );
-                    self.metrics.set_state(SourceState::Stalled, Some(&why));
-                    // The first retry is immediate: a server restart is usually over by now.
-                    if let Err(e) = self.connect() {
-                        self.metrics
-                            .set_state(SourceState::Backoff, Some(&e.to_string()));
-                    }
-                }
+                // A read gives up after stall_timeout_s (FFmpeg's read timeout), or the server
+                // ended the stream: either way, reopen it.
+                Ok(None) | Err(_) => self.lost_connection(),
             }
         }
     }

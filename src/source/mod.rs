@@ -20,7 +20,7 @@ use crate::metrics::{self, CameraMetrics};
 pub use image_seq::ImageSequence;
 pub use live::{Backoff, LiveInput, LiveSource};
 pub use pace::Paced;
-pub use video::VideoSource;
+pub use video::{use_transport, VideoSource};
 
 /// RTSP over TCP survives lossy networks and NAT; UDP has less latency on a clean LAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -34,7 +34,7 @@ pub enum Transport {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamOptions {
-    /// RTSP transport.
+    /// RTSP transport; one for the whole process (FFmpeg reads it from the environment).
     pub transport: Transport,
     /// Give up opening a stream after this long.
     pub open_timeout_s: f64,
@@ -74,12 +74,20 @@ impl StreamOptions {
             ("stall_timeout_s", self.stall_timeout_s),
             ("backoff_initial_s", self.backoff_initial_s),
             ("backoff_max_s", self.backoff_max_s),
-            ("speed", self.speed),
         ];
+        // A day bounds every wait: past that a value is a typo, and durations stay representable.
         for (key, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{section}.{key} = {v} must be a positive number"));
+            if !(v.is_finite() && v > 0.0 && v <= DAY_S) {
+                return Err(format!(
+                    "{section}.{key} = {v} must be a positive number up to {DAY_S}"
+                ));
             }
+        }
+        if !(0.01..=1000.0).contains(&self.speed) {
+            return Err(format!(
+                "{section}.speed = {} must be within [0.01, 1000]",
+                self.speed
+            ));
         }
         if !(self.max_fps.is_finite() && self.max_fps >= 0.0) {
             return Err(format!(
@@ -90,6 +98,8 @@ impl StreamOptions {
         Ok(())
     }
 }
+
+const DAY_S: f64 = 86_400.0;
 
 /// What opening a source needs besides its name: how to read it, where to report its state,
 /// and the flag that ends waits when the pipeline stops.
@@ -179,20 +189,40 @@ pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
     Ok(file)
 }
 
-/// `rtsp://user:secret@host/...` → `rtsp://user:***@host/...`, for logs and messages.
+/// `rtsp://user:secret@host/...` → `rtsp://user:***@host/...`, and the values of query parameters
+/// that carry secrets (`?user=admin&pwd=x` → `?user=admin&pwd=***`), for logs and messages. The
+/// user information ends at the last `@` before the query, so a password with a `/` in it is
+/// hidden too.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let (scheme, rest) = (&url[..scheme_end], &url[scheme_end + 3..]);
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+        None => (rest, None),
+    };
+    let mut out = match before_query.rfind('@') {
         Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..])
+            let user = before_query[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &before_query[at..])
         }
-        None => url.to_string(),
+        None => format!("{scheme}://{before_query}"),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query.split('&').map(redact_param).collect();
+        out = format!("{out}?{}", params.join("&"));
+    }
+    out
+}
+
+fn redact_param(param: &str) -> String {
+    const SECRET: [&str; 7] = ["pass", "pwd", "token", "key", "auth", "secret", "sig"];
+    match param.split_once('=') {
+        Some((key, _)) if SECRET.iter().any(|s| key.to_ascii_lowercase().contains(s)) => {
+            format!("{key}=***")
+        }
+        _ => param.to_string(),
     }
 }
 
@@ -212,5 +242,17 @@ mod tests {
         );
         assert_eq!(redact_url("rtsp://host/cam?a=b@c"), "rtsp://host/cam?a=b@c");
         assert_eq!(redact_url("video.mp4"), "video.mp4");
+        assert_eq!(
+            redact_url("rtsp://admin:pa/ss@10.0.0.1/cam"),
+            "rtsp://admin:***@10.0.0.1/cam"
+        );
+        assert_eq!(
+            redact_url("http://cam/video.cgi?user=admin&pwd=secret&channel=1"),
+            "http://cam/video.cgi?user=admin&pwd=***&channel=1"
+        );
+        assert_eq!(
+            redact_url("http://cam/mjpg?Password=x&api_key=y"),
+            "http://cam/mjpg?Password=***&api_key=***"
+        );
     }
 }

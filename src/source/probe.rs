@@ -1,6 +1,8 @@
 //! Why a stream did not open. OpenCV reports only that an open failed; a user needs to know
 //! whether the host is down, the credentials are wrong, or the path does not exist. One RTSP
-//! DESCRIBE (or HTTP GET) answers that, in one line, without printing the credentials.
+//! DESCRIBE (or HTTP GET) answers that, in one line. The probe never sends the credentials: FFmpeg
+//! has just tried them (with Digest where the server asks for it), and a probe repeated at every
+//! reconnection must not put a password on the wire in clear.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -13,7 +15,7 @@ struct Target {
     port: u16,
     /// The URL without its user information, as it goes on the request line.
     bare_url: String,
-    credentials: Option<String>,
+    has_credentials: bool,
 }
 
 fn parse(url: &str) -> Option<Target> {
@@ -21,7 +23,7 @@ fn parse(url: &str) -> Option<Target> {
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     let (credentials, host_port) = match authority.rfind('@') {
-        Some(at) => (Some(authority[..at].to_string()), &authority[at + 1..]),
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
         None => (None, authority),
     };
     let default_port = match scheme {
@@ -42,7 +44,7 @@ fn parse(url: &str) -> Option<Target> {
         bare_url: format!("{scheme}://{host_port}{path}"),
         host,
         port,
-        credentials,
+        has_credentials: credentials.is_some(),
     })
 }
 
@@ -78,20 +80,10 @@ pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
         }
         _ => return None, // reachable; its protocol is not probed here
     };
-    let auth = target
-        .credentials
-        .as_deref()
-        .map(|c| {
-            format!(
-                "Authorization: Basic {}\r\n",
-                base64(percent_decode(c).as_bytes())
-            )
-        })
-        .unwrap_or_default();
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
     if stream
-        .write_all(format!("{request}{auth}User-Agent: vigil\r\n\r\n").as_bytes())
+        .write_all(format!("{request}User-Agent: vigil\r\n\r\n").as_bytes())
         .is_err()
     {
         return Some(format!(
@@ -103,12 +95,20 @@ pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
     let n = stream.read(&mut head).unwrap_or(0);
     let status_line = String::from_utf8_lossy(&head[..n]);
     let status_line = status_line.lines().next().unwrap_or("").trim();
-    explain_status(status_line, target.credentials.is_some())
+    explain_status(status_line, target.has_credentials)
 }
 
 fn explain_status(status_line: &str, had_credentials: bool) -> Option<String> {
     let mut parts = status_line.splitn(3, ' ');
-    let (_, code, reason) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+    let (_, code) = (parts.next(), parts.next());
+    // The server's words go into logs and /healthz: printable characters only, and few.
+    let reason: String = parts
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(60)
+        .collect();
     let Some(code) = code.and_then(|c| c.parse::<u16>().ok()) else {
         return Some("the server's answer is not RTSP or HTTP".into());
     };
@@ -125,68 +125,16 @@ fn explain_status(status_line: &str, had_credentials: bool) -> Option<String> {
     }
 }
 
-/// `user:p%40ss` → `user:p@ss`: URLs carry reserved characters of passwords percent-encoded.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_known_values() {
-        assert_eq!(base64(b"admin:pw"), "YWRtaW46cHc=");
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"abc"), "YWJj");
-    }
 
     #[test]
     fn parse_separates_credentials_from_the_request_url() {
         let t = parse("rtsp://user:p%40ss@10.0.0.1:8554/cam?x=1").unwrap();
         assert_eq!(t.bare_url, "rtsp://10.0.0.1:8554/cam?x=1");
         assert_eq!((t.host.as_str(), t.port), ("10.0.0.1", 8554));
-        assert_eq!(
-            percent_decode(t.credentials.as_deref().unwrap()),
-            "user:p@ss"
-        );
+        assert!(t.has_credentials);
         assert_eq!(parse("http://cam.local/mjpg").unwrap().port, 80);
     }
 

@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use std::sync::Mutex;
-
 use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
@@ -14,23 +12,17 @@ use crate::error::{Context, Error, Result};
 /// FFmpeg reads its demuxer options (the RTSP transport) from this variable when a capture opens.
 const FFMPEG_OPTIONS_VAR: &str = "OPENCV_FFMPEG_CAPTURE_OPTIONS";
 
-/// Opens are serialised because the transport is passed through the process environment, which
-/// OpenCV reads during `open`; holding the lock keeps one camera's choice from leaking into
-/// another's open. The variable is only written when the transport changes, so in the usual
-/// single-transport setup it is set once, before the other threads read anything.
-static OPEN_LOCK: Mutex<Option<Transport>> = Mutex::new(None);
-
-fn with_ffmpeg_options<T>(transport: Transport, open: impl FnOnce() -> T) -> T {
-    let mut current = OPEN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    if *current != Some(transport) {
-        let value = match transport {
-            Transport::Tcp => "rtsp_transport;tcp",
-            Transport::Udp => "rtsp_transport;udp",
-        };
-        std::env::set_var(FFMPEG_OPTIONS_VAR, value);
-        *current = Some(transport);
+/// Chooses the RTSP transport of every stream the process opens. OpenCV takes it from the
+/// environment at each open, so it is one choice per process, made here before any thread that
+/// could read the environment starts. A user's own `OPENCV_FFMPEG_CAPTURE_OPTIONS` wins.
+pub fn use_transport(transport: Transport) {
+    if std::env::var_os(FFMPEG_OPTIONS_VAR).is_some() {
+        return;
     }
-    open()
+    if transport == Transport::Udp {
+        // OpenCV asks for TCP when the variable is unset; UDP must be said.
+        std::env::set_var(FFMPEG_OPTIONS_VAR, "rtsp_transport;udp");
+    }
 }
 
 fn timeout_params(options: &StreamOptions) -> Vector<i32> {
@@ -68,10 +60,9 @@ impl VideoSource {
     pub fn open_url(url: &str, options: &StreamOptions) -> Result<Self> {
         let name = redact_url(url);
         let params = timeout_params(options);
-        let capture = with_ffmpeg_options(options.transport, || {
-            VideoCapture::from_file_with_params(url, videoio::CAP_FFMPEG, &params)
-        })
-        .input_err(|| format!("stream '{name}': cannot open"))?;
+        // OpenCV's own message may quote the URL, password included: it is not passed on.
+        let capture = VideoCapture::from_file_with_params(url, videoio::CAP_FFMPEG, &params)
+            .map_err(|_| Error::input(format!("stream '{name}': cannot open")))?;
         Self::from_capture(capture, name.clone(), true).map_err(|_| {
             Error::input(format!(
                 "stream '{name}': unreachable or not a video stream"
