@@ -412,3 +412,80 @@ fn bad_configurations_stop_the_daemon_with_the_key_named() {
         "cameras.lobby.url",
     );
 }
+
+#[test]
+fn a_camera_that_reads_a_file_ends_on_its_own_and_closes_its_outputs() {
+    let dir = scratch("serve_file_ends");
+    let http_port = free_port();
+    let rec = dir.join("rec");
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[http]
+listen = "127.0.0.1:{http_port}"
+[record]
+dir = "{rec}"
+video = true
+segment_s = 600
+[cameras.clip]
+url = "{clip}"
+[cameras.live]
+url = "{vtest}"
+[cameras.live.source]
+realtime = true
+"#,
+            rec = rec.display(),
+            clip = common::shared()
+                .join("videos/highway-320x240.avi")
+                .display(),
+            vtest = vtest().display(),
+        ),
+    )
+    .unwrap();
+    let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["--quiet", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Background(daemon);
+    assert!(
+        wait_for(Duration::from_secs(60), || state(http_port, "clip") == "ended"),
+        "{:?}",
+        healthz(http_port)
+    );
+    // While the other camera goes on, the finished one's files are complete.
+    assert_eq!(state(http_port, "live"), "streaming");
+    let clip = rec.join("clip");
+    let video = std::fs::read_dir(&clip)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .expect("a video segment");
+    // "ended" is the source's state: the last frames may still be on their way to the files.
+    let input_frames = ffprobe_frames(&common::shared().join("videos/highway-320x240.avi"));
+    assert!(
+        wait_for(Duration::from_secs(10), || recorded(&clip).len() as u64 == input_frames),
+        "every one of the clip's {input_frames} frames is recorded: {}",
+        recorded(&clip).len()
+    );
+    let playable = || {
+        Command::new("ffprobe")
+            .args(["-v", "error"])
+            .arg(&video)
+            .output()
+            .is_ok_and(|o| o.status.success() && o.stderr.is_empty())
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), playable),
+        "the segment is closed without a stop"
+    );
+    // The first frame only starts the segment's clock.
+    assert_eq!(ffprobe_frames(&video), input_frames - 1);
+    signal(&daemon.0, "-TERM");
+    assert_eq!(daemon.0.wait().unwrap().code(), Some(0));
+}

@@ -25,6 +25,17 @@ struct Queue {
     open: bool,
     /// The stream's tracker still wants frames.
     wanted: bool,
+    /// The end of a closed, drained stream has been handed to a worker.
+    end_taken: bool,
+}
+
+/// What a worker takes from the intake.
+pub enum Taken {
+    /// A frame of stream `.0`, with its dense sequence number.
+    Frame(usize, u64, Frame),
+    /// Stream `.0` has ended: no frame will carry sequence number `.1` or later. Passed on so the
+    /// stream's tracker can finish (and its outputs close) while other streams go on.
+    End(usize, u64),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -54,6 +65,7 @@ impl Intake {
                 next_seq: 0,
                 open: true,
                 wanted: true,
+                end_taken: false,
             })
             .collect();
         Self {
@@ -109,9 +121,9 @@ impl Intake {
         self.room.notify_all();
     }
 
-    /// The next frame for a worker, streams taken in turn: `(stream, seq, frame)`. `None` once
-    /// every stream is closed and drained, or after a stop when nothing is left waiting.
-    pub fn take(&self, stop: &AtomicBool) -> Option<(usize, u64, Frame)> {
+    /// The next frame for a worker, streams taken in turn, or the end of a stream that closed and
+    /// drained. `None` once every stream has ended, or after a stop when nothing is left waiting.
+    pub fn take(&self, stop: &AtomicBool) -> Option<Taken> {
         let mut guard = self.lock();
         loop {
             let (queues, cursor) = &mut *guard;
@@ -124,10 +136,14 @@ impl Intake {
                     q.next_seq += 1;
                     *cursor = (i + 1) % n;
                     self.room.notify_all();
-                    return Some((i, seq, frame));
+                    return Some(Taken::Frame(i, seq, frame));
+                }
+                if !q.open && q.wanted && !q.end_taken {
+                    q.end_taken = true;
+                    return Some(Taken::End(i, q.next_seq));
                 }
             }
-            let all_done = queues.iter().all(|q| !q.open || !q.wanted);
+            let all_done = queues.iter().all(|q| q.end_taken || !q.wanted);
             if all_done || stop.load(Ordering::Relaxed) {
                 return None;
             }
@@ -164,18 +180,26 @@ mod tests {
         }
     }
 
+    fn taken_frame(t: Option<Taken>) -> (u64, u64) {
+        match t {
+            Some(Taken::Frame(_, seq, f)) => (seq, f.meta.number),
+            _ => panic!("expected a frame"),
+        }
+    }
+
     #[test]
     fn a_live_queue_keeps_the_newest_and_numbers_what_is_taken_densely() {
         let stop = AtomicBool::new(false);
         let intake = Intake::new(&[(true, 1)]);
         assert_eq!(intake.push(0, frame(1), &stop), Pushed::Queued);
         assert_eq!(intake.push(0, frame(2), &stop), Pushed::ReplacedOldest);
-        let (_, seq, f) = intake.take(&stop).unwrap();
-        assert_eq!((seq, f.meta.number), (0, 2));
+        let (seq, number) = taken_frame(intake.take(&stop));
+        assert_eq!((seq, number), (0, 2));
         intake.push(0, frame(5), &stop);
-        let (_, seq, f) = intake.take(&stop).unwrap();
-        assert_eq!((seq, f.meta.number), (1, 5), "no gap after a drop");
+        let (seq, number) = taken_frame(intake.take(&stop));
+        assert_eq!((seq, number), (1, 5), "no gap after a drop");
         intake.close(0);
+        assert!(matches!(intake.take(&stop), Some(Taken::End(0, 2))), "the end, after seq 1");
         assert!(intake.take(&stop).is_none());
     }
 
@@ -187,7 +211,11 @@ mod tests {
             intake.push(0, frame(n), &stop);
         }
         intake.push(1, frame(100), &stop);
-        let order: Vec<usize> = (0..3).map(|_| intake.take(&stop).unwrap().0).collect();
+        let stream = |t: Option<Taken>| match t {
+            Some(Taken::Frame(i, _, _)) => i,
+            _ => panic!("expected a frame"),
+        };
+        let order: Vec<usize> = (0..3).map(|_| stream(intake.take(&stop))).collect();
         assert_eq!(
             order,
             vec![0, 1, 0],

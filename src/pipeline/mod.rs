@@ -29,7 +29,7 @@ use crate::preprocess::{InputSpec, Preprocessor};
 use crate::sink::{Sink, SinkPolicy};
 use crate::source::FrameSource;
 use crate::track::Tracker;
-use intake::{Intake, Pushed};
+use intake::{Intake, Pushed, Taken};
 
 /// Frames a file stream may queue for the detectors; live streams keep only the newest one, so
 /// what gets detected is always the latest picture.
@@ -117,6 +117,13 @@ struct Detected {
     detections: Vec<Detection>,
 }
 
+/// What a stream's tracker receives from the detector workers.
+enum FromDetectors {
+    Frame(Detected),
+    /// The stream ended after the frame before this sequence number.
+    End(u64),
+}
+
 /// What a sink thread receives: every frame, then (at the end) the events of tracks still alive.
 enum ToSink {
     Frame(Arc<TrackedFrame>),
@@ -200,7 +207,7 @@ impl Pipeline {
         let mut det_txs = Vec::new();
         let mut finished = Vec::new();
         for (i, stream) in self.streams.into_iter().enumerate() {
-            let (det_tx, det_rx) = bounded::<Detected>(2 * workers + 2);
+            let (det_tx, det_rx) = bounded::<FromDetectors>(2 * workers + 2);
             det_txs.push(det_tx);
             finished.push(start_stream(
                 i,
@@ -277,7 +284,7 @@ impl Finished {
 fn start_stream(
     i: usize,
     stream: Stream,
-    det_rx: Receiver<Detected>,
+    det_rx: Receiver<FromDetectors>,
     (intake, control, registry): (&Arc<Intake>, &Arc<Control>, &Arc<Metrics>),
     report_failures: bool,
     threads: &mut Threads,
@@ -437,13 +444,20 @@ fn detect(
     detector: &mut Detector,
     spec: InputSpec,
     intake: &Intake,
-    outputs: &[Sender<Detected>],
+    outputs: &[Sender<FromDetectors>],
     control: &Control,
     metrics: &Metrics,
 ) -> Result<()> {
     let mut pre = Preprocessor::new(spec);
-    while let Some((i, seq, mut frame)) = intake.take(&control.stop) {
+    while let Some(taken) = intake.take(&control.stop) {
         metrics.detector_queue.set(intake.depth() as i64);
+        let (i, seq, mut frame) = match taken {
+            Taken::Frame(i, seq, frame) => (i, seq, frame),
+            Taken::End(i, seq) => {
+                let _ = outputs[i].send(FromDetectors::End(seq));
+                continue;
+            }
+        };
         frame.meta.seq = seq;
         let t0 = Instant::now();
         let detections = match pre.run(&frame.image) {
@@ -464,7 +478,10 @@ fn detect(
                 Vec::new()
             }
         };
-        if outputs[i].send(Detected { frame, detections }).is_err() {
+        if outputs[i]
+            .send(FromDetectors::Frame(Detected { frame, detections }))
+            .is_err()
+        {
             intake.abandon(i);
         }
     }
@@ -485,13 +502,18 @@ struct TrackStage {
 }
 
 impl TrackStage {
-    fn run(&mut self, rx: &Receiver<Detected>) -> Result<()> {
+    fn run(&mut self, rx: &Receiver<FromDetectors>) -> Result<()> {
         let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
         let mut lag = self.tracker.config().fixed_lag::<Frame>();
         self.lifecycle = Some(Lifecycle::new(self.tracker.config().lost_timeout_s));
-        let mut next = 0;
-        for item in rx {
-            pending.insert(item.frame.meta.seq, item);
+        let (mut next, mut end) = (0, None);
+        for message in rx {
+            match message {
+                FromDetectors::Frame(item) => {
+                    pending.insert(item.frame.meta.seq, item);
+                }
+                FromDetectors::End(seq) => end = Some(seq),
+            }
             while let Some(item) = pending.remove(&next) {
                 next += 1;
                 let time_s = item.frame.meta.pts_ms / 1000.0;
@@ -503,6 +525,9 @@ impl TrackStage {
                 if !self.emit(lag.push(time_s, item.frame, tracks)) {
                     return Ok(()); // a sink failed; its error says why
                 }
+            }
+            if end == Some(next) {
+                break; // every frame of the stream is in: finish now, not when all streams do
             }
         }
         if !pending.is_empty() {
