@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use opencv::core::Mat;
 use serde_json::Value;
 
-use common::scratch;
+use common::{free_port, scratch, wait_for};
 use vigil::detect::Labels;
 use vigil::frame::{Event, EventKind, Frame, FrameMeta, Track, TrackedFrame};
 use vigil::geom::BBox;
@@ -32,21 +32,9 @@ fn logs() {
         .try_init();
 }
 
-/// Polls `done` until it holds or `WAIT` passes; false on timeout.
-fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// Polls until `done` holds or `WAIT` passes.
+fn eventually(done: impl FnMut() -> bool) -> bool {
+    wait_for(WAIT, done)
 }
 
 fn config(port: u16) -> MqttConfig {
