@@ -77,11 +77,22 @@ impl VideoSource {
                 "{name}: no such camera (/dev/video{index} does not exist)"
             )));
         }
-        let capture =
+        // The timeouts guard against a camera that stops delivering; a backend that does not
+        // accept them still gets to open the device without them.
+        let with_timeouts =
             VideoCapture::new_with_params(index, videoio::CAP_ANY, &timeout_params(options))
-                .input_err(|| format!("{name}: cannot open"))?;
-        Self::from_capture(capture, name.clone(), true)
-            .map_err(|_| Error::input(format!("{name}: no such camera")))
+                .ok()
+                .filter(|c| c.is_opened().unwrap_or(false));
+        let capture = match with_timeouts {
+            Some(c) => c,
+            None => VideoCapture::new(index, videoio::CAP_ANY)
+                .input_err(|| format!("{name}: cannot open"))?,
+        };
+        Self::from_capture(capture, name.clone(), true).map_err(|_| {
+            Error::input(format!(
+                "{name}: cannot open /dev/video{index} (busy, or not a capture device)"
+            ))
+        })
     }
 
     fn from_capture(capture: VideoCapture, name: String, live: bool) -> Result<Self> {
