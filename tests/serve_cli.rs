@@ -99,6 +99,20 @@ fn mjpeg_parts(port: u16, path: &str, parts: usize) -> usize {
     count(&seen)
 }
 
+/// `vigil serve` on this config (written to DIR/serve.toml), its log in DIR/stderr.log.
+fn start_daemon(dir: &Path, config: &str) -> Background {
+    let path = dir.join("serve.toml");
+    std::fs::write(&path, config).unwrap();
+    let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    Background(daemon)
+}
+
 #[test]
 fn the_daemon_survives_camera_and_broker_outages_and_stops_cleanly() {
     let dir = scratch("serve_daemon");
@@ -127,10 +141,10 @@ fn the_daemon_survives_camera_and_broker_outages_and_stops_cleanly() {
             .expect("mosquitto_sub (apt install mosquitto-clients)"),
     );
     let rec = dir.join("rec");
-    let config = dir.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let log_path = dir.join("stderr.log");
+    let mut daemon = start_daemon(
+        &dir,
+        &format!(
             r#"
 [http]
 listen = "127.0.0.1:{http_port}"
@@ -160,17 +174,7 @@ enabled = false
             vtest = vtest().display(),
             closed = free_port(),
         ),
-    )
-    .unwrap();
-    let log_path = dir.join("stderr.log");
-    let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut daemon = Background(daemon);
+    );
 
     // Up: the good cameras stream, the broken one backs off, the disabled one says so.
     assert!(
@@ -418,10 +422,9 @@ fn a_camera_that_reads_a_file_ends_on_its_own_and_closes_its_outputs() {
     let dir = scratch("serve_file_ends");
     let http_port = free_port();
     let rec = dir.join("rec");
-    let config = dir.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let mut daemon = start_daemon(
+        &dir,
+        &format!(
             r#"
 [http]
 listen = "127.0.0.1:{http_port}"
@@ -442,18 +445,10 @@ realtime = true
                 .display(),
             vtest = vtest().display(),
         ),
-    )
-    .unwrap();
-    let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["--quiet", "serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut daemon = Background(daemon);
+    );
     assert!(
-        wait_for(Duration::from_secs(60), || state(http_port, "clip") == "ended"),
+        wait_for(Duration::from_secs(60), || state(http_port, "clip")
+            == "ended"),
         "{:?}",
         healthz(http_port)
     );
@@ -469,7 +464,8 @@ realtime = true
     // "ended" is the source's state: the last frames may still be on their way to the files.
     let input_frames = ffprobe_frames(&common::shared().join("videos/highway-320x240.avi"));
     assert!(
-        wait_for(Duration::from_secs(10), || recorded(&clip).len() as u64 == input_frames),
+        wait_for(Duration::from_secs(10), || recorded(&clip).len() as u64
+            == input_frames),
         "every one of the clip's {input_frames} frames is recorded: {}",
         recorded(&clip).len()
     );

@@ -199,7 +199,10 @@ mod tests {
         let (seq, number) = taken_frame(intake.take(&stop));
         assert_eq!((seq, number), (1, 5), "no gap after a drop");
         intake.close(0);
-        assert!(matches!(intake.take(&stop), Some(Taken::End(0, 2))), "the end, after seq 1");
+        assert!(
+            matches!(intake.take(&stop), Some(Taken::End(0, 2))),
+            "the end, after seq 1"
+        );
         assert!(intake.take(&stop).is_none());
     }
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use opencv::core::{Mat, Point, Rect, Scalar};
 use opencv::imgproc;
+use opencv::prelude::*;
 
 use crate::detect::Labels;
 use crate::error::{Context, Result};
-use crate::frame::Track;
+use crate::frame::{Track, TrackedFrame};
 
 pub struct Annotator {
     labels: Arc<Labels>,
@@ -25,6 +26,18 @@ impl Annotator {
             trail_len,
             trails: HashMap::new(),
         }
+    }
+
+    /// A copy of the frame's image with its tracks drawn (the frame itself is shared by every
+    /// output and stays as captured).
+    pub fn annotated_copy(&mut self, f: &TrackedFrame) -> Result<Mat> {
+        let mut canvas = f
+            .frame
+            .image
+            .try_clone()
+            .internal_err(|| "copy frame".into())?;
+        self.draw(&mut canvas, f.frame.meta.seq, &f.tracks)?;
+        Ok(canvas)
     }
 
     pub fn draw(&mut self, image: &mut Mat, seq: u64, tracks: &[Track]) -> Result<()> {

@@ -157,13 +157,7 @@ impl Sink for SegmentedVideoSink {
             self.close()?;
             self.open(size, f.frame.meta.pts_ms)?;
         }
-        let mut canvas = f
-            .frame
-            .image
-            .try_clone()
-            .internal_err(|| "copy frame".into())?;
-        self.annotator
-            .draw(&mut canvas, f.frame.meta.seq, &f.tracks)?;
+        let canvas = self.annotator.annotated_copy(f)?;
         match self.current.as_mut() {
             Some(s) => s.video.encode(&canvas),
             None => Ok(()),

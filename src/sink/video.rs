@@ -78,13 +78,7 @@ impl VideoSink {
     /// A copy of the frame with its tracks drawn, at the video's size: a live camera that comes
     /// back at another resolution is scaled to the size the file was opened with.
     pub fn annotate(&mut self, f: &TrackedFrame) -> Result<Mat> {
-        let mut canvas = f
-            .frame
-            .image
-            .try_clone()
-            .internal_err(|| "copy frame".into())?;
-        self.annotator
-            .draw(&mut canvas, f.frame.meta.seq, &f.tracks)?;
+        let canvas = self.annotator.annotated_copy(f)?;
         let size = canvas.size().internal_err(|| "frame size".into())?;
         if size == self.size {
             return Ok(canvas);
