@@ -216,7 +216,15 @@ enabled = false
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("8 frames"));
+    // 8 frames read; a live source may drop some of them to stay current.
+    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+    let tracked: u64 = summary
+        .split(" frames in ")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=8).contains(&tracked), "{summary}");
     let (status, _, page) = http_get(http_port, "/");
     let page = String::from_utf8_lossy(&page).into_owned();
     assert_eq!(status, 200);

@@ -27,6 +27,8 @@ struct Queue {
     wanted: bool,
     /// The end of a closed, drained stream has been handed to a worker.
     end_taken: bool,
+    /// Frames taken by workers that the stream's tracker has not received yet.
+    in_flight: usize,
 }
 
 /// What a worker takes from the intake.
@@ -49,13 +51,18 @@ pub enum Pushed {
 
 pub struct Intake {
     queues: Mutex<(Vec<Queue>, usize)>,
+    /// A stream with this many frames between the workers and its tracker gets no more until
+    /// its tracker catches up: a camera whose outputs are slow (a lossless file on a slow disk)
+    /// then waits alone, and never holds the workers that serve the other cameras.
+    in_flight_limit: usize,
     work: Condvar,
     room: Condvar,
 }
 
 impl Intake {
-    /// One queue per stream: `(live, capacity)`.
-    pub fn new(streams: &[(bool, usize)]) -> Self {
+    /// One queue per stream: `(live, capacity)`; at most `in_flight_limit` frames of a stream
+    /// between the workers and its tracker.
+    pub fn new(streams: &[(bool, usize)], in_flight_limit: usize) -> Self {
         let queues = streams
             .iter()
             .map(|&(live, capacity)| Queue {
@@ -66,10 +73,12 @@ impl Intake {
                 open: true,
                 wanted: true,
                 end_taken: false,
+                in_flight: 0,
             })
             .collect();
         Self {
             queues: Mutex::new((queues, 0)),
+            in_flight_limit: in_flight_limit.max(1),
             work: Condvar::new(),
             room: Condvar::new(),
         }
@@ -131,9 +140,13 @@ impl Intake {
             for k in 0..n {
                 let i = (*cursor + k) % n;
                 let q = &mut queues[i];
+                if q.in_flight >= self.in_flight_limit {
+                    continue;
+                }
                 if let Some(frame) = q.frames.pop_front() {
                     let seq = q.next_seq;
                     q.next_seq += 1;
+                    q.in_flight += 1;
                     *cursor = (i + 1) % n;
                     self.room.notify_all();
                     return Some(Taken::Frame(i, seq, frame));
@@ -153,6 +166,14 @@ impl Intake {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// Stream `i`'s tracker has received one of its frames.
+    pub fn delivered(&self, i: usize) {
+        let mut guard = self.lock();
+        let q = &mut guard.0[i];
+        q.in_flight = q.in_flight.saturating_sub(1);
+        self.work.notify_one();
     }
 
     /// Frames waiting for a worker, all streams together.
@@ -190,7 +211,7 @@ mod tests {
     #[test]
     fn a_live_queue_keeps_the_newest_and_numbers_what_is_taken_densely() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[(true, 1)]);
+        let intake = Intake::new(&[(true, 1)], 8);
         assert_eq!(intake.push(0, frame(1), &stop), Pushed::Queued);
         assert_eq!(intake.push(0, frame(2), &stop), Pushed::ReplacedOldest);
         let (seq, number) = taken_frame(intake.take(&stop));
@@ -209,7 +230,7 @@ mod tests {
     #[test]
     fn streams_are_served_in_turn() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[(false, 8), (false, 8)]);
+        let intake = Intake::new(&[(false, 8), (false, 8)], 8);
         for n in 0..4 {
             intake.push(0, frame(n), &stop);
         }
@@ -227,13 +248,33 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_whose_tracker_lags_waits_alone() {
+        let stop = AtomicBool::new(false);
+        let intake = Intake::new(&[(false, 8), (false, 8)], 2);
+        for n in 0..4 {
+            intake.push(0, frame(n), &stop);
+        }
+        let stream = |t: Option<Taken>| match t {
+            Some(Taken::Frame(i, _, _)) => i,
+            _ => panic!("expected a frame"),
+        };
+        assert_eq!(stream(intake.take(&stop)), 0);
+        assert_eq!(stream(intake.take(&stop)), 0);
+        // Stream 0 has two frames its tracker has not received: stream 1 is served meanwhile.
+        intake.push(1, frame(100), &stop);
+        assert_eq!(stream(intake.take(&stop)), 1);
+        intake.delivered(0);
+        assert_eq!(stream(intake.take(&stop)), 0);
+    }
+
+    #[test]
     fn an_abandoned_stream_closes_its_capture_and_a_stop_ends_waiting_workers() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[(false, 1)]);
+        let intake = Intake::new(&[(false, 1)], 8);
         intake.push(0, frame(1), &stop);
         intake.abandon(0);
         assert_eq!(intake.push(0, frame(2), &stop), Pushed::Closed);
-        let intake = Intake::new(&[(true, 1)]);
+        let intake = Intake::new(&[(true, 1)], 8);
         stop.store(true, Ordering::Relaxed);
         assert!(intake.take(&stop).is_none());
     }

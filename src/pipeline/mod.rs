@@ -202,12 +202,15 @@ impl Pipeline {
                 (live, if live { LIVE_QUEUE } else { FILE_QUEUE })
             })
             .collect();
-        let intake = Arc::new(Intake::new(&queues));
+        // The tracker's channel holds as many frames as may be in flight, so a worker's send to
+        // it never waits.
+        let in_flight = 2 * workers + 2;
+        let intake = Arc::new(Intake::new(&queues, in_flight));
         let mut threads = Threads::default();
         let mut det_txs = Vec::new();
         let mut finished = Vec::new();
         for (i, stream) in self.streams.into_iter().enumerate() {
-            let (det_tx, det_rx) = bounded::<FromDetectors>(2 * workers + 2);
+            let (det_tx, det_rx) = bounded::<FromDetectors>(in_flight);
             det_txs.push(det_tx);
             finished.push(start_stream(
                 i,
@@ -330,7 +333,7 @@ fn start_stream(
     threads
         .others
         .push(spawn(format!("track-{name}"), &errors, move || {
-            let result = stage.run(&det_rx);
+            let result = stage.run(&det_rx, || taker.delivered(i));
             seen.store(stage.tracker.confirmed_count(), Ordering::Relaxed);
             drop(det_rx);
             taker.abandon(i); // nothing more is wanted from this stream's capture
@@ -502,7 +505,8 @@ struct TrackStage {
 }
 
 impl TrackStage {
-    fn run(&mut self, rx: &Receiver<FromDetectors>) -> Result<()> {
+    /// `delivered` tells the intake that a frame has left the workers for this tracker.
+    fn run(&mut self, rx: &Receiver<FromDetectors>, delivered: impl Fn()) -> Result<()> {
         let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
         let mut lag = self.tracker.config().fixed_lag::<Frame>();
         self.lifecycle = Some(Lifecycle::new(self.tracker.config().lost_timeout_s));
@@ -510,6 +514,7 @@ impl TrackStage {
         for message in rx {
             match message {
                 FromDetectors::Frame(item) => {
+                    delivered();
                     pending.insert(item.frame.meta.seq, item);
                 }
                 FromDetectors::End(seq) => end = Some(seq),
