@@ -107,11 +107,7 @@ impl Intake {
                 self.work.notify_one();
                 return Pushed::ReplacedOldest;
             }
-            guard = self
-                .room
-                .wait_timeout(guard, POLL)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            guard = wait(&self.room, guard);
         }
     }
 
@@ -160,11 +156,7 @@ impl Intake {
             if all_done || stop.load(Ordering::Relaxed) {
                 return None;
             }
-            guard = self
-                .work
-                .wait_timeout(guard, POLL)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            guard = wait(&self.work, guard);
         }
     }
 
@@ -180,6 +172,14 @@ impl Intake {
     pub fn depth(&self) -> usize {
         self.lock().0.iter().map(|q| q.frames.len()).sum()
     }
+}
+
+/// Waits on `condvar` for at most `POLL`, so the caller looks at the stop flag again.
+fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    condvar
+        .wait_timeout(guard, POLL)
+        .unwrap_or_else(|p| p.into_inner())
+        .0
 }
 
 #[cfg(test)]
