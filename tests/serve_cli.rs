@@ -69,6 +69,16 @@ fn recorded(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The camera's finished or open video segments.
+fn video_segments(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .collect()
+}
+
 fn frames_with_tracks(records: &[serde_json::Value]) -> usize {
     records
         .iter()
@@ -257,6 +267,7 @@ enabled = false
     );
     assert!(lobby_during > lobby_before, "the other camera kept running");
     let gate_frames_before = recorded(&rec.join("gate")).len();
+    let segments_before = video_segments(&rec.join("gate")).len();
     let _rtsp = rtsp_server(rtsp_port, "admin", "secret");
     let _broker = mosquitto(mqtt_port, &broker_dir);
 
@@ -266,6 +277,16 @@ enabled = false
             frames_with_tracks(&recorded(&rec.join("gate"))[gate_frames_before..]) > 10
         }),
         "no new tracks after the RTSP server came back"
+    );
+    // The frames after the reconnect (their clock jumped by the outage) open a segment of their
+    // own; the video writer may lag the JSON Lines by a few frames.
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            video_segments(&rec.join("gate")).len() > segments_before
+        }),
+        "no video segment after the reconnect: {:?}\n{}",
+        video_segments(&rec.join("gate")),
+        std::fs::read_to_string(&log_path).unwrap()
     );
     let metrics = metrics_text(http_port);
     assert!(metric(&metrics, "vigil_reconnects_total", "gate").unwrap() >= 1.0);
@@ -293,14 +314,11 @@ enabled = false
     assert_eq!(status.code(), Some(0));
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(!log.contains("panicked"), "{log}");
+    // A file camera cut short by the stop is not a broken file.
+    assert!(!log.contains("truncated"), "{log}");
 
-    let segments: Vec<PathBuf> = std::fs::read_dir(rec.join("gate"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
-        .collect();
-    assert!(segments.len() >= 3, "segments: {segments:?}");
+    let segments = video_segments(&rec.join("gate"));
+    assert!(segments.len() >= 2, "segments: {segments:?}\n{log}");
     for s in &segments {
         assert!(ffprobe_frames(s) > 0, "{} is not playable", s.display());
     }

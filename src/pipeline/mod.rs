@@ -411,6 +411,10 @@ fn capture(
     let mut next_due_ms = f64::NEG_INFINITY;
     while !control.stop.load(Ordering::Relaxed) && max_frames.is_none_or(|m| count < m) {
         let Some(raw) = source.next_frame()? else {
+            // A source cut short by a stop is not a truncated file.
+            if control.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
             return source.check_complete();
         };
         metrics.captured.inc();
