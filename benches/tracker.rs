@@ -16,7 +16,7 @@ fn val_half() -> (Vec<Vec<vigil::frame::Detection>>, f64) {
     let info = SeqInfo::load(&seq).expect("MOT17-04 seqinfo");
     let text =
         std::fs::read_to_string(seq.join("det/yolox_x_ablation.txt")).expect("MOT17-04 detections");
-    let all = parse_detections(&text).expect("parse detections");
+    let all = parse_detections(&text, info.length).expect("parse detections");
     let first = (info.length / 2 + 1) as usize; // 0-based index of frame N/2+2
     (all.into_iter().skip(first).collect(), info.frame_rate)
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything vigil needs on a fresh Debian/Ubuntu machine; idempotent and quiet when all
 # is present:
-#   - apt packages: OpenCV (headers + libs), clang for the opencv crate's bindings, ffmpeg (ffprobe);
+#   - apt packages: OpenCV (headers + libs), clang for the opencv crate's bindings, ffmpeg (ffprobe),
+#     FFmpeg's demuxer headers (libavformat-dev, pkg-config);
 #     for the tests of the live path: GStreamer's RTSP server (python3-gi + plugins) and mosquitto
 #   - the ONNX Runtime 1.31.1 shared library, from the `onnxruntime` PyPI wheel, into .deps/
 #   - the default model, labels and sample video into models/ and .deps/data/, from
@@ -20,6 +21,9 @@ need_apt=()
 dpkg -s libopencv-dev >/dev/null 2>&1 || need_apt+=(libopencv-dev)
 dpkg -s clang >/dev/null 2>&1 || need_apt+=(clang)
 dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
+# FFmpeg's demuxer headers, for the container timestamps (src/source/packet_times.c).
+dpkg -s libavformat-dev >/dev/null 2>&1 || need_apt+=(libavformat-dev libavcodec-dev)
+dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 # A real RTSP server (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests.
 for pkg in python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \

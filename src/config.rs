@@ -80,11 +80,13 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
-        let config: Config = parse_toml(&text)
-            .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
-        config
-            .validate()
-            .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::input(format!("config '{}': {e}", path.display())))
+    }
+
+    /// A checked configuration from TOML text.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let config: Config = parse_toml(text)?;
+        config.validate()?;
         Ok(config)
     }
 

@@ -9,7 +9,10 @@ use crate::geom::BBox;
 /// The numeric fields of every non-empty line of a MOTChallenge text file (`frame,id,x,y,w,h,…`),
 /// checked: at least `min_fields`, all finite, a positive integer frame, an integer id, a
 /// non-negative size. Errors name the line; callers add the file.
-pub fn parse_rows(text: &str, min_fields: usize) -> std::result::Result<Vec<Vec<f64>>, String> {
+pub fn parse_rows(
+    text: &str,
+    min_fields: usize,
+) -> std::result::Result<Vec<(usize, Vec<f64>)>, String> {
     let lines = text
         .lines()
         .enumerate()
@@ -45,19 +48,45 @@ pub fn parse_rows(text: &str, min_fields: usize) -> std::result::Result<Vec<Vec<
             if v[4] < 0.0 || v[5] < 0.0 {
                 return Err(format!("line {n}: negative box size {}x{}", v[4], v[5]));
             }
-            Ok(v)
+            Ok((n, v))
         })
         .collect()
 }
 
-/// Detections per frame (index 0 is frame 1), from a MOTChallenge `det.txt`:
-/// `frame,id,x,y,w,h,score[,...]`.
-pub fn parse_detections(text: &str) -> std::result::Result<Vec<Vec<Detection>>, String> {
+/// The longest sequence a `seqinfo.ini` may describe: 1,000,000 frames is over 9 hours at
+/// 30 frames/s (MOTChallenge's longest is 3,315). Per-frame tables are sized by the length, so
+/// an absurd one must be refused before it is allocated.
+pub const MAX_SEQ_LENGTH: u64 = 1_000_000;
+
+/// The largest coordinate, size or score a detection may have: far beyond any image (and any
+/// score), yet small enough that the tracker's arithmetic in `f32` stays finite. A value of
+/// 1e40 once became an infinite box and NaN tracks.
+pub const MAX_COORDINATE: f64 = 1e6;
+
+/// Detections per frame (index 0 is frame 1) of a sequence of `length` frames, from a
+/// MOTChallenge `det.txt`: `frame,id,x,y,w,h,score[,...]`. A frame outside `1..=length` is an
+/// error naming its line: the tables are sized by the sequence, never by the file.
+pub fn parse_detections(
+    text: &str,
+    length: u64,
+) -> std::result::Result<Vec<Vec<Detection>>, String> {
     let mut frames: Vec<Vec<Detection>> = Vec::new();
-    for v in parse_rows(text, 7)? {
+    for (n, v) in parse_rows(text, 7)? {
+        if v[0] > length as f64 {
+            return Err(format!(
+                "line {n}: frame {} is outside the sequence (seqLength={length})",
+                v[0]
+            ));
+        }
         let index = v[0] as usize - 1;
         if frames.len() <= index {
             frames.resize_with(index + 1, Vec::new);
+        }
+        if v[2..6].iter().any(|c| c.abs() > MAX_COORDINATE) || v[6].abs() > MAX_COORDINATE {
+            return Err(format!(
+                "line {n}: box {:?},{:?},{:?},{:?} or score {:?} is beyond ±{MAX_COORDINATE}",
+                v[2], v[3], v[4], v[5], v[6]
+            ));
         }
         let bbox = BBox::from_tlwh(v[2] as f32, v[3] as f32, v[4] as f32, v[5] as f32);
         frames[index].push(Detection {
@@ -108,7 +137,8 @@ impl SeqInfo {
         Self::parse(&text, dir).map_err(|e| Error::input(format!("'{}': {e}", path.display())))
     }
 
-    fn parse(text: &str, dir: &Path) -> std::result::Result<Self, String> {
+    /// The text of a `seqinfo.ini` in folder `dir`.
+    pub fn parse(text: &str, dir: &Path) -> std::result::Result<Self, String> {
         let mut in_sequence = false;
         let mut fields = std::collections::HashMap::new();
         for (n, raw) in text.lines().enumerate() {
@@ -145,6 +175,14 @@ impl SeqInfo {
         if !(frame_rate.is_finite() && frame_rate > 0.0) {
             return Err(format!("frameRate={frame_rate} must be positive"));
         }
+        let length_entry = get("seqLength")?;
+        let length: u64 = number(length_entry, "seqLength")?;
+        if length > MAX_SEQ_LENGTH {
+            return Err(format!(
+                "line {}: seqLength={length} is more than {MAX_SEQ_LENGTH} frames",
+                length_entry.0
+            ));
+        }
         let image_dir = fields.get("imDir").map_or("img1".into(), |e| e.1.clone());
         Ok(Self {
             name: fields.get("name").map_or_else(
@@ -158,7 +196,7 @@ impl SeqInfo {
             dir: dir.to_path_buf(),
             image_dir: dir.join(image_dir),
             frame_rate,
-            length: number(get("seqLength")?, "seqLength")?,
+            length,
             width: fields
                 .get("imWidth")
                 .map(|e| number(e, "imWidth"))
@@ -192,7 +230,8 @@ mod tests {
 
     #[test]
     fn parses_detections_by_frame() {
-        let dets = parse_detections("1,-1,10,20,30,40,0.9\n3,-1,1,2,3,4,0.5,-1,-1,-1\n").unwrap();
+        let dets =
+            parse_detections("1,-1,10,20,30,40,0.9\n3,-1,1,2,3,4,0.5,-1,-1,-1\n", 5).unwrap();
         assert_eq!(dets.len(), 3);
         assert_eq!(dets[0][0].bbox, BBox::new(10.0, 20.0, 40.0, 60.0));
         assert!(dets[1].is_empty());
@@ -206,8 +245,18 @@ mod tests {
             ("1,-1,10,20,30,nan,0.9\n", "not a finite number"),
             ("1,-1,10,20,-30,40,0.9\n", "negative box size"),
             ("0,-1,10,20,30,40,0.9\n", "positive integer"),
+            // Sized by the sequence, not the file: this once asked for 2.4 TB and aborted.
+            (
+                "1,-1,10,10,20,50,0.9\n99999999999,-1,10,10,20,50,0.9,-1,-1,-1\n",
+                "line 2: frame 99999999999 is outside the sequence (seqLength=600)",
+            ),
+            // Found by fuzzing: finite as f64, infinite as the tracker's f32.
+            (
+                "1,6,2.5e100,75,2515,4,51\n",
+                "line 1: box 2.5e100,75.0,2515.0,4.0 or score 51.0 is beyond",
+            ),
         ] {
-            let err = parse_detections(text).unwrap_err();
+            let err = parse_detections(text, 600).unwrap_err();
             assert!(err.contains(expect), "{text:?}: {err}");
         }
     }
@@ -219,5 +268,11 @@ mod tests {
         let err =
             SeqInfo::parse("[Sequence]\nframeRate=abc\nseqLength=3\n", Path::new("x")).unwrap_err();
         assert!(err.contains("line 2") && err.contains("frameRate"), "{err}");
+        let err = SeqInfo::parse(
+            "[Sequence]\nframeRate=30\nseqLength=99999999999\n",
+            Path::new("x"),
+        )
+        .unwrap_err();
+        assert!(err.contains("line 3: seqLength=99999999999"), "{err}");
     }
 }

@@ -78,7 +78,7 @@ pub fn run(job: &Job, config: &TrackerConfig) -> Result<(u64, usize)> {
     let info = SeqInfo::load(&job.seq_dir)?;
     let text = std::fs::read_to_string(&job.detections)
         .input_err(|| format!("detections '{}'", job.detections.display()))?;
-    let detections = parse_detections(&text)
+    let detections = parse_detections(&text, info.length)
         .map_err(|e| Error::input(format!("'{}' {e}", job.detections.display())))?;
     let frames = track_frames(&detections, info.length, info.frame_rate, config);
     let mut sink = MotSink::create(&job.output)?;

@@ -13,6 +13,11 @@ impl Labels {
     pub fn load(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).input_err(|| format!("labels '{}'", path.display()))?;
+        Self::parse(&text).map_err(|e| Error::input(format!("labels '{}': {e}", path.display())))
+    }
+
+    /// One name a line; blank lines are skipped.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
         let names: Vec<String> = text
             .lines()
             .map(str::trim)
@@ -20,10 +25,7 @@ impl Labels {
             .map(String::from)
             .collect();
         if names.is_empty() {
-            return Err(Error::input(format!(
-                "labels '{}': no class names in the file",
-                path.display()
-            )));
+            return Err("no class names in the file".into());
         }
         Ok(Self { names })
     }

@@ -25,11 +25,27 @@ pub struct ResultRow {
     pub tlwh: [f64; 4],
 }
 
+/// An id may appear once per frame: TrackEval refuses a file where one does not, and the
+/// identity metrics would count its matches twice.
+fn check_unique_ids(rows: &[(usize, Vec<f64>)]) -> Result<(), String> {
+    let mut seen = std::collections::HashMap::new();
+    for (n, v) in rows {
+        if let Some(first) = seen.insert((v[0] as u64, v[1] as i64), *n) {
+            return Err(format!(
+                "line {n}: id {} appears twice in frame {} (also on line {first})",
+                v[1], v[0]
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn parse_gt(text: &str) -> Result<Vec<GtRow>, String> {
     let rows = parse_rows(text, 8)?;
+    check_unique_ids(&rows)?;
     Ok(rows
         .into_iter()
-        .map(|v| GtRow {
+        .map(|(_, v)| GtRow {
             frame: v[0] as u64,
             id: v[1] as i64,
             tlwh: [v[2], v[3], v[4], v[5]],
@@ -45,9 +61,10 @@ pub fn parse_gt(text: &str) -> Result<Vec<GtRow>, String> {
 
 pub fn parse_results(text: &str) -> Result<Vec<ResultRow>, String> {
     let rows = parse_rows(text, 6)?;
+    check_unique_ids(&rows)?;
     Ok(rows
         .into_iter()
-        .map(|v| ResultRow {
+        .map(|(_, v)| ResultRow {
             frame: v[0] as u64,
             id: v[1] as i64,
             tlwh: [v[2], v[3], v[4], v[5]],
@@ -94,6 +111,11 @@ mod tests {
             ("1,1,10,10,-20,40,1\n", "negative box size"),
             ("0,1,10,10,20,40,1\n", "frame 0"),
             ("1,1.5,10,10,20,40,1\n", "id 1.5"),
+            // Found by fuzzing: a repeated id made the identity metrics overflow.
+            (
+                "1,1,10,10,20,40,1\n2,1,10,10,20,40,1\n1,1,50,10,20,40,1\n",
+                "line 3: id 1 appears twice in frame 1 (also on line 1)",
+            ),
         ] {
             let err = parse_results(text).unwrap_err();
             assert!(err.contains(expect), "{text:?}: {err}");

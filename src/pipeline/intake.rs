@@ -29,6 +29,19 @@ struct Queue {
     end_taken: bool,
     /// Frames taken by workers that the stream's tracker has not received yet.
     in_flight: usize,
+    /// At this many in flight the stream gets no more until its tracker catches up: a camera
+    /// whose outputs are slow (a lossless file on a slow disk) then waits alone, and never holds
+    /// the workers that serve the other cameras.
+    in_flight_limit: usize,
+}
+
+/// The sizes of one stream's queue (see `budget::limits`).
+#[derive(Clone, Copy, Debug)]
+pub struct QueueSpec {
+    /// Live streams replace their oldest frame instead of waiting for room.
+    pub live: bool,
+    pub capacity: usize,
+    pub in_flight_limit: usize,
 }
 
 /// What a worker takes from the intake.
@@ -51,34 +64,29 @@ pub enum Pushed {
 
 pub struct Intake {
     queues: Mutex<(Vec<Queue>, usize)>,
-    /// A stream with this many frames between the workers and its tracker gets no more until
-    /// its tracker catches up: a camera whose outputs are slow (a lossless file on a slow disk)
-    /// then waits alone, and never holds the workers that serve the other cameras.
-    in_flight_limit: usize,
     work: Condvar,
     room: Condvar,
 }
 
 impl Intake {
-    /// One queue per stream: `(live, capacity)`; at most `in_flight_limit` frames of a stream
-    /// between the workers and its tracker.
-    pub fn new(streams: &[(bool, usize)], in_flight_limit: usize) -> Self {
+    /// One queue per stream.
+    pub fn new(streams: &[QueueSpec]) -> Self {
         let queues = streams
             .iter()
-            .map(|&(live, capacity)| Queue {
-                frames: VecDeque::with_capacity(capacity),
-                capacity: capacity.max(1),
-                live,
+            .map(|spec| Queue {
+                frames: VecDeque::with_capacity(spec.capacity),
+                capacity: spec.capacity.max(1),
+                live: spec.live,
                 next_seq: 0,
                 open: true,
                 wanted: true,
                 end_taken: false,
                 in_flight: 0,
+                in_flight_limit: spec.in_flight_limit.max(1),
             })
             .collect();
         Self {
             queues: Mutex::new((queues, 0)),
-            in_flight_limit: in_flight_limit.max(1),
             work: Condvar::new(),
             room: Condvar::new(),
         }
@@ -136,7 +144,7 @@ impl Intake {
             for k in 0..n {
                 let i = (*cursor + k) % n;
                 let q = &mut queues[i];
-                if q.in_flight >= self.in_flight_limit {
+                if q.in_flight >= q.in_flight_limit {
                     continue;
                 }
                 if let Some(frame) = q.frames.pop_front() {
@@ -189,6 +197,14 @@ mod tests {
     use opencv::core::Mat;
     use std::time::Instant;
 
+    fn spec(live: bool, capacity: usize, in_flight_limit: usize) -> QueueSpec {
+        QueueSpec {
+            live,
+            capacity,
+            in_flight_limit,
+        }
+    }
+
     fn frame(number: u64) -> Frame {
         Frame {
             meta: FrameMeta {
@@ -211,7 +227,7 @@ mod tests {
     #[test]
     fn a_live_queue_keeps_the_newest_and_numbers_what_is_taken_densely() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[(true, 1)], 8);
+        let intake = Intake::new(&[spec(true, 1, 8)]);
         assert_eq!(intake.push(0, frame(1), &stop), Pushed::Queued);
         assert_eq!(intake.push(0, frame(2), &stop), Pushed::ReplacedOldest);
         let (seq, number) = taken_frame(intake.take(&stop));
@@ -230,7 +246,7 @@ mod tests {
     #[test]
     fn streams_are_served_in_turn() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[(false, 8), (false, 8)], 8);
+        let intake = Intake::new(&[spec(false, 8, 8), spec(false, 8, 8)]);
         for n in 0..4 {
             intake.push(0, frame(n), &stop);
         }
@@ -250,7 +266,7 @@ mod tests {
     #[test]
     fn a_stream_whose_tracker_lags_waits_alone() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[(false, 8), (false, 8)], 2);
+        let intake = Intake::new(&[spec(false, 8, 2), spec(false, 8, 2)]);
         for n in 0..4 {
             intake.push(0, frame(n), &stop);
         }
@@ -270,11 +286,11 @@ mod tests {
     #[test]
     fn an_abandoned_stream_closes_its_capture_and_a_stop_ends_waiting_workers() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[(false, 1)], 8);
+        let intake = Intake::new(&[spec(false, 1, 8)]);
         intake.push(0, frame(1), &stop);
         intake.abandon(0);
         assert_eq!(intake.push(0, frame(2), &stop), Pushed::Closed);
-        let intake = Intake::new(&[(true, 1)], 8);
+        let intake = Intake::new(&[spec(true, 1, 8)]);
         stop.store(true, Ordering::Relaxed);
         assert!(intake.take(&stop).is_none());
     }

@@ -10,6 +10,7 @@
 //!                 per stream)  + model)
 //! ```
 
+mod budget;
 mod intake;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use opencv::core::Mat;
 
 use crate::analytics::Lifecycle;
 use crate::detect::{DetectionFilter, Detector};
@@ -29,12 +31,12 @@ use crate::preprocess::{InputSpec, Preprocessor};
 use crate::sink::{Sink, SinkPolicy};
 use crate::source::FrameSource;
 use crate::track::Tracker;
-use intake::{Intake, Pushed, Taken};
+use intake::{Intake, Pushed, QueueSpec, Taken};
 
-/// Frames a file stream may queue for the detectors; live streams keep only the newest one, so
-/// what gets detected is always the latest picture.
-const FILE_QUEUE: usize = 4;
-const LIVE_QUEUE: usize = 1;
+/// Outputs that need no picture (files of tracks, network messages) may fall this many frames
+/// behind: what they are sent is small.
+const LOSSLESS_QUEUE: usize = 8;
+const NEVER_BLOCK_QUEUE: usize = 64;
 /// Latencies kept per stream for the summary's percentiles (a few MB at most).
 const LATENCY_SAMPLES: usize = 500_000;
 
@@ -134,6 +136,18 @@ struct SinkLink {
     tx: Sender<ToSink>,
     policy: SinkPolicy,
     kind: &'static str,
+    /// Sinks that draw get the picture; the others a copy of the frame without it, so a slow
+    /// network output never keeps pictures alive.
+    needs_image: bool,
+}
+
+/// Where the detector workers send each stream's results.
+#[derive(Clone, Copy)]
+struct Outputs<'a> {
+    streams: &'a [Sender<FromDetectors>],
+    /// Whether any output of the stream draws on the picture; if none does, the picture is
+    /// released as soon as the detector has seen it.
+    keep_images: &'a [bool],
 }
 
 /// The first error a stream (or the detector pool) hit; later ones are usually its consequences.
@@ -194,42 +208,59 @@ impl Pipeline {
             .ok_or_else(|| Error::internal("no detector"))?;
 
         let workers = self.detectors.len().max(1);
-        let queues: Vec<(bool, usize)> = self
+        let limits: Vec<budget::Limits> = self
             .streams
             .iter()
             .map(|s| {
-                let live = s.source.info().live;
-                (live, if live { LIVE_QUEUE } else { FILE_QUEUE })
+                let info = s.source.info();
+                budget::limits(info.width, info.height, info.live, workers)
             })
             .collect();
-        // The tracker's channel holds as many frames as may be in flight, so a worker's send to
-        // it never waits.
-        let in_flight = 2 * workers + 2;
-        let intake = Arc::new(Intake::new(&queues, in_flight));
+        let queues: Vec<QueueSpec> = self
+            .streams
+            .iter()
+            .zip(&limits)
+            .map(|(s, l)| QueueSpec {
+                live: s.source.info().live,
+                capacity: l.queue,
+                in_flight_limit: l.in_flight,
+            })
+            .collect();
+        let intake = Arc::new(Intake::new(&queues));
         let mut threads = Threads::default();
         let mut det_txs = Vec::new();
+        let mut keep_images = Vec::new();
         let mut finished = Vec::new();
-        for (i, stream) in self.streams.into_iter().enumerate() {
-            let (det_tx, det_rx) = bounded::<FromDetectors>(in_flight);
+        for (i, (stream, limits)) in self.streams.into_iter().zip(limits).enumerate() {
+            // The tracker's channel holds as many frames as may be in flight, so a worker's send
+            // to it never waits.
+            let (det_tx, det_rx) = bounded::<FromDetectors>(limits.in_flight);
             det_txs.push(det_tx);
+            keep_images.push(stream.sinks.iter().any(|s| s.needs_image()));
             finished.push(start_stream(
                 i,
-                stream,
+                (stream, limits),
                 det_rx,
                 (&intake, &control, &self.metrics),
                 self.report_failures,
                 &mut threads,
             )?);
         }
+        let keep_images = Arc::new(keep_images);
         for (k, mut detector) in self.detectors.into_iter().enumerate() {
-            let (intake, txs, ctl, metrics) = (
+            let (intake, txs, ctl, metrics, keep) = (
                 intake.clone(),
                 det_txs.clone(),
                 control.clone(),
                 self.metrics.clone(),
+                keep_images.clone(),
             );
             let body = move || {
-                let result = detect(&mut detector, spec, &intake, &txs, &ctl, &metrics);
+                let outputs = Outputs {
+                    streams: &txs,
+                    keep_images: &keep,
+                };
+                let result = detect(&mut detector, spec, &intake, outputs, &ctl, &metrics);
                 if result.is_err() {
                     ctl.stop.store(true, Ordering::Relaxed); // no detector, no run
                 }
@@ -286,7 +317,7 @@ impl Finished {
 /// Starts one stream's capture, tracker and sink threads.
 fn start_stream(
     i: usize,
-    stream: Stream,
+    (stream, limits): (Stream, budget::Limits),
     det_rx: Receiver<FromDetectors>,
     (intake, control, registry): (&Arc<Intake>, &Arc<Control>, &Arc<Metrics>),
     report_failures: bool,
@@ -297,13 +328,18 @@ fn start_stream(
     let name = stream.name.clone();
     let mut links = Vec::new();
     for (k, mut sink) in stream.sinks.into_iter().enumerate() {
-        let policy = sink.policy();
-        let kind = sink.kind();
-        let (tx, rx) = bounded::<ToSink>(match policy {
-            SinkPolicy::Lossless => 8,
-            SinkPolicy::NeverBlock => 64,
+        let (policy, kind, needs_image) = (sink.policy(), sink.kind(), sink.needs_image());
+        let (tx, rx) = bounded::<ToSink>(match (needs_image, policy) {
+            (true, _) => limits.image_sink,
+            (false, SinkPolicy::Lossless) => LOSSLESS_QUEUE,
+            (false, SinkPolicy::NeverBlock) => NEVER_BLOCK_QUEUE,
         });
-        links.push(SinkLink { tx, policy, kind });
+        links.push(SinkLink {
+            tx,
+            policy,
+            kind,
+            needs_image,
+        });
         let registry = registry.clone();
         threads
             .others
@@ -451,7 +487,7 @@ fn detect(
     detector: &mut Detector,
     spec: InputSpec,
     intake: &Intake,
-    outputs: &[Sender<FromDetectors>],
+    outputs: Outputs,
     control: &Control,
     metrics: &Metrics,
 ) -> Result<()> {
@@ -461,7 +497,7 @@ fn detect(
         let (i, seq, mut frame) = match taken {
             Taken::Frame(i, seq, frame) => (i, seq, frame),
             Taken::End(i, seq) => {
-                let _ = outputs[i].send(FromDetectors::End(seq));
+                let _ = outputs.streams[i].send(FromDetectors::End(seq));
                 continue;
             }
         };
@@ -485,7 +521,10 @@ fn detect(
                 Vec::new()
             }
         };
-        if outputs[i]
+        if !outputs.keep_images[i] {
+            frame.image = Mat::default();
+        }
+        if outputs.streams[i]
             .send(FromDetectors::Frame(Detected { frame, detections }))
             .is_err()
         {
@@ -567,13 +606,34 @@ impl TrackStage {
             };
             self.metrics.active_tracks.set(tracks.len() as i64);
             let latency = frame.meta.captured_at.elapsed().as_secs_f64();
-            let out = Arc::new(TrackedFrame {
+            let without_image = self.sinks.iter().any(|s| !s.needs_image).then(|| {
+                let meta = frame.meta;
+                Arc::new(TrackedFrame {
+                    frame: Frame {
+                        meta,
+                        image: Mat::default(),
+                    },
+                    tracks: tracks.clone(),
+                    events: events.clone(),
+                })
+            });
+            let mut with_image = Some(Arc::new(TrackedFrame {
                 frame,
                 tracks,
                 events,
-            });
-            for sink in &self.sinks {
-                if !send(sink, &out, &self.metrics) {
+            }));
+            // The last sink to get the frame itself is handed this stage's own reference: if it
+            // is the only one, it may draw on the picture instead of a copy.
+            let takes_image = |s: &SinkLink| s.needs_image || without_image.is_none();
+            let last = self.sinks.iter().rposition(takes_image);
+            for (k, sink) in self.sinks.iter().enumerate() {
+                let out = match &without_image {
+                    Some(light) if !sink.needs_image => Some(light.clone()),
+                    _ if Some(k) == last => with_image.take(),
+                    _ => with_image.clone(),
+                };
+                let Some(out) = out else { continue };
+                if !send(sink, out, &self.metrics) {
                     return false;
                 }
             }
@@ -590,11 +650,11 @@ impl TrackStage {
 }
 
 /// Hands a frame to one sink as its policy says; false when a lossless sink has gone.
-fn send(sink: &SinkLink, frame: &Arc<TrackedFrame>, metrics: &CameraMetrics) -> bool {
+fn send(sink: &SinkLink, frame: Arc<TrackedFrame>, metrics: &CameraMetrics) -> bool {
     match sink.policy {
-        SinkPolicy::Lossless => sink.tx.send(ToSink::Frame(frame.clone())).is_ok(),
+        SinkPolicy::Lossless => sink.tx.send(ToSink::Frame(frame)).is_ok(),
         SinkPolicy::NeverBlock => {
-            if let Err(TrySendError::Full(_)) = sink.tx.try_send(ToSink::Frame(frame.clone())) {
+            if let Err(TrySendError::Full(_)) = sink.tx.try_send(ToSink::Frame(frame)) {
                 metrics.frame_skipped(sink.kind);
             }
             true // a network output that went away never stops the stream
@@ -609,7 +669,10 @@ fn drain_into(sink: &mut dyn Sink, rx: &Receiver<ToSink>, registry: &Metrics) ->
     for message in rx {
         let started = Instant::now();
         result = match message {
-            ToSink::Frame(frame) => sink.write(&frame),
+            ToSink::Frame(mut frame) => match Arc::get_mut(&mut frame) {
+                Some(owned) => sink.write_owned(owned),
+                None => sink.write(&frame),
+            },
             ToSink::Final(events) => sink.write_final_events(&events),
         };
         registry.observe_stage(&stage, started.elapsed().as_secs_f64());

@@ -227,6 +227,10 @@ impl Sink for PreviewSink {
         "preview"
     }
 
+    fn needs_image(&self) -> bool {
+        true
+    }
+
     fn policy(&self) -> SinkPolicy {
         SinkPolicy::NeverBlock
     }

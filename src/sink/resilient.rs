@@ -19,8 +19,9 @@ pub struct Resilient {
     retry: Duration,
     metrics: CameraMetrics,
     inner: Option<Box<dyn Sink>>,
-    /// The wrapped sink's policy, remembered while it is closed.
+    /// The wrapped sink's policy and need of pictures, remembered while it is closed.
     policy: SinkPolicy,
+    needs_image: bool,
     /// When the last open failed or the sink broke; no new attempt before `retry` after it.
     failed_at: Option<Instant>,
     /// A warning was logged and recovery has not been logged yet: keeps the log to one line
@@ -45,6 +46,8 @@ impl Resilient {
             metrics,
             inner: None,
             policy: SinkPolicy::Lossless,
+            // Until a sink has opened, assume it draws: frames without pictures would break it.
+            needs_image: true,
             failed_at: None,
             failing: false,
         };
@@ -65,6 +68,7 @@ impl Resilient {
         match (self.opener)() {
             Ok(sink) => {
                 self.policy = sink.policy();
+                self.needs_image = sink.needs_image();
                 self.inner = Some(sink);
             }
             Err(e) => self.failed(&e),
@@ -95,6 +99,27 @@ impl Resilient {
         }
     }
 
+    /// Writes through the wrapped sink, opening it again when a retry is due; a failure is
+    /// reported and the sink dropped.
+    fn write_with(&mut self, write: impl FnOnce(&mut dyn Sink) -> Result<()>) {
+        if self.inner.is_none() {
+            if !self.retry_due() {
+                return;
+            }
+            self.try_open();
+        }
+        let Some(sink) = self.inner.as_mut() else {
+            return;
+        };
+        match write(sink.as_mut()) {
+            Ok(()) => self.recovered(),
+            Err(e) => {
+                self.failed(&e);
+                self.drop_inner();
+            }
+        }
+    }
+
     fn recovered(&mut self) {
         if self.failing {
             self.failing = false;
@@ -116,24 +141,18 @@ impl Sink for Resilient {
         self.inner.as_ref().map_or(self.policy, |s| s.policy())
     }
 
+    fn needs_image(&self) -> bool {
+        self.needs_image
+    }
+
     /// Always Ok: while the output is broken its frames are skipped, not the camera's.
     fn write(&mut self, frame: &TrackedFrame) -> Result<()> {
-        if self.inner.is_none() {
-            if !self.retry_due() {
-                return Ok(());
-            }
-            self.try_open();
-        }
-        let Some(sink) = self.inner.as_mut() else {
-            return Ok(());
-        };
-        match sink.write(frame) {
-            Ok(()) => self.recovered(),
-            Err(e) => {
-                self.failed(&e);
-                self.drop_inner();
-            }
-        }
+        self.write_with(|sink| sink.write(frame));
+        Ok(())
+    }
+
+    fn write_owned(&mut self, frame: &mut TrackedFrame) -> Result<()> {
+        self.write_with(|sink| sink.write_owned(frame));
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use opencv::core::Size;
+use opencv::core::{Mat, Size};
 use opencv::prelude::*;
 
 use super::jsonl::UtcTime;
@@ -90,6 +90,30 @@ impl SegmentedVideoSink {
         self.last_pts_ms = Some(pts_ms);
     }
 
+    /// Makes sure the segment this frame belongs in is open; false when the frame is not to be
+    /// written (the very first one only starts the clock, so that the first segment opens at
+    /// the second frame, at the rate the stream really has).
+    fn segment_for(&mut self, f: &TrackedFrame) -> Result<bool> {
+        let size = f.frame.image.size().internal_err(|| "frame size".into())?;
+        self.measure_rate(f.frame.meta.pts_ms);
+        if self.interval_ms.is_none() {
+            return Ok(false);
+        }
+        if self.needs_new_segment(size, f.frame.meta.pts_ms) {
+            // Closed before the next opens: every finished segment is a complete file.
+            self.close()?;
+            self.open(size, f.frame.meta.pts_ms)?;
+        }
+        Ok(true)
+    }
+
+    fn encode(&mut self, canvas: &Mat) -> Result<()> {
+        match self.current.as_mut() {
+            Some(s) => s.video.encode(canvas),
+            None => Ok(()),
+        }
+    }
+
     /// Closes the open segment (its file is complete afterwards), if any.
     fn close(&mut self) -> Result<()> {
         match self.current.take() {
@@ -144,24 +168,25 @@ impl Sink for SegmentedVideoSink {
         "video"
     }
 
+    fn needs_image(&self) -> bool {
+        true
+    }
+
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
-        let size = f.frame.image.size().internal_err(|| "frame size".into())?;
-        self.measure_rate(f.frame.meta.pts_ms);
-        if self.interval_ms.is_none() {
-            // The very first frame only gives the clock a start: the first segment opens at
-            // the second, at the rate the stream really has.
+        if !self.segment_for(f)? {
             return Ok(());
         }
-        if self.needs_new_segment(size, f.frame.meta.pts_ms) {
-            // Closed before the next opens: every finished segment is a complete file.
-            self.close()?;
-            self.open(size, f.frame.meta.pts_ms)?;
-        }
         let canvas = self.annotator.annotated_copy(f)?;
-        match self.current.as_mut() {
-            Some(s) => s.video.encode(&canvas),
-            None => Ok(()),
+        self.encode(&canvas)
+    }
+
+    fn write_owned(&mut self, f: &mut TrackedFrame) -> Result<()> {
+        if !self.segment_for(f)? {
+            return Ok(());
         }
+        let (seq, image) = (f.frame.meta.seq, &mut f.frame.image);
+        self.annotator.draw(image, seq, &f.tracks)?;
+        self.encode(image)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -136,6 +136,10 @@ impl Sink for SnapshotSink {
         "snapshot"
     }
 
+    fn needs_image(&self) -> bool {
+        true
+    }
+
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         f.events
             .iter()

@@ -79,9 +79,25 @@ impl VideoSink {
     /// back at another resolution is scaled to the size the file was opened with.
     pub fn annotate(&mut self, f: &TrackedFrame) -> Result<Mat> {
         let canvas = self.annotator.annotated_copy(f)?;
+        match self.scaled(&canvas)? {
+            Some(scaled) => Ok(scaled),
+            None => Ok(canvas),
+        }
+    }
+
+    /// Encodes a drawn picture, scaled to the video's size if it has another.
+    fn encode_fitted(&mut self, canvas: &Mat) -> Result<()> {
+        match self.scaled(canvas)? {
+            Some(scaled) => self.encode(&scaled),
+            None => self.encode(canvas),
+        }
+    }
+
+    /// The picture at the video's size, or `None` when it has that size already.
+    fn scaled(&mut self, canvas: &Mat) -> Result<Option<Mat>> {
         let size = canvas.size().internal_err(|| "frame size".into())?;
         if size == self.size {
-            return Ok(canvas);
+            return Ok(None);
         }
         if !self.resize_reported {
             self.resize_reported = true;
@@ -93,7 +109,7 @@ impl VideoSink {
         }
         let mut scaled = Mat::default();
         imgproc::resize(
-            &canvas,
+            canvas,
             &mut scaled,
             self.size,
             0.0,
@@ -101,7 +117,7 @@ impl VideoSink {
             imgproc::INTER_AREA,
         )
         .internal_err(|| "scale frame".into())?;
-        Ok(scaled)
+        Ok(Some(scaled))
     }
 
     pub fn encode(&mut self, image: &Mat) -> Result<()> {
@@ -120,9 +136,19 @@ impl Sink for VideoSink {
         "video"
     }
 
+    fn needs_image(&self) -> bool {
+        true
+    }
+
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
-        let canvas = self.annotate(f)?;
-        self.encode(&canvas)
+        let canvas = self.annotator.annotated_copy(f)?;
+        self.encode_fitted(&canvas)
+    }
+
+    fn write_owned(&mut self, f: &mut TrackedFrame) -> Result<()> {
+        let (seq, image) = (f.frame.meta.seq, &mut f.frame.image);
+        self.annotator.draw(image, seq, &f.tracks)?;
+        self.encode_fitted(image)
     }
 
     fn finish(&mut self) -> Result<()> {

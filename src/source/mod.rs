@@ -4,6 +4,7 @@
 mod image_seq;
 mod live;
 mod pace;
+mod packet_times;
 mod probe;
 mod video;
 

@@ -6,6 +6,7 @@ use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
+use super::packet_times::PacketTimes;
 use super::{redact_url, FrameSource, RawFrame, SourceInfo, StreamOptions, Transport};
 use crate::error::{Context, Error, Result};
 
@@ -40,6 +41,8 @@ pub struct VideoSource {
     info: SourceInfo,
     next_index: u64,
     last_pts_ms: f64,
+    /// A file's container times, for the frames the decoder reports none for.
+    packet_times: Option<PacketTimes>,
 }
 
 impl VideoSource {
@@ -47,12 +50,19 @@ impl VideoSource {
         let name = path.display().to_string();
         let capture = VideoCapture::from_file(&name, videoio::CAP_FFMPEG)
             .input_err(|| format!("input '{name}': cannot open"))?;
-        Self::from_capture(capture, name, false).map_err(|_| {
+        let mut source = Self::from_capture(capture, name, false).map_err(|_| {
             Error::input(format!(
                 "input '{}': not a video FFmpeg can decode",
                 path.display()
             ))
-        })
+        })?;
+        source.packet_times = PacketTimes::open(path);
+        if let Some(count) = source.packet_times.as_ref().and_then(|t| t.frame_count) {
+            // The container's own count; OpenCV's is an estimate from the duration when the
+            // container declares none (wrong for a variable frame rate).
+            source.info.frame_count = Some(count);
+        }
+        Ok(source)
     }
 
     /// Opens a network stream with FFmpeg's open and read timeouts set, so that neither an
@@ -128,6 +138,7 @@ impl VideoSource {
             info,
             next_index: 0,
             last_pts_ms: f64::NEG_INFINITY,
+            packet_times: None,
         })
     }
 }
@@ -146,17 +157,7 @@ impl FrameSource for VideoSource {
         if !got || image.empty() {
             return Ok(None);
         }
-        // Containers without timestamps report 0 or repeat values; fall back to the nominal rate.
-        let reported = self
-            .capture
-            .get(videoio::CAP_PROP_POS_MSEC)
-            .unwrap_or(f64::NAN);
-        let nominal = self.next_index as f64 * 1000.0 / self.info.fps;
-        let pts_ms = if reported.is_finite() && reported > self.last_pts_ms {
-            reported
-        } else {
-            nominal.max(self.last_pts_ms + 1.0)
-        };
+        let pts_ms = self.frame_time_ms();
         self.last_pts_ms = pts_ms;
         let index = self.next_index;
         self.next_index += 1;
@@ -168,17 +169,54 @@ impl FrameSource for VideoSource {
     }
 
     fn check_complete(&self) -> Result<()> {
-        let Some(expected) = self.info.frame_count else {
+        if self.reached_end() {
             return Ok(());
-        };
-        // Frame counts of some containers are estimates from the duration: allow a small slack.
-        let slack = 2 + expected / 100;
-        if self.next_index + slack < expected {
-            return Err(Error::input(format!(
-                "input '{}': stream ended after {} of {} frames (truncated or corrupt file); outputs hold the frames read",
-                self.info.name, self.next_index, expected
-            )));
         }
-        Ok(())
+        let expected = self
+            .info
+            .frame_count
+            .map_or(String::new(), |n| format!(" of {n}"));
+        Err(Error::input(format!(
+            "input '{}': stream ended after {}{expected} frames (truncated or corrupt file); outputs hold the frames read",
+            self.info.name, self.next_index
+        )))
+    }
+}
+
+impl VideoSource {
+    /// The decoded frame's presentation time: the decoder's while it reports one that moves
+    /// forward, else the container's packet time, else (a container without times) the nominal
+    /// rate's.
+    fn frame_time_ms(&mut self) -> f64 {
+        let reported = self
+            .capture
+            .get(videoio::CAP_PROP_POS_MSEC)
+            .unwrap_or(f64::NAN);
+        let decoder_ms = (reported.is_finite() && reported > self.last_pts_ms).then_some(reported);
+        let container_ms = match self.packet_times.as_mut() {
+            Some(times) => times.next_frame_ms(decoder_ms, self.last_pts_ms),
+            None => decoder_ms,
+        };
+        container_ms.unwrap_or_else(|| {
+            let nominal = self.next_index as f64 * 1000.0 / self.info.fps;
+            nominal.max(self.last_pts_ms + 1.0)
+        })
+    }
+
+    /// Whether the decoder got to the end of the file: as many frames as the container declares
+    /// or, where it declares no count (Matroska, WebM), frames up to its duration. Both with a
+    /// small slack, for containers whose figures are estimates.
+    fn reached_end(&self) -> bool {
+        let (declared, duration_ms) = match &self.packet_times {
+            Some(t) => (t.frame_count, t.duration_ms),
+            // OpenCV's count, which it estimates from the duration when none is declared.
+            None => (self.info.frame_count, None),
+        };
+        match (declared, duration_ms) {
+            (Some(expected), _) => self.next_index + 2 + expected / 100 >= expected,
+            // The last frame starts within a few frame intervals of the end.
+            (None, Some(d)) => self.last_pts_ms + 3.0 * 1000.0 / self.info.fps + 0.01 * d >= d,
+            (None, None) => true,
+        }
     }
 }
