@@ -58,10 +58,9 @@ pub fn parse_rows(
 /// an absurd one must be refused before it is allocated.
 pub const MAX_SEQ_LENGTH: u64 = 1_000_000;
 
-/// The largest coordinate, size or score a detection may have: far beyond any image (and any
-/// score), yet small enough that the tracker's arithmetic in `f32` stays finite. A value of
-/// 1e40 once became an infinite box and NaN tracks.
-pub const MAX_COORDINATE: f64 = 1e6;
+/// The largest coordinate, size or score a detection line may have: the tracker's own limit
+/// (a value of 1e100 once became an infinite `f32` box and NaN tracks).
+const MAX_COORDINATE: f64 = crate::track::MAX_COORDINATE as f64;
 
 /// Detections per frame (index 0 is frame 1) of a sequence of `length` frames, from a
 /// MOTChallenge `det.txt`: `frame,id,x,y,w,h,score[,...]`. A frame outside `1..=length` is an

@@ -21,6 +21,17 @@ use super::reupdate::replay_gap;
 use crate::frame::{Detection, Prediction, Track};
 use crate::geom::BBox;
 
+/// The largest coordinate (in pixels) of a box the tracker follows. Anything beyond is a
+/// detector's garbage, not an object in a picture, and squared in the Kalman filter's `f32`
+/// arithmetic it would overflow to infinite boxes (found by the property tests).
+pub const MAX_COORDINATE: f32 = 1e6;
+
+/// A box that is finite, not inside out, and within `MAX_COORDINATE`.
+fn trackable(b: &BBox) -> bool {
+    let within = |v: f32| v.abs() <= MAX_COORDINATE; // false for NaN too
+    within(b.x1) && within(b.y1) && within(b.x2) && within(b.y2) && b.x2 >= b.x1 && b.y2 >= b.y1
+}
+
 /// Tracker parameters; every field has a documented default (`[tracker]` in the config).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -239,7 +250,7 @@ impl Tracker {
         let (low_score, high_score) = (self.config.low_score, self.config.high_score);
         let (high, low): (Vec<&Detection>, Vec<&Detection>) = detections
             .iter()
-            .filter(|d| d.score >= low_score)
+            .filter(|d| d.score >= low_score && trackable(&d.bbox))
             .partition(|d| d.score >= high_score);
 
         // Round 1: confirmed tracks (tracked or lost) against sure detections.

@@ -5,7 +5,9 @@ mod assign;
 mod byte;
 mod kalman;
 mod lag;
+#[cfg(test)]
+mod properties;
 mod reupdate;
 
-pub use byte::{Tracker, TrackerConfig};
+pub use byte::{Tracker, TrackerConfig, MAX_COORDINATE};
 pub use lag::FixedLag;
