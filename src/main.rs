@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() {
     quiet_native_logs();
+    report_file_size_limit_as_error();
     let cli = match vigil::cli::Cli::from_args() {
         Ok(cli) => cli,
         Err(e) => fail(&e),
@@ -53,6 +54,17 @@ fn bound_allocator_growth() {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
+    }
+}
+
+/// A file that reaches the process's size limit (`ulimit -f`) would kill vigil with SIGXFSZ,
+/// losing the other outputs' last frames; ignored, the write fails with EFBIG and is reported
+/// like a full disk: one line naming the file, the other outputs finalised.
+fn report_file_size_limit_as_error() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

@@ -310,3 +310,35 @@ fn a_truncated_file_without_a_declared_frame_count_is_still_reported() {
     );
     assert!(read_mot(&mot).iter().map(|r| r.frame).max().unwrap() > 100);
 }
+
+#[test]
+fn an_output_that_stops_accepting_writes_mid_run_is_named_and_the_others_kept() {
+    // A file size limit stands in for a disk that fills up (or a quota reached) mid-run; the
+    // tests run as root, so taking write permission away would not stop the writes.
+    let dir = scratch("size_limit");
+    let (json, mot) = (dir.join("tracks.jsonl"), dir.join("tracks.txt"));
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 200 && exec '{}' --quiet track '{}' --max-frames 300 --json '{}' --mot '{}'",
+            env!("CARGO_BIN_EXE_vigil"),
+            vtest().display(),
+            json.display(),
+            mot.display()
+        ))
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("tracks.jsonl"), "{err}");
+    // The JSON Lines written before the limit are whole lines, the MOT file is complete.
+    let text = std::fs::read_to_string(&json).unwrap();
+    let whole = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok());
+    assert!(whole.count() > 20, "frames before the limit are kept");
+    let rows = read_mot(&mot);
+    assert!(rows.iter().map(|r| r.frame).max().unwrap() > 50);
+}
