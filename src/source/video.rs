@@ -43,7 +43,14 @@ pub struct VideoSource {
     last_pts_ms: f64,
     /// A file's container times, for the frames the decoder reports none for.
     packet_times: Option<PacketTimes>,
+    /// Reads that failed in the middle of a file (damaged data skipped).
+    damaged_reads: u64,
 }
+
+/// Failed reads in a row after which a file has ended, rather than hit a damaged stretch.
+const DAMAGED_READS_SKIPPED: u32 = 50;
+/// Damaged stretches logged one by one; after these, only the total at the end.
+const LOGGED_DAMAGE: u64 = 3;
 
 impl VideoSource {
     pub fn open_file(path: &Path) -> Result<Self> {
@@ -139,6 +146,7 @@ impl VideoSource {
             next_index: 0,
             last_pts_ms: f64::NEG_INFINITY,
             packet_times: None,
+            damaged_reads: 0,
         })
     }
 }
@@ -150,12 +158,24 @@ impl FrameSource for VideoSource {
 
     fn next_frame(&mut self) -> Result<Option<RawFrame>> {
         let mut image = Mat::default();
-        let got = self
-            .capture
-            .read(&mut image)
-            .input_err(|| format!("input '{}': decode failed", self.info.name))?;
-        if !got || image.empty() {
-            return Ok(None);
+        let mut failed_reads = 0u32;
+        loop {
+            let got = self
+                .capture
+                .read(&mut image)
+                .input_err(|| format!("input '{}': decode failed", self.info.name))?;
+            if got && !image.empty() {
+                break;
+            }
+            // A damaged stretch of a file fails a read but not the ones after it; the end of
+            // the file fails every one.
+            failed_reads += 1;
+            if self.info.live || failed_reads > DAMAGED_READS_SKIPPED {
+                return Ok(None);
+            }
+        }
+        if failed_reads > 0 {
+            self.skip_damaged(failed_reads);
         }
         let pts_ms = self.frame_time_ms();
         self.last_pts_ms = pts_ms;
@@ -169,6 +189,13 @@ impl FrameSource for VideoSource {
     }
 
     fn check_complete(&self) -> Result<()> {
+        if self.damaged_reads > 0 {
+            tracing::warn!(
+                input = %self.info.name,
+                "{} frame(s) could not be decoded (damaged data) and were skipped",
+                self.damaged_reads
+            );
+        }
         if self.reached_end() {
             return Ok(());
         }
@@ -184,6 +211,20 @@ impl FrameSource for VideoSource {
 }
 
 impl VideoSource {
+    /// Counts frames lost to damaged data; they keep their numbers, so the frames after them
+    /// keep the container's. The first stretches are logged, the rest only in the total.
+    fn skip_damaged(&mut self, frames: u32) {
+        if self.damaged_reads < LOGGED_DAMAGE {
+            tracing::warn!(
+                input = %self.info.name,
+                frame = self.next_index + 1,
+                "damaged data: {frames} frame(s) could not be decoded and were skipped"
+            );
+        }
+        self.damaged_reads += u64::from(frames);
+        self.next_index += u64::from(frames);
+    }
+
     /// The decoded frame's presentation time: the decoder's while it reports one that moves
     /// forward, else the container's packet time, else (a container without times) the nominal
     /// rate's.
