@@ -340,3 +340,50 @@ fn an_output_that_stops_accepting_writes_mid_run_is_named_and_the_others_kept() 
     let rows = read_mot(&mot);
     assert!(rows.iter().map(|r| r.frame).max().unwrap() > 50);
 }
+
+/// Peak resident memory of `vigil ARGS`, in MB, as `/usr/bin/time` measures it.
+fn peak_rss_mb(args: &[&str]) -> u64 {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "maxrss_kb=%M", env!("CARGO_BIN_EXE_vigil"), "--quiet"])
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .expect("/usr/bin/time (apt install time)");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{args:?}: {err}");
+    err.lines()
+        .find_map(|l| l.strip_prefix("maxrss_kb="))
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no maxrss in {err}"))
+        / 1024
+}
+
+#[test]
+fn memory_stays_bounded_at_4k() {
+    // Queues once held frames by count: 25 MB 4K frames in every one of them took a run with
+    // annotated video to 1,080 MB. Queues are now sized by bytes (pipeline/budget.rs).
+    let dir = scratch("memory_4k");
+    let clip = dir.join("4k.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&vtest()),
+        "-frames:v",
+        "30",
+        "-vf",
+        "scale=3840:2160",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        s(&clip),
+    ]);
+    let json = dir.join("out.jsonl");
+    let tracks_only = peak_rss_mb(&["track", s(&clip), "--json", s(&json)]);
+    assert!(tracks_only <= 400, "4K, JSON only: {tracks_only} MB");
+    let video = dir.join("out.mp4");
+    let with_video = peak_rss_mb(&["track", s(&clip), "--json", s(&json), "-o", s(&video)]);
+    assert!(
+        with_video <= 640,
+        "4K with annotated video: {with_video} MB"
+    );
+}
