@@ -9,7 +9,7 @@ Prints RSS after warm-up (min, median, max and their spread around the median), 
 drops, reconnects and latency quantiles, and writes every sample to a CSV.
 Needs the release build, the packages of scripts/bootstrap.sh, and prometheus-client (pip).
 """
-import argparse, csv, os, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, csv, os, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -17,22 +17,7 @@ except ImportError:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "prometheus-client"])
     from prometheus_client.parser import text_string_to_metric_families
 
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-shared = os.environ.get("VIGIL_SHARED", os.path.join(root, "..", "shared"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rtsp(port):
-    p = subprocess.Popen(["/usr/bin/python3", f"{shared}/tools/rtsp_server.py", f"{shared}/videos/vtest.avi",
-                          "--port", str(port), "--user", "admin", "--password", "secret"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert p.stdout.readline().startswith("serving")
-    return p
+from soaklib import free_port, root, rtsp
 
 
 def scrape(port):
@@ -66,7 +51,7 @@ def main():
     work = tempfile.mkdtemp(prefix="vigil-soak-")
     ports = [free_port(), free_port()]
     http = free_port()
-    servers = [rtsp(p) for p in ports]
+    servers = [rtsp(p, "admin", "secret") for p in ports]
     config = os.path.join(work, "soak.toml")
     with open(config, "w") as f:
         f.write(f'[http]\nlisten = "127.0.0.1:{http}"\n[record]\ndir = "{work}/rec"\nvideo = true\nsegment_s = 60\n')

@@ -10,16 +10,9 @@ Prints, after warm-up: RSS and descriptor count (min, median, max, spread around
 and the drift between the first and the last fifth of the run. Needs the release build and the
 packages of scripts/bootstrap.sh.
 """
-import argparse, csv, os, signal, socket, statistics, subprocess, sys, time
+import argparse, csv, os, signal, statistics, subprocess, sys, time
 
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-shared = os.environ.get("VIGIL_SHARED", os.path.join(root, "..", "shared"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from soaklib import free_port, root, rtsp
 
 
 def sample(pid):
@@ -51,10 +44,7 @@ def main():
     os.makedirs(work, exist_ok=True)
 
     port = free_port()
-    server = subprocess.Popen(["/usr/bin/python3", f"{shared}/tools/rtsp_server.py",
-                               f"{shared}/videos/vtest.avi", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert server.stdout.readline().startswith("serving")
+    server = rtsp(port)
     vigil = subprocess.Popen([args.vigil, "--quiet", "track",
                               f"rtsp://127.0.0.1:{port}/cam",
                               "-o", os.path.join(work, "soak.mp4"),

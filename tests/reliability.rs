@@ -179,11 +179,10 @@ fn an_absurd_frame_number_in_detections_is_an_error_naming_the_line() {
     );
 }
 
-#[test]
-fn corrupt_bytes_in_a_video_are_skipped_and_reported() {
-    let dir = scratch("noise");
+/// vtest.avi re-encoded with every 300th byte of the coded frames flipped: a few frames cannot
+/// be decoded at all, and the decoder complains about many.
+fn noisy_copy(dir: &Path) -> PathBuf {
     let noisy = dir.join("noisy.avi");
-    // Every 300th byte of the coded frames flipped: a few frames cannot be decoded at all.
     ffmpeg(&[
         "-i",
         s(&vtest()),
@@ -193,6 +192,13 @@ fn corrupt_bytes_in_a_video_are_skipped_and_reported() {
         "noise=amount=300",
         s(&noisy),
     ]);
+    noisy
+}
+
+#[test]
+fn corrupt_bytes_in_a_video_are_skipped_and_reported() {
+    let dir = scratch("noise");
+    let noisy = noisy_copy(&dir);
     let mot = dir.join("noisy.txt");
     let out = run(&["track", s(&noisy), "--mot", s(&mot)]);
     let err = stderr(&out);
@@ -251,16 +257,7 @@ fn native_libraries_do_not_write_around_the_log() {
     // OpenCV and FFmpeg print their own warnings to stderr unless told not to; every line on
     // stderr must be vigil's (a log line or its one error line).
     let dir = scratch("native_logs");
-    let noisy = dir.join("noisy.avi");
-    ffmpeg(&[
-        "-i",
-        s(&vtest()),
-        "-c:v",
-        "mpeg4",
-        "-bsf:v",
-        "noise=amount=300",
-        s(&noisy),
-    ]);
+    let noisy = noisy_copy(&dir);
     let missing_model = shared().join("models/coco.names");
     for args in [
         vec!["track", s(&noisy)],
