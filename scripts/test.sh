@@ -11,5 +11,6 @@ if [[ ! -d $VIGIL_SHARED/mot ]]; then
   exit 2
 fi
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)  # the fuzz targets are their own package (scripts/fuzz.sh)
 cargo clippy --release --all-targets --quiet -- -D warnings
 cargo test --release
