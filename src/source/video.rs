@@ -63,7 +63,10 @@ impl VideoSource {
                 path.display()
             ))
         })?;
-        source.packet_times = PacketTimes::open(path);
+        // A second reader of a pipe would take the decoder's data: regular files only.
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            source.packet_times = PacketTimes::open(path);
+        }
         if let Some(count) = source.packet_times.as_ref().and_then(|t| t.frame_count) {
             // The container's own count; OpenCV's is an estimate from the duration when the
             // container declares none (wrong for a variable frame rate).
