@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 seconds=${1:-60}
 shared=${VIGIL_SHARED:-$root/../shared}
-vigil=$root/target/release/vigil
+vigil=${VIGIL:-$root/target/release/vigil}  # VIGIL=path measures another build
 work=$root/out/memory
 mkdir -p "$work"
 
