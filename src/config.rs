@@ -76,11 +76,19 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Re
     })
 }
 
+/// Reads the configuration file at `path` with `parse`; every error names the file.
+pub fn load_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let in_file = |e: String| Error::input(format!("config '{}': {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| in_file(e.to_string()))?;
+    parse(&text).map_err(in_file)
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| Error::input(format!("config '{}': {e}", path.display())))
+        load_file(path, Self::parse)
     }
 
     /// A checked configuration from TOML text.

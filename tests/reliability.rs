@@ -25,13 +25,7 @@ fn ffmpeg(args: &[&str]) {
 
 /// The presentation times ffprobe reads from the container, in ms.
 fn ffprobe_times_ms(path: &Path) -> Vec<f64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "frame=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
+    common::ffprobe_entries(path, &[], "frame=pts_time")
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
         .map(|t| (t * 1000.0).round())

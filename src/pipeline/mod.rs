@@ -606,7 +606,11 @@ impl TrackStage {
             };
             self.metrics.active_tracks.set(tracks.len() as i64);
             let latency = frame.meta.captured_at.elapsed().as_secs_f64();
-            let without_image = self.sinks.iter().any(|s| !s.needs_image).then(|| {
+            // A copy without the picture only where some outputs draw and others do not: when
+            // none draws, the detector has released the picture already.
+            let mixed = self.sinks.iter().any(|s| s.needs_image)
+                && self.sinks.iter().any(|s| !s.needs_image);
+            let without_image = mixed.then(|| {
                 let meta = frame.meta;
                 Arc::new(TrackedFrame {
                     frame: Frame {

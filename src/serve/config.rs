@@ -10,7 +10,7 @@ use toml::{Table, Value};
 
 use super::http::HttpConfig;
 use crate::config::{parse_toml, Config, OutputConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sink::{MqttConfig, RecordConfig};
 use crate::source::StreamOptions;
 use crate::track::TrackerConfig;
@@ -102,9 +102,7 @@ impl ServeConfig {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::input(format!("config '{}': {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| Error::input(format!("config '{}': {e}", path.display())))
+        crate::config::load_file(path, Self::parse)
     }
 
     pub fn parse(text: &str) -> std::result::Result<Self, String> {

@@ -68,34 +68,25 @@ pub fn eval_json(gt: &Path, res: &Path, out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
 }
 
-/// Frames in a video as ffprobe counts them by decoding every one.
-pub fn ffprobe_frames(path: &Path) -> u64 {
+/// `ffprobe -show_entries ENTRIES` of a video's first video stream, as bare CSV values.
+pub fn ffprobe_entries(path: &Path, extra: &[&str], entries: &str) -> String {
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(extra)
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
         .arg(path)
         .output()
         .expect("ffprobe (apt install ffmpeg)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Frames in a video as ffprobe counts them by decoding every one.
+pub fn ffprobe_frames(path: &Path) -> u64 {
+    let text = ffprobe_entries(path, &["-count_frames"], "stream=nb_read_frames");
     text.trim()
         .trim_end_matches(',')
         .parse()
-        .unwrap_or_else(|_| {
-            panic!(
-                "ffprobe on {}: {text:?} {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+        .unwrap_or_else(|_| panic!("ffprobe on {}: {text:?}", path.display()))
 }
 
 /// One parsed MOTChallenge result line.
