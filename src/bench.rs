@@ -77,7 +77,7 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
             (&config.tracker, &config.source),
             DetectionFilter::default(),
             vec![Box::new(sink)],
-            camera,
+            (camera, analyzer(&config, &pool.labels)?),
         );
         let summary =
             run_streams(stream_set(vec![stream], pool, metrics), &control)?.swap_remove(0);
@@ -132,7 +132,7 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
                     (&config.tracker, &config.source),
                     DetectionFilter::default(),
                     vec![Box::new(sink)],
-                    camera,
+                    (camera, analyzer(&config, &pool.labels)?),
                 ));
             }
             let summaries = run_streams(stream_set(streams, pool, metrics), &control)?;
@@ -254,6 +254,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
             },
             tracks,
             events: Vec::new(),
+            scene: Default::default(),
         };
         let canvas = video.annotate(&tracked)?;
         lap(&mut samples, 5);
@@ -272,4 +273,9 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The configured analytics, so benchmarks pay for what a run would.
+fn analyzer(config: &Config, labels: &crate::detect::Labels) -> Result<crate::analytics::Analyzer> {
+    stages::analyzer(&config.analytics, &config.tracker, labels, "analytics")
 }

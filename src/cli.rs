@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::analytics::LineTotal;
 use crate::bench;
 use crate::config::Config;
 use crate::detect::{DetectionFilter, Device, Labels};
@@ -267,6 +268,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     let info = source.info().clone();
     let pool = DetectorPool::load(&config.detector)?;
     let sinks = open_sinks(&args, &info, &config, &pool.labels)?;
+    let pool_labels = pool.labels.clone();
     if sinks.is_empty() {
         tracing::warn!(
             "no outputs requested (-o, --mot, --json): tracking without writing anything"
@@ -279,7 +281,15 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         (&config.tracker, &config.source),
         DetectionFilter::default(),
         sinks,
-        camera,
+        (
+            camera,
+            stages::analyzer(
+                &config.analytics,
+                &config.tracker,
+                &pool.labels,
+                "analytics",
+            )?,
+        ),
     );
     stream.max_frames = args.max_frames;
     let pipeline = Pipeline {
@@ -299,19 +309,34 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         .filter_map(|p| p.as_ref().map(|p| p.display().to_string()))
         .collect();
     println!("{}", summary_line(&info.name, &summary, &outputs));
+    print_line_totals(&summary.line_totals, &pool_labels);
     Ok(if summary.interrupted { 130 } else { 0 })
 }
 
-/// `vigil track SEQ --detections DET --mot OUT`: the tracker alone, on given detections.
+/// Per line, per direction, per class: `gate in car 12`.
+fn print_line_totals(totals: &[LineTotal], labels: &Labels) {
+    for t in totals {
+        println!(
+            "line {} {} {}: {}",
+            t.line,
+            t.direction.as_str(),
+            labels.name(t.class_id),
+            t.count
+        );
+    }
+}
+
+/// `vigil track SEQ --detections DET --mot OUT [--json OUT]`: the tracker and the analytics
+/// alone, on given detections.
 fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
     let Some(mot) = &args.mot else {
         return Err(Error::input(
             "--detections writes MOT tracks: give --mot OUT.txt (or an output folder)",
         ));
     };
-    if args.output.is_some() || args.json.is_some() {
+    if args.output.is_some() {
         return Err(Error::input(
-            "--detections has no video frames: only --mot output is available",
+            "--detections has no video frames: no annotated video (-o); --mot and --json are available",
         ));
     }
     let mut config = match &args.detector.config {
@@ -321,16 +346,25 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
     if let Some(lag) = args.lag {
         config.tracker.output_lag_s = lag;
     }
-    for job in offline::plan(Path::new(&args.input), detections, mot)? {
+    let jobs = offline::plan(
+        Path::new(&args.input),
+        detections,
+        mot,
+        args.json.as_deref(),
+    )?;
+    for job in jobs {
         let started = std::time::Instant::now();
-        let (frames, tracks) = offline::run(&job, &config.tracker)?;
+        let done = offline::run(&job, &config)?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
-            "{}: {frames} frames in {seconds:.3} s ({:.0} fps), {tracks} tracks → {}",
+            "{}: {} frames in {seconds:.3} s ({:.0} fps), {} tracks → {}",
             job.seq_dir.display(),
-            frames as f64 / seconds.max(1e-9),
+            done.frames,
+            done.frames as f64 / seconds.max(1e-9),
+            done.tracks,
             job.output.display()
         );
+        print_line_totals(&done.line_totals, &offline::pedestrians());
     }
     Ok(0)
 }

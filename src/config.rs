@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::analytics::AnalyticsConfig;
 use crate::detect::Device;
 use crate::error::{Error, Result};
 use crate::source::StreamOptions;
@@ -17,6 +18,7 @@ pub struct Config {
     pub tracker: TrackerConfig,
     pub output: OutputConfig,
     pub source: StreamOptions,
+    pub analytics: AnalyticsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,7 +108,8 @@ impl Config {
             }
         }
         self.tracker.validate()?;
-        self.source.validate("source")
+        self.source.validate("source")?;
+        self.analytics.validate("analytics")
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Instant;
 use opencv::core::Mat;
 use serde::Serialize;
 
+use crate::analytics::SceneFrame;
 use crate::geom::BBox;
 
 /// Where and when a frame came from.
@@ -92,4 +93,6 @@ pub struct TrackedFrame {
     pub frame: Frame,
     pub tracks: Vec<Track>,
     pub events: Vec<Event>,
+    /// What the configured lines and zones saw (empty without `[analytics]`).
+    pub scene: SceneFrame,
 }

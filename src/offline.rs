@@ -2,13 +2,18 @@
 //! way trackers are compared on benchmarks. Frame times come from the sequence's frame rate.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use opencv::core::Mat;
 
+use crate::analytics::LineTotal;
+use crate::config::Config;
+use crate::detect::Labels;
 use crate::error::{Context, Error, Result};
 use crate::frame::{Detection, Frame, FrameMeta, Track, TrackedFrame};
 use crate::motchallenge::{parse_detections, sequence_dirs, SeqInfo};
-use crate::sink::{MotSink, Sink};
+use crate::sink::{JsonLinesSink, MotSink, Sink};
+use crate::stages;
 use crate::track::{Tracker, TrackerConfig};
 
 /// Tracks every frame `1..=length`; `detections[i]` are frame `i + 1`'s. The tracks of every
@@ -36,12 +41,19 @@ pub struct Job {
     pub seq_dir: PathBuf,
     pub detections: PathBuf,
     pub output: PathBuf,
+    /// JSON Lines with events and the analytics, if asked for.
+    pub json: Option<PathBuf>,
 }
 
-/// The jobs for `vigil track INPUT --detections DET --mot OUT`: one sequence folder (DET as
-/// given, or relative to the folder), or a folder of sequences (DET relative to each, OUT a folder
-/// that receives `SEQ.txt`).
-pub fn plan(input: &Path, detections: &Path, output: &Path) -> Result<Vec<Job>> {
+/// The jobs for `vigil track INPUT --detections DET --mot OUT [--json JSON]`: one sequence folder
+/// (DET as given, or relative to the folder), or a folder of sequences (DET relative to each, OUT
+/// and JSON folders that receive `SEQ.txt` and `SEQ.jsonl`).
+pub fn plan(
+    input: &Path,
+    detections: &Path,
+    output: &Path,
+    json: Option<&Path>,
+) -> Result<Vec<Job>> {
     if input.join("seqinfo.ini").is_file() {
         let det = if detections.is_file() {
             detections.to_path_buf()
@@ -52,11 +64,14 @@ pub fn plan(input: &Path, detections: &Path, output: &Path) -> Result<Vec<Job>> 
             seq_dir: input.to_path_buf(),
             detections: det,
             output: output.to_path_buf(),
+            json: json.map(Path::to_path_buf),
         }]);
     }
     let seqs = sequence_dirs(input, "seqinfo.ini")?;
-    std::fs::create_dir_all(output)
-        .map_err(|e| Error::input(format!("cannot create '{}': {e}", output.display())))?;
+    for dir in std::iter::once(output).chain(json) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::input(format!("cannot create '{}': {e}", dir.display())))?;
+    }
     Ok(seqs
         .into_iter()
         .map(|seq| {
@@ -67,21 +82,40 @@ pub fn plan(input: &Path, detections: &Path, output: &Path) -> Result<Vec<Job>> 
             Job {
                 detections: seq.join(detections),
                 output: output.join(format!("{name}.txt")),
+                json: json.map(|j| j.join(format!("{name}.jsonl"))),
                 seq_dir: seq,
             }
         })
         .collect())
 }
 
-/// Runs one job; returns (frames, distinct track ids).
-pub fn run(job: &Job, config: &TrackerConfig) -> Result<(u64, usize)> {
+/// What one job did.
+pub struct JobSummary {
+    pub frames: u64,
+    /// Distinct track ids.
+    pub tracks: usize,
+    pub line_totals: Vec<LineTotal>,
+}
+
+/// The class names of MOTChallenge detections: every box is a pedestrian.
+pub fn pedestrians() -> Arc<Labels> {
+    Arc::new(Labels::parse("person").unwrap_or_else(|_| Labels::numbered(1)))
+}
+
+/// Runs one job with the tracker and analytics of `config`.
+pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
     let info = SeqInfo::load(&job.seq_dir)?;
     let text = std::fs::read_to_string(&job.detections)
         .input_err(|| format!("detections '{}'", job.detections.display()))?;
     let detections = parse_detections(&text, info.length)
         .map_err(|e| Error::input(format!("'{}' {e}", job.detections.display())))?;
-    let frames = track_frames(&detections, info.length, info.frame_rate, config);
-    let mut sink = MotSink::create(&job.output)?;
+    let labels = pedestrians();
+    let mut analyzer = stages::analyzer(&config.analytics, &config.tracker, &labels, "analytics")?;
+    let frames = track_frames(&detections, info.length, info.frame_rate, &config.tracker);
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(MotSink::create(&job.output)?)];
+    if let Some(path) = &job.json {
+        sinks.push(Box::new(JsonLinesSink::create(path, labels.clone())?));
+    }
     let mut ids = std::collections::HashSet::new();
     for (i, tracks) in frames.into_iter().enumerate() {
         ids.extend(tracks.iter().map(|t| t.id));
@@ -91,18 +125,30 @@ pub fn run(job: &Job, config: &TrackerConfig) -> Result<(u64, usize)> {
             pts_ms: i as f64 * 1000.0 / info.frame_rate,
             captured_at: std::time::Instant::now(),
         };
-        let frame = Frame {
-            meta,
-            image: Mat::default(),
-        };
-        sink.write(&TrackedFrame {
-            frame,
+        let (events, scene) = analyzer.update(meta.pts_ms, &tracks);
+        let frame = TrackedFrame {
+            frame: Frame {
+                meta,
+                image: Mat::default(),
+            },
             tracks,
-            events: Vec::new(),
-        })?;
+            events,
+            scene,
+        };
+        for sink in &mut sinks {
+            sink.write(&frame)?;
+        }
     }
-    sink.finish()?;
-    Ok((info.length, ids.len()))
+    let ended = analyzer.finish();
+    for sink in &mut sinks {
+        sink.write_final_events(&ended)?;
+        sink.finish()?;
+    }
+    Ok(JobSummary {
+        frames: info.length,
+        tracks: ids.len(),
+        line_totals: analyzer.totals(),
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::analytics::{AnalyticsConfig, Analyzer};
 use crate::config::{DetectorConfig, OutputConfig};
 use crate::detect::{locate_asset, DetectionFilter, Detector, DetectorSettings, Labels};
 use crate::error::{Error, Result};
@@ -106,7 +107,7 @@ pub fn stream(
     (tracker, reading): (&TrackerConfig, &StreamOptions),
     filter: DetectionFilter,
     sinks: Vec<Box<dyn Sink>>,
-    metrics: CameraMetrics,
+    (metrics, analyzer): (CameraMetrics, Analyzer),
 ) -> Stream {
     Stream {
         name: name.to_string(),
@@ -117,5 +118,19 @@ pub fn stream(
         max_frames: None,
         max_fps: reading.max_fps,
         metrics,
+        analyzer,
     }
+}
+
+/// A stream's lines, zones and lifecycle events. `section` is where `analytics` sits in the
+/// configuration (`analytics`, `cameras.NAME.analytics`), for errors.
+pub fn analyzer(
+    analytics: &AnalyticsConfig,
+    tracker: &TrackerConfig,
+    labels: &Labels,
+    section: &str,
+) -> Result<Analyzer> {
+    // A track is over once the tracker can no longer re-find it.
+    Analyzer::new(analytics, labels, tracker.lost_timeout_s, section)
+        .map_err(|e| Error::input(format!("config: {e}")))
 }

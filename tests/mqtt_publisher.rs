@@ -83,6 +83,7 @@ fn frame(number: u64, pts_ms: f64, tracks: Vec<Track>, events: Vec<Event>) -> Tr
         },
         tracks,
         events,
+        scene: Default::default(),
     }
 }
 

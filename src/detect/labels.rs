@@ -56,19 +56,21 @@ impl Labels {
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(|name| {
-                self.names
-                    .iter()
-                    .position(|n| n.eq_ignore_ascii_case(name))
-                    .ok_or_else(|| {
-                        let some: Vec<&str> =
-                            self.names.iter().take(8).map(String::as_str).collect();
-                        Error::input(format!(
-                            "unknown class '{name}' in --classes (known: {}, …)",
-                            some.join(", ")
-                        ))
-                    })
+                self.id_of(name)
+                    .map_err(|e| Error::input(format!("{e} in --classes")))
             })
             .collect()
+    }
+
+    /// The id of one class name (case-insensitive); the error names it and some known ones.
+    pub fn id_of(&self, name: &str) -> std::result::Result<usize, String> {
+        self.names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                let some: Vec<&str> = self.names.iter().take(8).map(String::as_str).collect();
+                format!("unknown class '{name}' (known: {}, …)", some.join(", "))
+            })
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use opencv::core::Mat;
 
-use crate::analytics::Lifecycle;
+use crate::analytics::{Analyzer, LineTotal};
 use crate::detect::{DetectionFilter, Detector};
 use crate::error::{Error, Result};
 use crate::frame::{Detection, Event, Frame, FrameMeta, Track, TrackedFrame};
@@ -52,6 +52,8 @@ pub struct Stream {
     /// Frames faster than this are dropped at capture; 0 keeps all.
     pub max_fps: f64,
     pub metrics: CameraMetrics,
+    /// Lifecycle events and the configured lines and zones.
+    pub analyzer: Analyzer,
 }
 
 /// Everything a run needs, already opened and validated, so that a run starts only when all
@@ -84,6 +86,8 @@ pub struct Summary {
     pub captured: u64,
     pub dropped: u64,
     pub interrupted: bool,
+    /// Crossings per line, direction and class (empty without counting lines).
+    pub line_totals: Vec<LineTotal>,
     /// Capture-to-output latency of each frame, ms (the first `LATENCY_SAMPLES`).
     pub latency_ms: Vec<f32>,
 }
@@ -291,6 +295,7 @@ struct Finished {
     errors: FirstError,
     tracks: Arc<AtomicU64>,
     latency: Arc<Mutex<Vec<f32>>>,
+    line_totals: Arc<Mutex<Vec<LineTotal>>>,
 }
 
 impl Finished {
@@ -298,6 +303,8 @@ impl Finished {
         let m = &self.metrics;
         let latency_ms =
             std::mem::take(&mut *self.latency.lock().unwrap_or_else(|p| p.into_inner()));
+        let line_totals =
+            std::mem::take(&mut *self.line_totals.lock().unwrap_or_else(|p| p.into_inner()));
         Outcome {
             summary: Summary {
                 name: self.name,
@@ -307,6 +314,7 @@ impl Finished {
                 captured: m.captured.get(),
                 dropped: m.dropped.get(),
                 interrupted,
+                line_totals,
                 latency_ms,
             },
             error: self.errors.take(),
@@ -354,23 +362,29 @@ fn start_stream(
         errors: errors.clone(),
         tracks: Arc::new(AtomicU64::new(0)),
         latency: Arc::new(Mutex::new(Vec::new())),
+        line_totals: Arc::default(),
     };
     let mut stage = TrackStage {
         tracker: stream.tracker,
         filter: stream.filter,
-        lifecycle: None,
+        analyzer: stream.analyzer,
         sinks: links,
         metrics: metrics.clone(),
         registry: registry.clone(),
         control: control.clone(),
         latency: finished.latency.clone(),
     };
-    let (seen, taker) = (finished.tracks.clone(), intake.clone());
+    let (seen, totals, taker) = (
+        finished.tracks.clone(),
+        finished.line_totals.clone(),
+        intake.clone(),
+    );
     threads
         .others
         .push(spawn(format!("track-{name}"), &errors, move || {
             let result = stage.run(&det_rx, || taker.delivered(i));
             seen.store(stage.tracker.confirmed_count(), Ordering::Relaxed);
+            *totals.lock().unwrap_or_else(|p| p.into_inner()) = stage.analyzer.totals();
             drop(det_rx);
             taker.abandon(i); // nothing more is wanted from this stream's capture
             result
@@ -539,7 +553,7 @@ fn detect(
 struct TrackStage {
     tracker: Tracker,
     filter: DetectionFilter,
-    lifecycle: Option<Lifecycle>,
+    analyzer: Analyzer,
     sinks: Vec<SinkLink>,
     metrics: CameraMetrics,
     registry: Arc<Metrics>,
@@ -552,7 +566,6 @@ impl TrackStage {
     fn run(&mut self, rx: &Receiver<FromDetectors>, delivered: impl Fn()) -> Result<()> {
         let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
         let mut lag = self.tracker.config().fixed_lag::<Frame>();
-        self.lifecycle = Some(Lifecycle::new(self.tracker.config().lost_timeout_s));
         let (mut next, mut end) = (0, None);
         for message in rx {
             match message {
@@ -584,12 +597,7 @@ impl TrackStage {
         }
         // End of stream or a stop: what the lag still holds is written, not lost.
         if self.emit(lag.finish()) {
-            let ended = self
-                .lifecycle
-                .as_mut()
-                .map(Lifecycle::finish)
-                .unwrap_or_default();
-            let ended = Arc::new(ended);
+            let ended = Arc::new(self.analyzer.finish());
             for sink in &self.sinks {
                 let _ = sink.tx.send(ToSink::Final(ended.clone()));
             }
@@ -600,10 +608,7 @@ impl TrackStage {
     /// Sends tracked frames to every sink; false once a lossless sink has gone.
     fn emit(&mut self, frames: Vec<(Frame, Vec<Track>)>) -> bool {
         for (frame, tracks) in frames {
-            let events = match self.lifecycle.as_mut() {
-                Some(l) => l.update(frame.meta.pts_ms, &tracks),
-                None => Vec::new(),
-            };
+            let (events, scene) = self.analyzer.update(frame.meta.pts_ms, &tracks);
             self.metrics.active_tracks.set(tracks.len() as i64);
             let latency = frame.meta.captured_at.elapsed().as_secs_f64();
             // A copy without the picture only where some outputs draw and others do not: when
@@ -619,12 +624,14 @@ impl TrackStage {
                     },
                     tracks: tracks.clone(),
                     events: events.clone(),
+                    scene: scene.clone(),
                 })
             });
             let mut with_image = Some(Arc::new(TrackedFrame {
                 frame,
                 tracks,
                 events,
+                scene,
             }));
             // The last sink to get the frame itself is handed this stage's own reference: if it
             // is the only one, it may draw on the picture instead of a copy.

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use super::http::HttpConfig;
+use crate::analytics::AnalyticsConfig;
 use crate::config::{parse_toml, Config, OutputConfig};
 use crate::error::Result;
 use crate::sink::{MqttConfig, RecordConfig};
@@ -44,6 +45,7 @@ pub struct CameraConfig {
     pub tracker: TrackerConfig,
     pub record: RecordConfig,
     pub output: OutputConfig,
+    pub analytics: AnalyticsConfig,
 }
 
 /// The top level: which sections exist. Unknown sections are rejected by name.
@@ -60,6 +62,8 @@ struct FileSections {
     source: Table,
     #[serde(default)]
     record: Table,
+    #[serde(default)]
+    analytics: Table,
     #[serde(default)]
     http: Table,
     mqtt: Option<Table>,
@@ -84,6 +88,7 @@ struct CameraSection {
     tracker: TrackerConfig,
     record: RecordConfig,
     output: OutputConfig,
+    analytics: AnalyticsConfig,
 }
 
 fn yes() -> bool {
@@ -91,7 +96,8 @@ fn yes() -> bool {
 }
 
 /// Sections a camera may override, each merged key by key over the global one.
-const CAMERA_SECTIONS: [&str; 4] = ["source", "tracker", "record", "output"];
+/// A camera's `analytics` keys (`lines`, `zones`, `homography`) replace the global ones whole.
+const CAMERA_SECTIONS: [&str; 5] = ["source", "tracker", "record", "output", "analytics"];
 
 impl ServeConfig {
     /// The RTSP transport of every camera (validated to be one).
@@ -181,6 +187,7 @@ fn camera(
         "source" => &file.source,
         "tracker" => &file.tracker,
         "record" => &file.record,
+        "analytics" => &file.analytics,
         _ => &file.output,
     };
     for key in CAMERA_SECTIONS {
@@ -203,6 +210,7 @@ fn camera(
     c.source.validate(&format!("{prefix}.source"))?;
     c.tracker.validate().map_err(|e| format!("{prefix}: {e}"))?;
     c.record.validate().map_err(|e| format!("{prefix}: {e}"))?;
+    c.analytics.validate(&format!("{prefix}.analytics"))?;
     Ok(CameraConfig {
         name: name.to_string(),
         url: c.url,
@@ -217,6 +225,7 @@ fn camera(
         tracker: c.tracker,
         record: c.record,
         output: c.output,
+        analytics: c.analytics,
     })
 }
 

@@ -81,7 +81,15 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
             (&camera.tracker, &camera.source),
             filter,
             sinks,
-            camera_metrics,
+            (
+                camera_metrics,
+                stages::analyzer(
+                    &camera.analytics,
+                    &camera.tracker,
+                    labels,
+                    &format!("cameras.{}.analytics", camera.name),
+                )?,
+            ),
         ));
     }
     let state = Arc::new(HttpState {

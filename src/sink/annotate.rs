@@ -1,16 +1,23 @@
 //! Drawing of tracks on frames: a box and label per track in a colour of its ID, a short trail
-//! of where it has been, and an arrow to where it is forecast to be.
+//! of where it has been, its forecast path with the 90 % ellipse of each forecast; and the
+//! counting lines and zones with their counts.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use opencv::core::{Mat, Point, Rect, Scalar};
+use opencv::core::{Mat, Point, Rect, Scalar, Size, Vector};
 use opencv::imgproc;
 use opencv::prelude::*;
 
+use crate::analytics::SceneFrame;
 use crate::detect::Labels;
 use crate::error::{Context, Result};
-use crate::frame::{Track, TrackedFrame};
+use crate::frame::{Prediction, Track, TrackedFrame};
+
+/// Mahalanobis distance² within which a 2-D Gaussian holds 90 % of its mass (χ², 2 dof).
+const ELLIPSE_90: f64 = 4.605;
+const LINE_COLOR: Scalar = Scalar::new(0.0, 215.0, 255.0, 0.0);
+const ZONE_COLOR: Scalar = Scalar::new(255.0, 200.0, 0.0, 0.0);
 
 pub struct Annotator {
     labels: Arc<Labels>,
@@ -36,8 +43,54 @@ impl Annotator {
             .image
             .try_clone()
             .internal_err(|| "copy frame".into())?;
-        self.draw(&mut canvas, f.frame.meta.seq, &f.tracks)?;
+        self.draw_with_scene(&mut canvas, f.frame.meta.seq, &f.tracks, &f.scene)?;
         Ok(canvas)
+    }
+
+    /// The lines and zones with their counts, then the tracks.
+    pub fn draw_with_scene(
+        &mut self,
+        image: &mut Mat,
+        seq: u64,
+        tracks: &[Track],
+        scene: &SceneFrame,
+    ) -> Result<()> {
+        self.draw_scene(image, scene)?;
+        self.draw(image, seq, tracks)
+    }
+
+    fn draw_scene(&self, image: &mut Mat, scene: &SceneFrame) -> Result<()> {
+        let layout = &scene.layout;
+        for ((name, zone), by_class) in layout.zones.iter().zip(&scene.occupancy) {
+            let corners: Vector<Point> = zone
+                .corners
+                .iter()
+                .map(|p| Point::new(p[0] as i32, p[1] as i32))
+                .collect();
+            imgproc::polylines(image, &corners, true, ZONE_COLOR, 2, imgproc::LINE_AA, 0)
+                .internal_err(|| "draw".into())?;
+            let inside: u32 = by_class.values().sum();
+            let at = corners.get(0).internal_err(|| "zone corner".into())?;
+            self.draw_label(
+                image,
+                &format!("{name}: {inside}"),
+                Rect::new(at.x, at.y, 0, 0),
+                ZONE_COLOR,
+            )?;
+        }
+        for ((name, line), counts) in layout.lines.iter().zip(&scene.line_counts) {
+            let (a, b) = (line.a, line.b);
+            let (pa, pb) = (
+                Point::new(a[0] as i32, a[1] as i32),
+                Point::new(b[0] as i32, b[1] as i32),
+            );
+            imgproc::line(image, pa, pb, LINE_COLOR, 2, imgproc::LINE_AA, 0)
+                .internal_err(|| "draw".into())?;
+            let mid = Rect::new((pa.x + pb.x) / 2, (pa.y + pb.y) / 2, 0, 0);
+            let text = format!("{name}  in {}  out {}", counts[0], counts[1]);
+            self.draw_label(image, &text, mid, LINE_COLOR)?;
+        }
+        Ok(())
     }
 
     pub fn draw(&mut self, image: &mut Mat, seq: u64, tracks: &[Track]) -> Result<()> {
@@ -63,21 +116,7 @@ impl Annotator {
                         .internal_err(|| "draw".into())?;
                 }
             }
-            if let Some(p) = t.predicted.first() {
-                let (cx, cy) = t.bbox.center();
-                let (px, py) = p.bbox.center();
-                imgproc::arrowed_line(
-                    image,
-                    Point::new(cx as i32, cy as i32),
-                    Point::new(px as i32, py as i32),
-                    color,
-                    1,
-                    imgproc::LINE_AA,
-                    0,
-                    0.2,
-                )
-                .internal_err(|| "draw".into())?;
-            }
+            draw_forecast(image, t, color)?;
             let b = t.bbox;
             let rect = Rect::new(
                 b.x1 as i32,
@@ -120,6 +159,50 @@ impl Annotator {
         )
         .internal_err(|| "draw".into())
     }
+}
+
+/// The forecast path from the box centre through each forecast centre, and the 90 % ellipse of
+/// each forecast.
+fn draw_forecast(image: &mut Mat, t: &Track, color: Scalar) -> Result<()> {
+    let (cx, cy) = t.bbox.center();
+    let mut from = Point::new(cx as i32, cy as i32);
+    for p in &t.predicted {
+        let (px, py) = p.bbox.center();
+        let to = Point::new(px as i32, py as i32);
+        imgproc::line(image, from, to, color, 1, imgproc::LINE_AA, 0)
+            .internal_err(|| "draw".into())?;
+        if let Some((axes, angle)) = ellipse_90(p) {
+            imgproc::ellipse(
+                image,
+                to,
+                axes,
+                angle,
+                0.0,
+                360.0,
+                color,
+                1,
+                imgproc::LINE_AA,
+                0,
+            )
+            .internal_err(|| "draw".into())?;
+        }
+        from = to;
+    }
+    Ok(())
+}
+
+/// Half-axes and angle (degrees) of the ellipse holding 90 % of a forecast's centre.
+fn ellipse_90(p: &Prediction) -> Option<(Size, f64)> {
+    let (a, b, c) = (p.cov_xy[0] as f64, p.cov_xy[1] as f64, p.cov_xy[2] as f64);
+    let mid = (a + c) / 2.0;
+    let spread = ((a - c) / 2.0).hypot(b);
+    let (major, minor) = (mid + spread, (mid - spread).max(0.0));
+    if !(major.is_finite() && major > 0.0) {
+        return None;
+    }
+    let half = |v: f64| ((ELLIPSE_90 * v).sqrt().min(1e5)) as i32;
+    let angle = 0.5 * (2.0 * b).atan2(a - c);
+    Some((Size::new(half(major), half(minor)), angle.to_degrees()))
 }
 
 /// A saturated colour per ID, spread around the hue circle by the golden ratio so neighbouring

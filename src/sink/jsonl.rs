@@ -1,6 +1,7 @@
 //! JSON Lines: one object per frame with its tracks, velocities and forecasts, and the events
 //! decided on it. `vigil track` writes one file; the daemon writes a rotating series of files.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::payload::{round_ms, EventRecord, TrackRecord};
+use super::payload::{round_ms, AnyEventRecord, TrackRecord};
 use super::{create_numbered, create_output, write_failed, Sink};
 use crate::detect::Labels;
 use crate::error::Result;
@@ -60,7 +61,21 @@ struct FrameRecord<'a> {
     tracks: Vec<TrackRecord<'a>>,
     /// Only on frames where something happened.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    events: Vec<EventRecord<'a>>,
+    events: Vec<AnyEventRecord<'a>>,
+    /// Crossings so far per counting line, when lines are configured.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    lines: BTreeMap<&'a str, LineCounts>,
+    /// Tracks inside each zone now, per class, when zones are configured.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    zones: BTreeMap<&'a str, BTreeMap<&'a str, u32>>,
+}
+
+#[derive(Serialize)]
+struct LineCounts {
+    #[serde(rename = "in")]
+    inward: u64,
+    #[serde(rename = "out")]
+    outward: u64,
 }
 
 impl JsonLinesSink {
@@ -112,15 +127,35 @@ impl JsonLinesSink {
         let record = FrameRecord {
             frame: f.frame.meta.number,
             pts_ms: round_ms(f.frame.meta.pts_ms),
-            tracks: f
-                .tracks
+            tracks: TrackRecord::all(&f.tracks, &f.scene, &self.labels),
+            events: AnyEventRecord::all(&f.events, &f.scene, &self.labels, None),
+            lines: f
+                .scene
+                .layout
+                .lines
                 .iter()
-                .map(|t| TrackRecord::new(t, &self.labels))
+                .zip(&f.scene.line_counts)
+                .map(|((name, _), c)| {
+                    let counts = LineCounts {
+                        inward: c[0],
+                        outward: c[1],
+                    };
+                    (&**name, counts)
+                })
                 .collect(),
-            events: f
-                .events
+            zones: f
+                .scene
+                .layout
+                .zones
                 .iter()
-                .map(|e| EventRecord::new(e, &self.labels, None))
+                .zip(&f.scene.occupancy)
+                .map(|((name, _), by_class)| {
+                    let named = by_class
+                        .iter()
+                        .map(|(&class, &n)| (self.labels.name(class), n))
+                        .collect();
+                    (&**name, named)
+                })
                 .collect(),
         };
         let mut line = serde_json::to_vec(&record).map_err(|e| write_failed(&self.path, e))?;

@@ -24,7 +24,7 @@ use rumqttc::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::payload::{round_ms, unix_time_s, EventRecord, TrackRecord};
+use super::payload::{round_ms, unix_time_s, AnyEventRecord, EventRecord, TrackRecord};
 use super::{Sink, SinkPolicy};
 use crate::detect::Labels;
 use crate::error::{Error, Result};
@@ -376,18 +376,18 @@ impl Sink for MqttSink {
         let snapshot_due = self.snapshot_due(f.frame.meta.pts_ms);
         let camera = self.origin.camera.as_str();
         let json = |e: serde_json::Error| Error::internal(format!("MQTT payload: {e}"));
-        let events = self.event_payloads(&f.events)?;
+        let events = AnyEventRecord::all(&f.events, &f.scene, &self.labels, Some(camera))
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(json)?;
         let snapshot = if snapshot_due {
             let record = SnapshotRecord {
                 camera,
                 frame: f.frame.meta.number,
                 pts_ms: round_ms(f.frame.meta.pts_ms),
                 time: unix_time_s(),
-                tracks: f
-                    .tracks
-                    .iter()
-                    .map(|t| TrackRecord::new(t, &self.labels))
-                    .collect(),
+                tracks: TrackRecord::all(&f.tracks, &f.scene, &self.labels),
             };
             Some(serde_json::to_vec(&record).map_err(json)?)
         } else {

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::analytics::{SceneEvent, SceneEventKind, SceneFrame, TrackInsight};
 use crate::detect::Labels;
 use crate::frame::{Event, EventKind, Prediction, Track};
 
@@ -19,6 +20,20 @@ pub struct TrackRecord<'a> {
     /// Box centre velocity, pixels per second.
     pub velocity: [f32; 2],
     pub predicted: Vec<PredictionRecord>,
+    /// Ground speed, with `[analytics.homography]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed_m_s: Option<f64>,
+    /// Counting lines the forecast path crosses, and when.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub time_to_cross: Vec<CrossingRecord<'a>>,
+}
+
+/// A forecast line crossing: in `in_s` seconds (± `std_s`).
+#[derive(Serialize)]
+pub struct CrossingRecord<'a> {
+    pub line: &'a str,
+    pub in_s: f64,
+    pub std_s: f64,
 }
 
 #[derive(Serialize)]
@@ -48,8 +63,41 @@ impl<'a> TrackRecord<'a> {
             bbox: t.bbox.tlwh(),
             velocity: t.velocity,
             predicted: t.predicted.iter().map(PredictionRecord::from).collect(),
+            speed_m_s: None,
+            time_to_cross: Vec::new(),
         }
     }
+
+    /// The tracks of a frame with what the analytics add to each.
+    pub fn all(tracks: &[Track], scene: &'a SceneFrame, labels: &'a Labels) -> Vec<Self> {
+        tracks
+            .iter()
+            .map(|t| {
+                let mut record = Self::new(t, labels);
+                if let Some(i) = scene.insights.iter().find(|i| i.id == t.id) {
+                    record.add(i);
+                }
+                record
+            })
+            .collect()
+    }
+
+    fn add(&mut self, insight: &'a TrackInsight) {
+        self.speed_m_s = insight.speed_m_s.map(round_2);
+        self.time_to_cross = insight
+            .crossings
+            .iter()
+            .map(|c| CrossingRecord {
+                line: &c.line,
+                in_s: round_2(c.in_s),
+                std_s: round_2(c.std_s),
+            })
+            .collect();
+    }
+}
+
+fn round_2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
 }
 
 /// One event: `track_started` or `track_ended`, with a summary of the track's path so far.
@@ -108,4 +156,89 @@ pub fn unix_time_s() -> f64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     (s * 1000.0).round() / 1000.0
+}
+
+/// What a track did at a line or in a zone: `line_cross`, `zone_enter`, `zone_exit`, `loiter`.
+#[derive(Serialize)]
+pub struct SceneEventRecord<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<&'a str>,
+    pub id: u64,
+    pub class: &'a str,
+    /// `in` or `out`, for a line crossing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<&'static str>,
+    pub pts_ms: f64,
+    pub time: f64,
+    /// Seconds inside the zone, for `zone_exit` and `loiter`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dwell_s: Option<f64>,
+    /// At a line crossing: box centre speed in pixels per second, and on the ground with a
+    /// homography.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed_px_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed_m_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed_kmh: Option<f64>,
+}
+
+impl<'a> SceneEventRecord<'a> {
+    pub fn new(e: &'a SceneEvent, labels: &'a Labels, camera: Option<&'a str>) -> Self {
+        let (kind, direction, dwell_s) = match e.kind {
+            SceneEventKind::LineCross(d) => ("line_cross", Some(d.as_str()), None),
+            SceneEventKind::ZoneEnter => ("zone_enter", None, None),
+            SceneEventKind::ZoneExit { dwell_s } => ("zone_exit", None, Some(round_2(dwell_s))),
+            SceneEventKind::Loiter { dwell_s } => ("loiter", None, Some(round_2(dwell_s))),
+        };
+        let at_line = direction.is_some();
+        Self {
+            kind,
+            camera,
+            line: at_line.then_some(&*e.place),
+            zone: (!at_line).then_some(&*e.place),
+            id: e.id,
+            class: labels.name(e.class_id),
+            direction,
+            pts_ms: round_ms(e.pts_ms),
+            time: unix_time_s(),
+            dwell_s,
+            speed_px_s: at_line.then(|| round_2(e.speed_px_s)),
+            speed_m_s: e.speed_m_s.filter(|_| at_line).map(round_2),
+            speed_kmh: e.speed_m_s.filter(|_| at_line).map(|v| round_2(v * 3.6)),
+        }
+    }
+}
+
+/// Any event, as JSON outputs list them: a track's lifecycle or what it did in the scene.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum AnyEventRecord<'a> {
+    Track(EventRecord<'a>),
+    Scene(SceneEventRecord<'a>),
+}
+
+impl<'a> AnyEventRecord<'a> {
+    /// The lifecycle events of a frame, then its scene events.
+    pub fn all(
+        events: &'a [Event],
+        scene: &'a SceneFrame,
+        labels: &'a Labels,
+        camera: Option<&'a str>,
+    ) -> Vec<Self> {
+        let track = events
+            .iter()
+            .map(|e| Self::Track(EventRecord::new(e, labels, camera)));
+        let place = scene
+            .events
+            .iter()
+            .map(|e| Self::Scene(SceneEventRecord::new(e, labels, camera)));
+        track.chain(place).collect()
+    }
 }

@@ -355,6 +355,7 @@ mod tests {
             },
             tracks: vec![track],
             events: Vec::new(),
+            scene: Default::default(),
         }
     }
 

@@ -296,6 +296,7 @@ pub(crate) mod fixtures {
             frame: Frame { meta, image },
             tracks,
             events,
+            scene: Default::default(),
         }
     }
 

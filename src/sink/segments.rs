@@ -185,7 +185,8 @@ impl Sink for SegmentedVideoSink {
             return Ok(());
         }
         let (seq, image) = (f.frame.meta.seq, &mut f.frame.image);
-        self.annotator.draw(image, seq, &f.tracks)?;
+        self.annotator
+            .draw_with_scene(image, seq, &f.tracks, &f.scene)?;
         self.encode(image)
     }
 

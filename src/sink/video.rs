@@ -147,7 +147,8 @@ impl Sink for VideoSink {
 
     fn write_owned(&mut self, f: &mut TrackedFrame) -> Result<()> {
         let (seq, image) = (f.frame.meta.seq, &mut f.frame.image);
-        self.annotator.draw(image, seq, &f.tracks)?;
+        self.annotator
+            .draw_with_scene(image, seq, &f.tracks, &f.scene)?;
         self.encode_fitted(image)
     }
 

@@ -1,0 +1,271 @@
+//! Counting lines: a track crosses a line when the path of its anchor point (where it touches the
+//! ground, by default) passes from one side of the segment to the other.
+//!
+//! Detections jitter, and people stop on lines. A track's side therefore changes only once its
+//! anchor is clearly beyond the line (a hysteresis band proportional to the box height, since
+//! jitter scales with size), and the crossing is the path from where it was last clearly on one
+//! side to where it is now clearly on the other: a track that lingers on the line, or is lost and
+//! found again across it, counts exactly once. Direction alternates by construction, so a track
+//! counts twice in one direction only if it truly went back in between.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::Point;
+
+/// Which way a crossing went. With the line's points `a` → `b`, "in" goes from the side where
+/// (bx−ax)(y−ay) − (by−ay)(x−ax) < 0 to the side where it is > 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// The hysteresis band: a share of the box height, never below a couple of pixels.
+const BAND_OF_HEIGHT: f64 = 0.1;
+const MIN_BAND_PX: f64 = 2.0;
+
+/// A segment `a` → `b` in image pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    pub a: Point,
+    pub b: Point,
+}
+
+impl Segment {
+    pub fn length(&self) -> f64 {
+        (self.b[0] - self.a[0]).hypot(self.b[1] - self.a[1])
+    }
+
+    /// Signed distance of `p` from the line through the segment: negative on the "out" side,
+    /// positive on the "in" side.
+    pub fn signed_distance(&self, p: Point) -> f64 {
+        let (dx, dy) = (self.b[0] - self.a[0], self.b[1] - self.a[1]);
+        (dx * (p[1] - self.a[1]) - dy * (p[0] - self.a[0])) / self.length()
+    }
+
+    /// Where along the segment (0 at `a`, 1 at `b`) the path `p0` → `p1` meets its line, if the
+    /// path goes from one side to the other.
+    pub fn meets_at(&self, p0: Point, p1: Point) -> Option<f64> {
+        let (d0, d1) = (self.signed_distance(p0), self.signed_distance(p1));
+        if d0.signum() == d1.signum() || d0 == d1 {
+            return None;
+        }
+        let s = d0 / (d0 - d1);
+        let hit = [p0[0] + s * (p1[0] - p0[0]), p0[1] + s * (p1[1] - p0[1])];
+        let (dx, dy) = (self.b[0] - self.a[0], self.b[1] - self.a[1]);
+        Some(((hit[0] - self.a[0]) * dx + (hit[1] - self.a[1]) * dy) / (dx * dx + dy * dy))
+    }
+
+    /// Whether the path `p0` → `p1` crosses the segment itself (not its extension).
+    pub fn crossed_by(&self, p0: Point, p1: Point) -> bool {
+        self.meets_at(p0, p1)
+            .is_some_and(|u| (0.0..=1.0).contains(&u))
+    }
+}
+
+/// Where a track was last seen clearly on one side.
+#[derive(Clone, Copy, Debug)]
+struct Settled {
+    positive: bool,
+    at: Point,
+}
+
+/// One line's crossing detector, for every track of a stream.
+#[derive(Debug)]
+pub struct LineCounter {
+    pub segment: Segment,
+    settled: HashMap<u64, Settled>,
+    counts: [u64; 2],
+}
+
+impl LineCounter {
+    pub fn new(segment: Segment) -> Self {
+        Self {
+            segment,
+            settled: HashMap::new(),
+            counts: [0, 0],
+        }
+    }
+
+    /// Follows track `id` to `anchor` (box height `height`); the direction if it crossed.
+    pub fn observe(&mut self, id: u64, anchor: Point, height: f64) -> Option<Direction> {
+        let d = self.segment.signed_distance(anchor);
+        if d.abs() < (BAND_OF_HEIGHT * height).max(MIN_BAND_PX) || !d.is_finite() {
+            return None; // on the line, within the jitter: nothing decided yet
+        }
+        let now = Settled {
+            positive: d > 0.0,
+            at: anchor,
+        };
+        let before = self.settled.insert(id, now)?;
+        if before.positive == now.positive || !self.segment.crossed_by(before.at, now.at) {
+            return None;
+        }
+        let direction = if now.positive {
+            Direction::In
+        } else {
+            Direction::Out
+        };
+        self.counts[direction as usize] += 1;
+        Some(direction)
+    }
+
+    /// Forgets an ended track.
+    pub fn forget(&mut self, id: u64) {
+        self.settled.remove(&id);
+    }
+
+    /// Crossings so far: `[in, out]`.
+    pub fn counts(&self) -> [u64; 2] {
+        self.counts
+    }
+}
+
+/// In how many seconds a track whose anchor follows `path` will cross `segment`: the first step
+/// of the path that crosses it, interpolated linearly. `path` is `(t_s, point)` with increasing
+/// times, the first being now (0).
+pub fn time_to_cross(segment: &Segment, path: &[(f64, Point)]) -> Option<f64> {
+    path.windows(2).find_map(|w| {
+        let ((t0, p0), (t1, p1)) = (w[0], w[1]);
+        if !segment.crossed_by(p0, p1) {
+            return None;
+        }
+        let (d0, d1) = (segment.signed_distance(p0), segment.signed_distance(p1));
+        Some(t0 + (t1 - t0) * d0 / (d0 - d1))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A horizontal line at y = 100 from x = 0 to 200; "in" is downwards (y grows).
+    fn gate() -> LineCounter {
+        LineCounter::new(Segment {
+            a: [0.0, 100.0],
+            b: [200.0, 100.0],
+        })
+    }
+
+    fn walk(counter: &mut LineCounter, id: u64, ys: &[f64]) -> Vec<Direction> {
+        ys.iter()
+            .filter_map(|&y| counter.observe(id, [100.0, y], 50.0))
+            .collect()
+    }
+
+    #[test]
+    fn the_side_follows_the_documented_sign() {
+        let s = Segment {
+            a: [0.0, 0.0],
+            b: [10.0, 0.0],
+        };
+        // (x2−x1)(y−y1) − (y2−y1)(x−x1) = 10·y: positive below the line (image y grows down).
+        assert!(s.signed_distance([5.0, 3.0]) > 0.0);
+        assert!(s.signed_distance([5.0, -3.0]) < 0.0);
+    }
+
+    #[test]
+    fn a_straight_crossing_counts_once_in_its_direction() {
+        let mut c = gate();
+        assert_eq!(
+            walk(&mut c, 1, &[60.0, 80.0, 99.0, 120.0, 140.0]),
+            [Direction::In]
+        );
+        assert_eq!(walk(&mut c, 2, &[140.0, 90.0, 50.0]), [Direction::Out]);
+        assert_eq!(c.counts(), [1, 1]);
+    }
+
+    #[test]
+    fn jitter_back_and_forth_over_the_line_counts_once() {
+        let mut c = gate();
+        // Band: 0.1 × 50 = 5 px. The anchor dithers within ±4 px of the line many times.
+        let mut ys = vec![70.0];
+        for k in 0..20 {
+            ys.push(if k % 2 == 0 { 103.0 } else { 97.0 });
+        }
+        ys.extend([110.0, 130.0]);
+        assert_eq!(walk(&mut c, 1, &ys), [Direction::In]);
+        assert_eq!(c.counts(), [1, 0]);
+    }
+
+    #[test]
+    fn a_track_that_stops_on_the_line_counts_only_when_it_leaves_across() {
+        let mut c = gate();
+        let mut ys = vec![80.0, 90.0];
+        ys.extend(std::iter::repeat_n(100.5, 50));
+        assert!(walk(&mut c, 1, &ys).is_empty());
+        assert_eq!(walk(&mut c, 1, &[108.0]), [Direction::In]);
+        // Stopping and going back where it came from is no crossing.
+        let mut d = gate();
+        let mut back = vec![80.0];
+        back.extend(std::iter::repeat_n(99.0, 30));
+        back.push(80.0);
+        assert!(walk(&mut d, 2, &back).is_empty());
+    }
+
+    #[test]
+    fn a_track_lost_and_found_across_the_line_counts_once() {
+        let mut c = gate();
+        assert!(walk(&mut c, 1, &[60.0, 85.0]).is_empty());
+        // No sighting for a while, then found well past the line.
+        assert_eq!(walk(&mut c, 1, &[150.0, 160.0]), [Direction::In]);
+    }
+
+    #[test]
+    fn a_track_that_truly_comes_back_counts_again() {
+        let mut c = gate();
+        let got = walk(&mut c, 1, &[60.0, 140.0, 60.0, 140.0]);
+        assert_eq!(got, [Direction::In, Direction::Out, Direction::In]);
+        assert_eq!(c.counts(), [2, 1]);
+    }
+
+    #[test]
+    fn passing_beside_the_segment_is_no_crossing() {
+        let mut c = gate();
+        let beside: Vec<Direction> = [60.0, 140.0]
+            .iter()
+            .filter_map(|&y| c.observe(1, [260.0, y], 50.0))
+            .collect();
+        assert!(beside.is_empty());
+        assert_eq!(c.counts(), [0, 0]);
+    }
+
+    #[test]
+    fn tracks_are_independent_and_forgotten() {
+        let mut c = gate();
+        assert!(c.observe(1, [100.0, 60.0], 50.0).is_none());
+        assert!(c.observe(2, [100.0, 140.0], 50.0).is_none());
+        c.forget(1);
+        // Track 1's history is gone: a first sighting below decides nothing.
+        assert!(c.observe(1, [100.0, 140.0], 50.0).is_none());
+        assert_eq!(c.observe(2, [100.0, 60.0], 50.0), Some(Direction::Out));
+    }
+
+    #[test]
+    fn time_to_cross_interpolates_along_the_forecast_path() {
+        let s = gate().segment;
+        // 20 px above the line, predicted 40 px lower after 1 s and 80 px after 2 s.
+        let path = [
+            (0.0, [100.0, 80.0]),
+            (1.0, [100.0, 120.0]),
+            (2.0, [100.0, 160.0]),
+        ];
+        assert!((time_to_cross(&s, &path).unwrap() - 0.5).abs() < 1e-9);
+        let away = [(0.0, [100.0, 80.0]), (1.0, [100.0, 40.0])];
+        assert_eq!(time_to_cross(&s, &away), None);
+        let beside = [(0.0, [300.0, 80.0]), (1.0, [300.0, 120.0])];
+        assert_eq!(time_to_cross(&s, &beside), None);
+    }
+}

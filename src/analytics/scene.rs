@@ -1,0 +1,521 @@
+//! One stream's analytics: track lifecycles, line crossings, zone visits, ground speed and
+//! forecast crossings, from the tracker's output frame by frame. Pure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::config::{AnalyticsConfig, Anchor};
+use super::homography::Homography;
+use super::lines::{time_to_cross, Direction, LineCounter, Segment};
+use super::zones::{Polygon, ZoneChange, ZoneWatcher};
+use super::{Lifecycle, Point};
+use crate::detect::Labels;
+use crate::frame::{Event, EventKind, Prediction, Track};
+use crate::geom::BBox;
+
+/// What a track did at a line or in a zone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SceneEventKind {
+    LineCross(Direction),
+    ZoneEnter,
+    ZoneExit { dwell_s: f64 },
+    Loiter { dwell_s: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SceneEvent {
+    pub kind: SceneEventKind,
+    /// The line or zone, by name.
+    pub place: Arc<str>,
+    pub id: u64,
+    pub class_id: usize,
+    pub pts_ms: f64,
+    /// Box centre speed, pixels per second.
+    pub speed_px_s: f64,
+    /// Ground speed, with a homography.
+    pub speed_m_s: Option<f64>,
+}
+
+/// The lines and zones of a stream, by name, for drawing and reporting.
+#[derive(Debug, Default)]
+pub struct Layout {
+    pub lines: Vec<(Arc<str>, Segment)>,
+    pub zones: Vec<(Arc<str>, Polygon)>,
+}
+
+/// A forecast that a track will cross a line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrossingForecast {
+    pub line: Arc<str>,
+    /// Seconds from this frame.
+    pub in_s: f64,
+    /// Standard deviation of `in_s`, from the forecast's position uncertainty.
+    pub std_s: f64,
+}
+
+/// What the analytics add to one track in one frame.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrackInsight {
+    pub id: u64,
+    pub speed_m_s: Option<f64>,
+    pub crossings: Vec<CrossingForecast>,
+}
+
+/// What the analytics saw on one frame; empty without `[analytics]`.
+#[derive(Clone, Debug, Default)]
+pub struct SceneFrame {
+    pub events: Vec<SceneEvent>,
+    pub layout: Arc<Layout>,
+    /// `[in, out]` crossings so far, per line of the layout.
+    pub line_counts: Vec<[u64; 2]>,
+    /// Tracks inside each zone of the layout now, per class id.
+    pub occupancy: Vec<BTreeMap<usize, u32>>,
+    /// Tracks with a ground speed or a forecast crossing.
+    pub insights: Vec<TrackInsight>,
+}
+
+/// Crossings of one line in one direction by one class, over the whole run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineTotal {
+    pub line: Arc<str>,
+    pub direction: Direction,
+    pub class_id: usize,
+    pub count: u64,
+}
+
+/// A rule's class filter: `None` follows every class.
+type Classes = Option<Vec<usize>>;
+
+struct Line {
+    name: Arc<str>,
+    classes: Classes,
+    anchor: Anchor,
+    counter: LineCounter,
+}
+
+struct Zone {
+    name: Arc<str>,
+    classes: Classes,
+    anchor: Anchor,
+    watcher: ZoneWatcher,
+}
+
+pub struct Analyzer {
+    lifecycle: Lifecycle,
+    lines: Vec<Line>,
+    zones: Vec<Zone>,
+    ground: Option<Homography>,
+    layout: Arc<Layout>,
+    totals: BTreeMap<(usize, Direction, usize), u64>,
+}
+
+fn follows(classes: &Classes, class_id: usize) -> bool {
+    classes.as_ref().is_none_or(|c| c.contains(&class_id))
+}
+
+fn anchor_of(b: &BBox, anchor: Anchor) -> Point {
+    let (cx, cy) = b.center();
+    match anchor {
+        Anchor::BottomCenter => [cx as f64, b.y2 as f64],
+        Anchor::Center => [cx as f64, cy as f64],
+    }
+}
+
+fn class_ids(labels: &Labels, names: &[String], key: &str) -> Result<Classes, String> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    names
+        .iter()
+        .map(|n| labels.id_of(n).map_err(|e| format!("{key}: {e}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+impl Analyzer {
+    /// `prefix` names the config section in errors; `end_after_s` is when an unseen track has
+    /// ended (see `Lifecycle`). The config must have been validated.
+    pub fn new(
+        config: &AnalyticsConfig,
+        labels: &Labels,
+        end_after_s: f64,
+        prefix: &str,
+    ) -> Result<Self, String> {
+        let mut lines = Vec::new();
+        for (i, c) in config.lines.iter().enumerate() {
+            lines.push(Line {
+                name: c.name.as_str().into(),
+                classes: class_ids(labels, &c.classes, &format!("{prefix}.lines[{i}].classes"))?,
+                anchor: c.anchor,
+                counter: LineCounter::new(c.segment()?),
+            });
+        }
+        let mut zones = Vec::new();
+        for (i, c) in config.zones.iter().enumerate() {
+            zones.push(Zone {
+                name: c.name.as_str().into(),
+                classes: class_ids(labels, &c.classes, &format!("{prefix}.zones[{i}].classes"))?,
+                anchor: c.anchor,
+                watcher: ZoneWatcher::new(c.polygon()?, c.loiter_s),
+            });
+        }
+        let ground = config.homography.as_ref().map(|h| h.fit()).transpose()?;
+        let layout = Arc::new(Layout {
+            lines: lines
+                .iter()
+                .map(|l| (l.name.clone(), l.counter.segment))
+                .collect(),
+            zones: zones
+                .iter()
+                .map(|z| (z.name.clone(), z.watcher.polygon.clone()))
+                .collect(),
+        });
+        Ok(Self {
+            lifecycle: Lifecycle::new(end_after_s),
+            lines,
+            zones,
+            ground,
+            layout,
+            totals: BTreeMap::new(),
+        })
+    }
+
+    /// Lifecycle events only, no lines or zones.
+    pub fn lifecycle_only(end_after_s: f64) -> Self {
+        Self {
+            lifecycle: Lifecycle::new(end_after_s),
+            lines: Vec::new(),
+            zones: Vec::new(),
+            ground: None,
+            layout: Arc::default(),
+            totals: BTreeMap::new(),
+        }
+    }
+
+    fn has_rules(&self) -> bool {
+        !self.lines.is_empty() || !self.zones.is_empty() || self.ground.is_some()
+    }
+
+    /// The events decided on a frame at `pts_ms` with these tracks, and what the scene shows.
+    pub fn update(&mut self, pts_ms: f64, tracks: &[Track]) -> (Vec<Event>, SceneFrame) {
+        let events = self.lifecycle.update(pts_ms, tracks);
+        if !self.has_rules() {
+            return (events, SceneFrame::default());
+        }
+        let mut scene = SceneFrame {
+            layout: self.layout.clone(),
+            ..SceneFrame::default()
+        };
+        for t in tracks {
+            self.follow(t, pts_ms, &mut scene);
+        }
+        for ended in events.iter().filter(|e| e.kind == EventKind::TrackEnded) {
+            self.forget(ended, &mut scene);
+        }
+        scene.line_counts = self.lines.iter().map(|l| l.counter.counts()).collect();
+        scene.occupancy = self
+            .zones
+            .iter()
+            .map(|z| {
+                let mut by_class = BTreeMap::new();
+                for t in tracks.iter().filter(|t| z.watcher.is_inside(t.id)) {
+                    *by_class.entry(t.class_id).or_insert(0) += 1;
+                }
+                by_class
+            })
+            .collect();
+        (events, scene)
+    }
+
+    /// One track against every line and zone.
+    fn follow(&mut self, t: &Track, pts_ms: f64, scene: &mut SceneFrame) {
+        let height = t.bbox.height() as f64;
+        let velocity = [t.velocity[0] as f64, t.velocity[1] as f64];
+        let speed_px_s = velocity[0].hypot(velocity[1]);
+        let speed_m_s = self
+            .ground
+            .as_ref()
+            .and_then(|g| g.speed_m_s(anchor_of(&t.bbox, Anchor::BottomCenter), velocity));
+        let event = |kind, place: &Arc<str>| SceneEvent {
+            kind,
+            place: place.clone(),
+            id: t.id,
+            class_id: t.class_id,
+            pts_ms,
+            speed_px_s,
+            speed_m_s,
+        };
+        let mut insight = TrackInsight {
+            id: t.id,
+            speed_m_s,
+            crossings: Vec::new(),
+        };
+        for (k, line) in self.lines.iter_mut().enumerate() {
+            if !follows(&line.classes, t.class_id) {
+                continue;
+            }
+            let anchor = anchor_of(&t.bbox, line.anchor);
+            if let Some(direction) = line.counter.observe(t.id, anchor, height) {
+                scene
+                    .events
+                    .push(event(SceneEventKind::LineCross(direction), &line.name));
+                *self.totals.entry((k, direction, t.class_id)).or_insert(0) += 1;
+            }
+            if let Some(c) = forecast_crossing(&line.counter.segment, t, line.anchor) {
+                insight.crossings.push(CrossingForecast {
+                    line: line.name.clone(),
+                    ..c
+                });
+            }
+        }
+        for zone in self
+            .zones
+            .iter_mut()
+            .filter(|z| follows(&z.classes, t.class_id))
+        {
+            let anchor = anchor_of(&t.bbox, zone.anchor);
+            if let Some(change) = zone.watcher.observe(t.id, anchor, height, pts_ms) {
+                scene.events.push(event(zone_event(change), &zone.name));
+            }
+        }
+        if insight.speed_m_s.is_some() || !insight.crossings.is_empty() {
+            scene.insights.push(insight);
+        }
+    }
+
+    /// A track ended: it leaves the zones it was in, at its last sighting.
+    fn forget(&mut self, ended: &Event, scene: &mut SceneFrame) {
+        for line in &mut self.lines {
+            line.counter.forget(ended.id);
+        }
+        for zone in &mut self.zones {
+            if let Some(change) = zone.watcher.forget(ended.id) {
+                scene.events.push(SceneEvent {
+                    kind: zone_event(change),
+                    place: zone.name.clone(),
+                    id: ended.id,
+                    class_id: ended.class_id,
+                    pts_ms: ended.last_pts_ms,
+                    speed_px_s: 0.0,
+                    speed_m_s: None,
+                });
+            }
+        }
+    }
+
+    /// At the end of the stream: every track still alive ends.
+    pub fn finish(&mut self) -> Vec<Event> {
+        self.lifecycle.finish()
+    }
+
+    /// Crossings per line, direction and class, in the order of the config.
+    pub fn totals(&self) -> Vec<LineTotal> {
+        self.totals
+            .iter()
+            .map(|(&(k, direction, class_id), &count)| LineTotal {
+                line: self.lines[k].name.clone(),
+                direction,
+                class_id,
+                count,
+            })
+            .collect()
+    }
+}
+
+fn zone_event(change: ZoneChange) -> SceneEventKind {
+    match change {
+        ZoneChange::Enter => SceneEventKind::ZoneEnter,
+        ZoneChange::Exit { dwell_s } => SceneEventKind::ZoneExit { dwell_s },
+        ZoneChange::Loiter { dwell_s } => SceneEventKind::Loiter { dwell_s },
+    }
+}
+
+/// When the track's forecast path crosses `segment`, with the uncertainty of that time: the
+/// spread of the forecast position across the line, divided by how fast it approaches the line.
+fn forecast_crossing(segment: &Segment, t: &Track, anchor: Anchor) -> Option<CrossingForecast> {
+    let mut path = vec![(0.0, anchor_of(&t.bbox, anchor))];
+    path.extend(
+        t.predicted
+            .iter()
+            .map(|p| (p.dt_s as f64, anchor_of(&p.bbox, anchor))),
+    );
+    let in_s = time_to_cross(segment, &path)?;
+    let step = path.windows(2).find(|w| w[1].0 >= in_s)?;
+    let approach = (segment.signed_distance(step[1].1) - segment.signed_distance(step[0].1)).abs()
+        / (step[1].0 - step[0].0).max(1e-9);
+    let spread = across_spread(segment, &t.predicted, in_s);
+    Some(CrossingForecast {
+        line: Arc::from(""),
+        in_s,
+        std_s: spread / approach.max(1e-9),
+    })
+}
+
+/// Standard deviation, across the line, of the forecast position `in_s` from now: the
+/// forecasts' centre covariances interpolated in time (zero now).
+fn across_spread(segment: &Segment, predicted: &[Prediction], in_s: f64) -> f64 {
+    let length = segment.length();
+    let n = [
+        -(segment.b[1] - segment.a[1]) / length,
+        (segment.b[0] - segment.a[0]) / length,
+    ];
+    let variance = |c: &[f32; 3]| {
+        let (sxx, sxy, syy) = (c[0] as f64, c[1] as f64, c[2] as f64);
+        n[0] * n[0] * sxx + 2.0 * n[0] * n[1] * sxy + n[1] * n[1] * syy
+    };
+    let mut before = (0.0, 0.0);
+    for p in predicted {
+        let here = (p.dt_s as f64, variance(&p.cov_xy));
+        if here.0 >= in_s {
+            let f = (in_s - before.0) / (here.0 - before.0).max(1e-9);
+            return (before.1 + f * (here.1 - before.1)).max(0.0).sqrt();
+        }
+        before = here;
+    }
+    before.1.max(0.0).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::config::{HomographyConfig, LineConfig, ZoneConfig};
+
+    fn labels() -> Labels {
+        Labels::parse("person\ncar\n").unwrap()
+    }
+
+    fn track(id: u64, class_id: usize, cx: f32, bottom: f32, vy: f32) -> Track {
+        Track {
+            id,
+            class_id,
+            score: 0.9,
+            bbox: BBox::new(cx - 10.0, bottom - 40.0, cx + 10.0, bottom),
+            velocity: [0.0, vy],
+            predicted: Vec::new(),
+        }
+    }
+
+    fn config() -> AnalyticsConfig {
+        AnalyticsConfig {
+            lines: vec![LineConfig {
+                name: "gate".into(),
+                points: vec![[0.0, 100.0], [200.0, 100.0]],
+                classes: vec!["car".into()],
+                anchor: Anchor::BottomCenter,
+            }],
+            zones: vec![ZoneConfig {
+                name: "lot".into(),
+                points: vec![[0.0, 150.0], [200.0, 150.0], [200.0, 300.0], [0.0, 300.0]],
+                classes: Vec::new(),
+                anchor: Anchor::BottomCenter,
+                loiter_s: 0.0,
+            }],
+            homography: None,
+        }
+    }
+
+    #[test]
+    fn crossings_are_counted_per_class_and_reported_as_events() {
+        let mut a = Analyzer::new(&config(), &labels(), 1.0, "analytics").unwrap();
+        let mut crossed = Vec::new();
+        for (k, y) in [60.0, 90.0, 120.0, 140.0].into_iter().enumerate() {
+            let tracks = [track(1, 1, 50.0, y, 100.0), track(2, 0, 150.0, y, 100.0)];
+            let (_, scene) = a.update(k as f64 * 100.0, &tracks);
+            crossed.extend(scene.events);
+        }
+        // The person (class 0) is not followed by the car-only line.
+        assert_eq!(crossed.len(), 1, "{crossed:?}");
+        let e = &crossed[0];
+        assert_eq!(
+            (e.kind, &*e.place, e.id, e.pts_ms),
+            (SceneEventKind::LineCross(Direction::In), "gate", 1, 200.0)
+        );
+        assert_eq!(
+            a.totals(),
+            [LineTotal {
+                line: "gate".into(),
+                direction: Direction::In,
+                class_id: 1,
+                count: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn zone_occupancy_and_an_ended_track_leaving() {
+        let mut a = Analyzer::new(&config(), &labels(), 0.5, "analytics").unwrap();
+        let (_, scene) = a.update(
+            0.0,
+            &[track(1, 0, 50.0, 200.0, 0.0), track(2, 1, 60.0, 220.0, 0.0)],
+        );
+        assert_eq!(
+            scene
+                .events
+                .iter()
+                .filter(|e| e.kind == SceneEventKind::ZoneEnter)
+                .count(),
+            2
+        );
+        assert_eq!(scene.occupancy, [BTreeMap::from([(0, 1), (1, 1)])]);
+        let (_, scene) = a.update(400.0, &[track(2, 1, 60.0, 220.0, 0.0)]);
+        assert_eq!(
+            scene.occupancy,
+            [BTreeMap::from([(1, 1)])],
+            "track 1 unseen"
+        );
+        // Track 1 unseen for longer than 0.5 s: it ends, and leaves the zone when last seen.
+        let (events, scene) = a.update(600.0, &[track(2, 1, 60.0, 220.0, 0.0)]);
+        assert_eq!(events.len(), 1);
+        let exit = &scene.events[0];
+        assert_eq!(
+            (exit.kind, exit.id, exit.pts_ms),
+            (SceneEventKind::ZoneExit { dwell_s: 0.0 }, 1, 0.0)
+        );
+    }
+
+    #[test]
+    fn a_forecast_path_toward_the_line_gives_a_time_to_cross() {
+        let mut a = Analyzer::new(&config(), &labels(), 1.0, "analytics").unwrap();
+        let mut t = track(1, 1, 50.0, 80.0, 40.0);
+        t.predicted = [0.5f32, 1.0, 2.0]
+            .iter()
+            .map(|&dt| Prediction {
+                dt_s: dt,
+                bbox: BBox::new(40.0, 40.0 + 40.0 * dt, 60.0, 80.0 + 40.0 * dt),
+                cov_xy: [4.0 * dt, 0.0, 16.0 * dt],
+            })
+            .collect();
+        let (_, scene) = a.update(0.0, &[t]);
+        let c = &scene.insights[0].crossings[0];
+        assert_eq!(&*c.line, "gate");
+        assert!((c.in_s - 0.5).abs() < 1e-6, "{c:?}");
+        // Across the (horizontal) line only y's variance counts: 16 × 0.5 = 8 px², at 40 px/s.
+        assert!((c.std_s - 8f64.sqrt() / 40.0).abs() < 1e-6, "{c:?}");
+    }
+
+    #[test]
+    fn ground_speed_needs_a_homography() {
+        let mut c = config();
+        c.homography = Some(HomographyConfig {
+            image: vec![[0.0, 0.0], [200.0, 0.0], [200.0, 200.0], [0.0, 200.0]],
+            world: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        });
+        let mut a = Analyzer::new(&c, &labels(), 1.0, "analytics").unwrap();
+        let (_, scene) = a.update(0.0, &[track(1, 1, 50.0, 50.0, 100.0)]);
+        let v = scene.insights[0].speed_m_s.unwrap();
+        assert!((v - 5.0).abs() < 1e-6, "{v}");
+    }
+
+    #[test]
+    fn unknown_class_names_their_key() {
+        let mut c = config();
+        c.zones[0].classes = vec!["unicorn".into()];
+        let e = Analyzer::new(&c, &labels(), 1.0, "cameras.gate.analytics")
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("cameras.gate.analytics.zones[0].classes: unknown class 'unicorn'"),
+            "{e}"
+        );
+    }
+}
