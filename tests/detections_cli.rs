@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{eval_json, read_mot, run, run_ok, scratch, shared, stderr};
+use common::{eval_json, read_mot, run, run_ok, scratch, stderr, val_half};
 
 /// A two-sequence MOT17 val-half set, made from the shared data the way tools/mot_valhalf.py
 /// makes it (frames N/2+2..N renumbered from 1), but only its first 60 frames to stay quick.
@@ -14,48 +14,7 @@ fn val_half_sample(dir: &Path) -> std::path::PathBuf {
 
 /// The same with up to `frames` frames of each sequence.
 fn val_half_prefix(dir: &Path, frames: u64) -> std::path::PathBuf {
-    let root = dir.join("val");
-    for seq in ["MOT17-05", "MOT17-09"] {
-        let src = shared().join("mot/MOT17").join(seq);
-        let ini = std::fs::read_to_string(src.join("seqinfo.ini")).unwrap();
-        let length: u64 = ini
-            .lines()
-            .find_map(|l| l.strip_prefix("seqLength="))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let first = length / 2 + 2;
-        let frames = frames.min(length + 1 - first);
-        let out = root.join(seq);
-        std::fs::create_dir_all(out.join("gt")).unwrap();
-        std::fs::create_dir_all(out.join("det")).unwrap();
-        std::fs::write(
-            out.join("seqinfo.ini"),
-            ini.replace(
-                &format!("seqLength={length}"),
-                &format!("seqLength={frames}"),
-            ),
-        )
-        .unwrap();
-        for (from, to) in [
-            ("gt/gt.txt", "gt/gt.txt"),
-            ("det/yolox_x_ablation.txt", "det/det.txt"),
-        ] {
-            let text = std::fs::read_to_string(src.join(from)).unwrap();
-            let kept: String = text
-                .lines()
-                .filter_map(|l| {
-                    let (frame, rest) = l.split_once(',')?;
-                    let f: u64 = frame.parse().ok()?;
-                    (f >= first && f < first + frames)
-                        .then(|| format!("{},{rest}\n", f - first + 1))
-                })
-                .collect();
-            std::fs::write(out.join(to), kept).unwrap();
-        }
-    }
-    root
+    val_half(dir, &["MOT17-05", "MOT17-09"], frames)
 }
 
 /// Tracks every sequence of `val` from its `det/det.txt` into `res/SEQ.txt`; must succeed.

@@ -261,3 +261,51 @@ pub fn signal(child: &std::process::Child, sig: &str) {
         .args([sig, &child.id().to_string()])
         .status();
 }
+
+/// A MOT17 val-half set of `seqs` under `dir/val`, made from the shared data the way
+/// tools/mot_valhalf.py makes it (frames N/2+2..N renumbered from 1), with up to `frames` frames
+/// of each; detections in `det/det.txt`.
+pub fn val_half(dir: &Path, seqs: &[&str], frames: u64) -> PathBuf {
+    let root = dir.join("val");
+    for seq in seqs {
+        let src = shared().join("mot/MOT17").join(seq);
+        let ini = std::fs::read_to_string(src.join("seqinfo.ini")).unwrap();
+        let length: u64 = ini
+            .lines()
+            .find_map(|l| l.strip_prefix("seqLength="))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let first = length / 2 + 2;
+        let frames = frames.min(length + 1 - first);
+        let out = root.join(seq);
+        std::fs::create_dir_all(out.join("gt")).unwrap();
+        std::fs::create_dir_all(out.join("det")).unwrap();
+        std::fs::write(
+            out.join("seqinfo.ini"),
+            ini.replace(
+                &format!("seqLength={length}"),
+                &format!("seqLength={frames}"),
+            ),
+        )
+        .unwrap();
+        for (from, to) in [
+            ("gt/gt.txt", "gt/gt.txt"),
+            ("det/yolox_x_ablation.txt", "det/det.txt"),
+        ] {
+            let text = std::fs::read_to_string(src.join(from)).unwrap();
+            let kept: String = text
+                .lines()
+                .filter_map(|l| {
+                    let (frame, rest) = l.split_once(',')?;
+                    let f: u64 = frame.parse().ok()?;
+                    (f >= first && f < first + frames)
+                        .then(|| format!("{},{rest}\n", f - first + 1))
+                })
+                .collect();
+            std::fs::write(out.join(to), kept).unwrap();
+        }
+    }
+    root
+}

@@ -1,0 +1,216 @@
+//! Counting lines and zones as a user runs them: `vigil track SEQ --detections … --config
+//! lines.toml --json OUT`, checked against the same lines counted on the ground-truth
+//! trajectories; and the config errors of `[analytics]`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{run, run_ok, scratch, stderr, val_half};
+use vigil::analytics::{Analyzer, Direction};
+use vigil::config::Config;
+use vigil::detect::Labels;
+use vigil::frame::Track;
+use vigil::geom::BBox;
+
+/// One line across each scene, where the ground-truth people cross most (a line nobody
+/// crosses tests nothing): `(sequence, name, points)`.
+const LINES: [(&str, &str, [[f64; 2]; 2]); 4] = [
+    ("MOT17-02", "square", [[1152.0, 0.0], [1152.0, 1080.0]]),
+    ("MOT17-04", "street", [[480.0, 0.0], [480.0, 1080.0]]),
+    ("MOT17-05", "walkway", [[128.0, 0.0], [128.0, 480.0]]),
+    ("MOT17-09", "shop", [[1536.0, 0.0], [1536.0, 1080.0]]),
+];
+
+fn lines_toml(lines: &[(&str, [[f64; 2]; 2])]) -> String {
+    lines
+        .iter()
+        .map(|(name, [a, b])| {
+            format!(
+                "[[analytics.lines]]\nname = \"{name}\"\npoints = [[{}, {}], [{}, {}]]\n",
+                a[0], a[1], b[0], b[1]
+            )
+        })
+        .collect()
+}
+
+type Counts = BTreeMap<(String, &'static str), u64>;
+
+/// Crossings per (line, direction) in a JSON Lines file.
+fn json_counts(path: &Path) -> Counts {
+    let mut counts = Counts::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let frame: serde_json::Value = serde_json::from_str(line).unwrap();
+        for e in frame["events"].as_array().into_iter().flatten() {
+            if e["type"] == "line_cross" {
+                let direction = if e["direction"] == "in" { "in" } else { "out" };
+                *counts
+                    .entry((e["line"].as_str().unwrap().to_string(), direction))
+                    .or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// A crossing by a person this hidden (MOTChallenge visibility) happens out of any camera's
+/// sight: a detector cannot see it, a tracker can only bridge it.
+const HIDDEN: f32 = 0.1;
+
+/// Crossings per (line, direction) of the ground-truth trajectories (pedestrians that count,
+/// as the MOTChallenge rules say), through the same analytics: all, and those by people who
+/// were visible when they crossed.
+fn gt_counts(seq: &Path, config: &Config) -> (Counts, Counts) {
+    let text = std::fs::read_to_string(seq.join("gt/gt.txt")).unwrap();
+    let mut frames: BTreeMap<u64, Vec<Track>> = BTreeMap::new();
+    let mut visibility = BTreeMap::new();
+    for line in text.lines() {
+        let v: Vec<f32> = line.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        if v[6] != 1.0 || v[7] != 1.0 {
+            continue;
+        }
+        visibility.insert((v[0] as u64, v[1] as u64), v[8]);
+        frames.entry(v[0] as u64).or_default().push(Track {
+            id: v[1] as u64,
+            class_id: 0,
+            score: 1.0,
+            bbox: BBox::new(v[2], v[3], v[2] + v[4], v[3] + v[5]),
+            velocity: [0.0, 0.0],
+            predicted: Vec::new(),
+        });
+    }
+    let labels = Labels::parse("person").unwrap();
+    let mut analyzer = Analyzer::new(&config.analytics, &labels, 1.0, "analytics").unwrap();
+    let ini = std::fs::read_to_string(seq.join("seqinfo.ini")).unwrap();
+    let fps: f64 = ini
+        .lines()
+        .find_map(|l| l.strip_prefix("frameRate="))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let last = frames.keys().last().copied().unwrap_or(0);
+    let (mut all, mut visible) = (Counts::new(), Counts::new());
+    for n in 1..=last {
+        let tracks = frames.remove(&n).unwrap_or_default();
+        let (_, scene) = analyzer.update(n as f64 * 1000.0 / fps, &tracks);
+        for e in scene.events {
+            if let vigil::analytics::SceneEventKind::LineCross(d) = e.kind {
+                let direction = if d == Direction::In { "in" } else { "out" };
+                let key = (e.place.to_string(), direction);
+                *all.entry(key.clone()).or_default() += 1;
+                if visibility[&(n, e.id)] >= HIDDEN {
+                    *visible.entry(key).or_default() += 1;
+                }
+            }
+        }
+    }
+    (all, visible)
+}
+
+#[test]
+fn line_counts_from_tracks_match_counts_from_ground_truth() {
+    let dir = scratch("analytics-mot17");
+    let seqs: Vec<&str> = LINES.iter().map(|(s, _, _)| *s).collect();
+    let val = val_half(&dir, &seqs, u64::MAX);
+    let mut report = Vec::new();
+    let mut sums = (0, 0, 0);
+    for (seq, name, points) in LINES {
+        let lines = [(name, points)];
+        let config_path = dir.join(format!("{seq}.toml"));
+        let toml = lines_toml(&lines);
+        std::fs::write(&config_path, &toml).unwrap();
+        let json = dir.join(format!("{seq}.jsonl"));
+        let out = run_ok(&[
+            "track",
+            val.join(seq).to_str().unwrap(),
+            "--detections",
+            "det/det.txt",
+            "--mot",
+            dir.join(format!("{seq}.txt")).to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "--config",
+            config_path.to_str().unwrap(),
+        ]);
+        let tracked = json_counts(&json);
+        // The totals printed at the end are the events written.
+        let printed = String::from_utf8_lossy(&out.stdout);
+        for ((line, direction), n) in &tracked {
+            let expected = format!("line {line} {direction} person: {n}");
+            assert!(printed.contains(&expected), "{expected} in:\n{printed}");
+        }
+        let (truth, seen) = gt_counts(&val.join(seq), &Config::parse(&toml).unwrap());
+        let total = |c: &Counts| c.values().sum::<u64>();
+        let (gt, gt_seen, ours) = (total(&truth), total(&seen), total(&tracked));
+        assert!(
+            gt >= 8,
+            "{seq}: only {gt} gt crossings, choose another line"
+        );
+        sums = (sums.0 + gt, sums.1 + gt_seen, sums.2 + ours);
+        report.push(format!(
+            "{seq} {name}: gt {gt} {truth:?}, gt seen crossing {gt_seen}, tracks {ours} {tracked:?}"
+        ));
+    }
+    let (gt, gt_seen, ours) = sums;
+    let error = |reference: u64| (ours as f64 - reference as f64).abs() / reference as f64;
+    report.push(format!(
+        "all scenes: gt {gt}, gt seen crossing {gt_seen}, tracks {ours}: error {:.1} % against all, {:.1} % against the seen",
+        100.0 * error(gt),
+        100.0 * error(gt_seen)
+    ));
+    let report = report.join("\n");
+    println!("{report}");
+    // Crossings made while hidden (visibility < 0.1) cannot be seen by the detector; what can
+    // be seen must be counted within 10 %, and all of it within 20 %.
+    assert!(error(gt_seen) <= 0.10, "{report}");
+    assert!(error(gt) <= 0.20, "{report}");
+}
+
+#[test]
+fn bad_analytics_config_is_one_line_naming_the_key() {
+    let dir = scratch("analytics-bad-config");
+    let val = val_half(&dir, &["MOT17-09"], 5);
+    let cases = [
+        (
+            "[[analytics.lines]]\nname = \"gate\"\npoints = [[10, 10], [10, 10]]\n",
+            "analytics.lines[0].points",
+        ),
+        (
+            "[[analytics.zones]]\nname = \"yard\"\npoints = [[0, 0], [100, 100], [100, 0], [0, 100]]\n",
+            "analytics.zones[0].points",
+        ),
+        (
+            "[[analytics.zones]]\nname = \"yard\"\npoints = [[0, 0], [100, 100]]\n",
+            "analytics.zones[0].points",
+        ),
+        (
+            "[analytics.homography]\nimage = [[0, 0], [1, 1], [2, 2], [3, 0]]\nworld = [[0, 0], [1, 0], [1, 1], [0, 1]]\n",
+            "analytics.homography",
+        ),
+        (
+            "[[analytics.lines]]\nname = \"gate\"\npoints = [[0, 10], [100, 10]]\nclasses = [\"unicorn\"]\n",
+            "analytics.lines[0].classes",
+        ),
+    ];
+    for (k, (toml, key)) in cases.iter().enumerate() {
+        let config = dir.join(format!("bad{k}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let o = run(&[
+            "track",
+            val.join("MOT17-09").to_str().unwrap(),
+            "--detections",
+            "det/det.txt",
+            "--mot",
+            dir.join("out.txt").to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{toml}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(key), "{key} named in: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
