@@ -63,7 +63,7 @@ impl Homography {
         const STEP_S: f64 = 0.1;
         let a = self.apply(p)?;
         let b = self.apply([p[0] + v[0] * STEP_S, p[1] + v[1] * STEP_S])?;
-        let speed = (b[0] - a[0]).hypot(b[1] - a[1]) / STEP_S;
+        let speed = super::norm(b[0] - a[0], b[1] - a[1]) / STEP_S;
         speed.is_finite().then_some(speed)
     }
 }

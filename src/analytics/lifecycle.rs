@@ -42,7 +42,7 @@ impl Summary {
     fn see(&mut self, pts_ms: f64, t: &Track) {
         let (x0, y0) = self.last_bbox.center();
         let (x1, y1) = t.bbox.center();
-        self.path_px += (x1 - x0).hypot(y1 - y0);
+        self.path_px += ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt();
         // The tracker may refine a track's class; the latest is the best guess.
         self.class_id = t.class_id;
         self.last_pts_ms = pts_ms;

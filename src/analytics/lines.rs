@@ -8,11 +8,9 @@
 //! found again across it, counts exactly once. Direction alternates by construction, so a track
 //! counts twice in one direction only if it truly went back in between.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
-use super::Point;
+use super::{norm, Point, TrackMap};
 
 /// Which way a crossing went. With the line's points `a` → `b`, "in" goes from the side where
 /// (bx−ax)(y−ay) − (by−ay)(x−ax) < 0 to the side where it is > 0.
@@ -45,7 +43,7 @@ pub struct Segment {
 
 impl Segment {
     pub fn length(&self) -> f64 {
-        (self.b[0] - self.a[0]).hypot(self.b[1] - self.a[1])
+        norm(self.b[0] - self.a[0], self.b[1] - self.a[1])
     }
 
     /// Signed distance of `p` from the line through the segment: negative on the "out" side,
@@ -86,7 +84,7 @@ struct Settled {
 #[derive(Debug)]
 pub struct LineCounter {
     pub segment: Segment,
-    settled: HashMap<u64, Settled>,
+    settled: TrackMap<Settled>,
     counts: [u64; 2],
 }
 
@@ -94,7 +92,7 @@ impl LineCounter {
     pub fn new(segment: Segment) -> Self {
         Self {
             segment,
-            settled: HashMap::new(),
+            settled: TrackMap::default(),
             counts: [0, 0],
         }
     }
@@ -133,18 +131,35 @@ impl LineCounter {
     }
 }
 
-/// In how many seconds a track whose anchor follows `path` will cross `segment`: the first step
-/// of the path that crosses it, interpolated linearly. `path` is `(t_s, point)` with increasing
-/// times, the first being now (0).
-pub fn time_to_cross(segment: &Segment, path: &[(f64, Point)]) -> Option<f64> {
-    path.windows(2).find_map(|w| {
-        let ((t0, p0), (t1, p1)) = (w[0], w[1]);
-        if !segment.crossed_by(p0, p1) {
-            return None;
+/// A forecast crossing of a line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Crossing {
+    /// Seconds from now.
+    pub in_s: f64,
+    /// How fast the path approaches the line where it crosses, pixels per second.
+    pub approach_px_s: f64,
+}
+
+/// When a track whose anchor follows `path` will cross `segment`: the first step of the path
+/// that crosses it, interpolated linearly. `path` yields `(t_s, point)` with increasing times,
+/// the first being now (0).
+pub fn time_to_cross(
+    segment: &Segment,
+    path: impl IntoIterator<Item = (f64, Point)>,
+) -> Option<Crossing> {
+    let mut path = path.into_iter();
+    let (mut t0, mut p0) = path.next()?;
+    for (t1, p1) in path {
+        if segment.crossed_by(p0, p1) {
+            let (d0, d1) = (segment.signed_distance(p0), segment.signed_distance(p1));
+            return Some(Crossing {
+                in_s: t0 + (t1 - t0) * d0 / (d0 - d1),
+                approach_px_s: (d1 - d0).abs() / (t1 - t0).max(1e-9),
+            });
         }
-        let (d0, d1) = (segment.signed_distance(p0), segment.signed_distance(p1));
-        Some(t0 + (t1 - t0) * d0 / (d0 - d1))
-    })
+        (t0, p0) = (t1, p1);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -262,10 +277,12 @@ mod tests {
             (1.0, [100.0, 120.0]),
             (2.0, [100.0, 160.0]),
         ];
-        assert!((time_to_cross(&s, &path).unwrap() - 0.5).abs() < 1e-9);
+        let c = time_to_cross(&s, path).unwrap();
+        assert!((c.in_s - 0.5).abs() < 1e-9, "{c:?}");
+        assert!((c.approach_px_s - 40.0).abs() < 1e-9, "{c:?}");
         let away = [(0.0, [100.0, 80.0]), (1.0, [100.0, 40.0])];
-        assert_eq!(time_to_cross(&s, &away), None);
+        assert_eq!(time_to_cross(&s, away), None);
         let beside = [(0.0, [300.0, 80.0]), (1.0, [300.0, 120.0])];
-        assert_eq!(time_to_cross(&s, &beside), None);
+        assert_eq!(time_to_cross(&s, beside), None);
     }
 }

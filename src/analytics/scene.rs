@@ -231,7 +231,7 @@ impl Analyzer {
     fn follow(&mut self, t: &Track, pts_ms: f64, scene: &mut SceneFrame) {
         let height = t.bbox.height() as f64;
         let velocity = [t.velocity[0] as f64, t.velocity[1] as f64];
-        let speed_px_s = velocity[0].hypot(velocity[1]);
+        let speed_px_s = super::norm(velocity[0], velocity[1]);
         let speed_m_s = self
             .ground
             .as_ref()
@@ -261,10 +261,11 @@ impl Analyzer {
                     .push(event(SceneEventKind::LineCross(direction), &line.name));
                 *self.totals.entry((k, direction, t.class_id)).or_insert(0) += 1;
             }
-            if let Some(c) = forecast_crossing(&line.counter.segment, t, line.anchor) {
+            if let Some((in_s, std_s)) = forecast_crossing(&line.counter.segment, t, line.anchor) {
                 insight.crossings.push(CrossingForecast {
                     line: line.name.clone(),
-                    ..c
+                    in_s,
+                    std_s,
                 });
             }
         }
@@ -332,23 +333,15 @@ fn zone_event(change: ZoneChange) -> SceneEventKind {
 
 /// When the track's forecast path crosses `segment`, with the uncertainty of that time: the
 /// spread of the forecast position across the line, divided by how fast it approaches the line.
-fn forecast_crossing(segment: &Segment, t: &Track, anchor: Anchor) -> Option<CrossingForecast> {
-    let mut path = vec![(0.0, anchor_of(&t.bbox, anchor))];
-    path.extend(
-        t.predicted
-            .iter()
-            .map(|p| (p.dt_s as f64, anchor_of(&p.bbox, anchor))),
-    );
-    let in_s = time_to_cross(segment, &path)?;
-    let step = path.windows(2).find(|w| w[1].0 >= in_s)?;
-    let approach = (segment.signed_distance(step[1].1) - segment.signed_distance(step[0].1)).abs()
-        / (step[1].0 - step[0].0).max(1e-9);
-    let spread = across_spread(segment, &t.predicted, in_s);
-    Some(CrossingForecast {
-        line: Arc::from(""),
-        in_s,
-        std_s: spread / approach.max(1e-9),
-    })
+fn forecast_crossing(segment: &Segment, t: &Track, anchor: Anchor) -> Option<(f64, f64)> {
+    let now = std::iter::once((0.0, anchor_of(&t.bbox, anchor)));
+    let ahead = t
+        .predicted
+        .iter()
+        .map(|p| (p.dt_s as f64, anchor_of(&p.bbox, anchor)));
+    let c = time_to_cross(segment, now.chain(ahead))?;
+    let spread = across_spread(segment, &t.predicted, c.in_s);
+    Some((c.in_s, spread / c.approach_px_s.max(1e-9)))
 }
 
 /// Standard deviation, across the line, of the forecast position `in_s` from now: the

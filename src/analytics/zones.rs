@@ -5,10 +5,8 @@
 //! not enter and leave on every frame. Times are stream times, so the same input gives the same
 //! events on any machine.
 
-use std::collections::HashMap;
-
 use super::lines::Segment;
-use super::Point;
+use super::{norm, Point, TrackMap};
 
 const BAND_OF_HEIGHT: f64 = 0.1;
 const MIN_BAND_PX: f64 = 2.0;
@@ -101,7 +99,7 @@ impl Polygon {
                 let (dx, dy) = (e.b[0] - e.a[0], e.b[1] - e.a[1]);
                 let u = (((p[0] - e.a[0]) * dx + (p[1] - e.a[1]) * dy) / (dx * dx + dy * dy))
                     .clamp(0.0, 1.0);
-                (p[0] - e.a[0] - u * dx).hypot(p[1] - e.a[1] - u * dy)
+                norm(p[0] - e.a[0] - u * dx, p[1] - e.a[1] - u * dy)
             })
             .fold(f64::INFINITY, f64::min)
     }
@@ -134,7 +132,7 @@ pub struct ZoneWatcher {
     pub polygon: Polygon,
     /// 0: no loitering events.
     loiter_s: f64,
-    inside: HashMap<u64, Visit>,
+    inside: TrackMap<Visit>,
 }
 
 impl ZoneWatcher {
@@ -142,7 +140,7 @@ impl ZoneWatcher {
         Self {
             polygon,
             loiter_s,
-            inside: HashMap::new(),
+            inside: TrackMap::default(),
         }
     }
 
@@ -154,11 +152,19 @@ impl ZoneWatcher {
         height: f64,
         pts_ms: f64,
     ) -> Option<ZoneChange> {
-        let clear =
-            self.polygon.distance_to_border(anchor) >= (BAND_OF_HEIGHT * height).max(MIN_BAND_PX);
         let inside = self.polygon.contains(anchor);
-        match self.inside.get_mut(&id) {
-            None if inside && clear => {
+        // The border distance only matters when the state would change (most tracks are far
+        // from most zones and stay where they are).
+        let clear = || {
+            self.polygon.distance_to_border(anchor) >= (BAND_OF_HEIGHT * height).max(MIN_BAND_PX)
+        };
+        let visit = self.inside.get(&id).copied();
+        let changes = inside != visit.is_some();
+        if changes && !clear() {
+            return None; // on the border: nothing decided yet
+        }
+        match visit {
+            None if inside => {
                 self.inside.insert(
                     id,
                     Visit {
@@ -169,12 +175,13 @@ impl ZoneWatcher {
                 );
                 Some(ZoneChange::Enter)
             }
-            Some(visit) if !inside && clear => {
+            Some(visit) if !inside => {
                 let dwell_s = (pts_ms - visit.since_ms).max(0.0) / 1000.0;
                 self.inside.remove(&id);
                 Some(ZoneChange::Exit { dwell_s })
             }
-            Some(visit) => {
+            Some(_) => {
+                let visit = self.inside.get_mut(&id)?;
                 visit.last_ms = pts_ms;
                 let dwell_s = (pts_ms - visit.since_ms).max(0.0) / 1000.0;
                 if self.loiter_s > 0.0 && dwell_s >= self.loiter_s && !visit.loiter_reported {
