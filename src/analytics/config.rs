@@ -91,7 +91,7 @@ impl LineConfig {
         if a == b {
             return Err("the two points are the same: a line needs two different points".into());
         }
-        Ok(Segment { a, b })
+        Ok(Segment::new(a, b))
     }
 }
 

@@ -34,14 +34,26 @@ impl Direction {
 const BAND_OF_HEIGHT: f64 = 0.1;
 const MIN_BAND_PX: f64 = 2.0;
 
-/// A segment `a` → `b` in image pixels.
+/// A segment `a` → `b` in image pixels, with its unit normal toward the "in" side (kept, since
+/// distances to it are taken for every track on every frame).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Segment {
     pub a: Point,
     pub b: Point,
+    normal: Point,
 }
 
 impl Segment {
+    /// `a` and `b` must differ (the config checks it).
+    pub fn new(a: Point, b: Point) -> Self {
+        let length = norm(b[0] - a[0], b[1] - a[1]).max(f64::MIN_POSITIVE);
+        Self {
+            a,
+            b,
+            normal: [-(b[1] - a[1]) / length, (b[0] - a[0]) / length],
+        }
+    }
+
     pub fn length(&self) -> f64 {
         norm(self.b[0] - self.a[0], self.b[1] - self.a[1])
     }
@@ -49,27 +61,28 @@ impl Segment {
     /// Signed distance of `p` from the line through the segment: negative on the "out" side,
     /// positive on the "in" side.
     pub fn signed_distance(&self, p: Point) -> f64 {
-        let (dx, dy) = (self.b[0] - self.a[0], self.b[1] - self.a[1]);
-        (dx * (p[1] - self.a[1]) - dy * (p[0] - self.a[0])) / self.length()
+        self.normal[0] * (p[0] - self.a[0]) + self.normal[1] * (p[1] - self.a[1])
     }
 
-    /// Where along the segment (0 at `a`, 1 at `b`) the path `p0` → `p1` meets its line, if the
-    /// path goes from one side to the other.
-    pub fn meets_at(&self, p0: Point, p1: Point) -> Option<f64> {
-        let (d0, d1) = (self.signed_distance(p0), self.signed_distance(p1));
+    /// Whether the path from `p0` to `p1`, at signed distances `d0` and `d1`, crosses the
+    /// segment itself (not its extension).
+    fn crossed_between(&self, (p0, d0): (Point, f64), (p1, d1): (Point, f64)) -> bool {
         if d0.signum() == d1.signum() || d0 == d1 {
-            return None;
+            return false;
         }
         let s = d0 / (d0 - d1);
         let hit = [p0[0] + s * (p1[0] - p0[0]), p0[1] + s * (p1[1] - p0[1])];
         let (dx, dy) = (self.b[0] - self.a[0], self.b[1] - self.a[1]);
-        Some(((hit[0] - self.a[0]) * dx + (hit[1] - self.a[1]) * dy) / (dx * dx + dy * dy))
+        let u = ((hit[0] - self.a[0]) * dx + (hit[1] - self.a[1]) * dy) / (dx * dx + dy * dy);
+        (0.0..=1.0).contains(&u)
     }
 
     /// Whether the path `p0` → `p1` crosses the segment itself (not its extension).
     pub fn crossed_by(&self, p0: Point, p1: Point) -> bool {
-        self.meets_at(p0, p1)
-            .is_some_and(|u| (0.0..=1.0).contains(&u))
+        self.crossed_between(
+            (p0, self.signed_distance(p0)),
+            (p1, self.signed_distance(p1)),
+        )
     }
 }
 
@@ -147,17 +160,18 @@ pub fn time_to_cross(
     segment: &Segment,
     path: impl IntoIterator<Item = (f64, Point)>,
 ) -> Option<Crossing> {
-    let mut path = path.into_iter();
-    let (mut t0, mut p0) = path.next()?;
-    for (t1, p1) in path {
-        if segment.crossed_by(p0, p1) {
-            let (d0, d1) = (segment.signed_distance(p0), segment.signed_distance(p1));
+    let mut path = path
+        .into_iter()
+        .map(|(t, p)| (t, p, segment.signed_distance(p)));
+    let (mut t0, mut p0, mut d0) = path.next()?;
+    for (t1, p1, d1) in path {
+        if segment.crossed_between((p0, d0), (p1, d1)) {
             return Some(Crossing {
                 in_s: t0 + (t1 - t0) * d0 / (d0 - d1),
                 approach_px_s: (d1 - d0).abs() / (t1 - t0).max(1e-9),
             });
         }
-        (t0, p0) = (t1, p1);
+        (t0, p0, d0) = (t1, p1, d1);
     }
     None
 }
@@ -168,10 +182,7 @@ mod tests {
 
     /// A horizontal line at y = 100 from x = 0 to 200; "in" is downwards (y grows).
     fn gate() -> LineCounter {
-        LineCounter::new(Segment {
-            a: [0.0, 100.0],
-            b: [200.0, 100.0],
-        })
+        LineCounter::new(Segment::new([0.0, 100.0], [200.0, 100.0]))
     }
 
     fn walk(counter: &mut LineCounter, id: u64, ys: &[f64]) -> Vec<Direction> {
@@ -182,10 +193,7 @@ mod tests {
 
     #[test]
     fn the_side_follows_the_documented_sign() {
-        let s = Segment {
-            a: [0.0, 0.0],
-            b: [10.0, 0.0],
-        };
+        let s = Segment::new([0.0, 0.0], [10.0, 0.0]);
         // (x2−x1)(y−y1) − (y2−y1)(x−x1) = 10·y: positive below the line (image y grows down).
         assert!(s.signed_distance([5.0, 3.0]) > 0.0);
         assert!(s.signed_distance([5.0, -3.0]) < 0.0);

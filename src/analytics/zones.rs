@@ -45,10 +45,7 @@ impl Polygon {
 
     fn edges(&self) -> impl Iterator<Item = Segment> + '_ {
         let n = self.corners.len();
-        (0..n).map(move |i| Segment {
-            a: self.corners[i],
-            b: self.corners[(i + 1) % n],
-        })
+        (0..n).map(move |i| Segment::new(self.corners[i], self.corners[(i + 1) % n]))
     }
 
     fn area(&self) -> f64 {
