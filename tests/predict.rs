@@ -36,7 +36,12 @@ fn eval_predict_scores_the_default_against_baselines_on_gt_and_tracks() {
     let gt = &report["combined"]["ground_truth"];
     let tracks = &report["combined"]["vigil_tracks"];
     let first = &gt[0]["horizons"][1];
-    for key in ["fde_median_px", "fde_mean_per_height", "ade_mean_px", "inside_90"] {
+    for key in [
+        "fde_median_px",
+        "fde_mean_per_height",
+        "ade_mean_px",
+        "inside_90",
+    ] {
         assert!(first[key].is_number(), "{key} missing: {first}");
     }
     assert_eq!(report["sequences"][0][0], "MOT17-09");
@@ -44,7 +49,10 @@ fn eval_predict_scores_the_default_against_baselines_on_gt_and_tracks() {
         let default = "vigil default (window regression, per-track noise)";
         assert!(fde_median(gt, default, h) < fde_median(gt, "constant position", h));
         let tracked = fde_median(tracks, "vigil tracker forecasts", h);
-        assert!(tracked < fde_median(tracks, "constant position", h), "h {h}");
+        assert!(
+            tracked < fde_median(tracks, "constant position", h),
+            "h {h}"
+        );
     }
 }
 
@@ -61,7 +69,16 @@ fn refused(args: &[&str], names: &str) {
 fn bad_horizons_and_a_missing_gt_folder_are_refused_in_one_line() {
     let seq = shared().join("mot/MOT17/MOT17-09");
     let seq = seq.to_str().unwrap();
-    refused(&["eval-predict", "--gt", seq, "--horizons", "0"], "--horizons");
-    refused(&["eval-predict", "--gt", seq, "--horizons", "-1,abc"], "--horizons");
-    refused(&["eval-predict", "--gt", "no/such/folder"], "no/such/folder");
+    refused(
+        &["eval-predict", "--gt", seq, "--horizons", "0"],
+        "--horizons",
+    );
+    refused(
+        &["eval-predict", "--gt", seq, "--horizons", "-1,abc"],
+        "--horizons",
+    );
+    refused(
+        &["eval-predict", "--gt", "no/such/folder"],
+        "no/such/folder",
+    );
 }
