@@ -62,5 +62,25 @@ fn bench_tracker(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_tracker);
+/// The look-ahead of one track per frame: observe a box, forecast the three default horizons.
+fn bench_look_ahead(c: &mut Criterion) {
+    use vigil::geom::BBox;
+    use vigil::predict::{predictions, DefaultLookAhead, LookAhead};
+    let mut group = c.benchmark_group("look-ahead");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("one track, one frame (observe + 3 horizons)", |b| {
+        let mut model = DefaultLookAhead::default();
+        let mut frame = 0u64;
+        b.iter(|| {
+            frame += 1;
+            let t = frame as f64 / 30.0;
+            let x = 100.0 + (frame % 300) as f32;
+            model.observe(t, &BBox::from_cxcywh(x, 200.0, 40.0, 100.0));
+            predictions(&model, t, &[0.5, 1.0, 2.0])
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_tracker, bench_look_ahead);
 criterion_main!(benches);

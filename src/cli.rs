@@ -45,6 +45,26 @@ pub enum Command {
     Serve(ServeArgs),
     /// MOTChallenge metrics (HOTA, CLEAR, Identity) of tracker results, as TrackEval computes them.
     Eval(EvalArgs),
+    /// How well look-ahead forecasts people's positions: vigil's model and baselines on
+    /// MOTChallenge gt trajectories (and on vigil's own tracks with --detections).
+    EvalPredict(EvalPredictArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalPredictArgs {
+    /// Ground truth: a folder of sequences (SEQ/seqinfo.ini, SEQ/gt/gt.txt), or one sequence.
+    #[arg(long)]
+    pub gt: PathBuf,
+    /// Forecast horizons in seconds, comma-separated.
+    #[arg(long, default_value = "0.5,1,2", allow_hyphen_values = true)]
+    pub horizons: String,
+    /// Also score forecasts on vigil's own tracks, from these MOTChallenge detections (relative
+    /// to each sequence folder, e.g. det/det.txt).
+    #[arg(long, value_name = "DET")]
+    pub detections: Option<PathBuf>,
+    /// Also write every figure, combined and per sequence, as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -181,6 +201,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Bench(args) => bench::run(&args),
         Command::Eval(args) => eval(&args),
         Command::Serve(args) => serve(&args),
+        Command::EvalPredict(args) => eval_predict(&args),
     }
 }
 
@@ -533,6 +554,20 @@ fn eval(args: &EvalArgs) -> Result<i32> {
             .collect::<Result<_>>()?;
         let text =
             serde_json::to_string_pretty(&sequences).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
+    }
+    Ok(0)
+}
+
+fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
+    let horizons = crate::eval::forecasts::parse_horizons(&args.horizons)
+        .map_err(|e| Error::input(format!("--horizons: {e}")))?;
+    let report = crate::eval::forecasts::evaluate(&args.gt, &horizons, args.detections.as_deref())?;
+    print!("{}", crate::eval::forecasts::table(&report));
+    if let Some(path) = &args.json {
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| Error::internal(e.to_string()))?;
         std::fs::write(path, text + "\n")
             .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
     }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod motchallenge;
 pub mod offline;
 pub mod pipeline;
+pub mod predict;
 pub mod preprocess;
 pub mod serve;
 pub mod sink;

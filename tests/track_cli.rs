@@ -70,7 +70,13 @@ fn tracks_vtest_into_video_mot_and_json() {
     for key in ["id", "class", "score", "bbox", "velocity", "predicted"] {
         assert!(!track[key].is_null(), "missing {key} in {track}");
     }
-    assert_eq!(track["predicted"][0]["dt_s"], 1.0);
+    let horizons: Vec<f64> = track["predicted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["dt_s"].as_f64().unwrap())
+        .collect();
+    assert_eq!(horizons, [0.5, 1.0, 2.0], "the default horizons");
     assert_eq!(track["predicted"][0]["cov_xy"].as_array().unwrap().len(), 3);
     // JSON and MOT report the same tracks.
     let json_rows: usize = lines

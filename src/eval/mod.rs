@@ -6,10 +6,13 @@
 //! - `prepare.rs`: MOTChallenge preprocessing (pedestrians only, distractor matches removed,
 //!   zero-marked gt dropped) and the per-frame IoU matrices.
 //! - `clear.rs`, `identity.rs`, `hota.rs`: one metric family each.
-//! - `dataset.rs`: the one file that reads folders from disk.
+//! - `dataset.rs`: the one file that reads folders from disk for these metrics.
+//! - `forecasts.rs`: `vigil eval-predict`, look-ahead scored on gt and on vigil's tracks (the
+//!   scoring itself is `predict::score`).
 
 mod clear;
 pub mod dataset;
+pub mod forecasts;
 mod hota;
 mod identity;
 mod input;

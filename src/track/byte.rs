@@ -18,8 +18,9 @@ use super::assign::{assign, Assignment};
 use super::kalman::{KalmanBox, KalmanNoise};
 use super::lag::FixedLag;
 use super::reupdate::replay_gap;
-use crate::frame::{Detection, Prediction, Track};
+use crate::frame::{Detection, Track};
 use crate::geom::BBox;
+use crate::predict::{self, DefaultLookAhead, LookAhead};
 
 /// The largest coordinate (in pixels) of a box the tracker follows. Anything beyond is a
 /// detector's garbage, not an object in a picture, and squared in the Kalman filter's `f32`
@@ -50,7 +51,8 @@ pub struct TrackerConfig {
     pub tentative_match_cost: f32,
     /// How long a lost track may be re-found before it is forgotten, in seconds.
     pub lost_timeout_s: f64,
-    /// How far ahead to forecast each track, in seconds.
+    /// How far ahead to forecast each track, in seconds (by `predict`'s look-ahead, never by
+    /// advancing the association filter).
     pub horizons_s: Vec<f32>,
     /// Position noise as a fraction of box size per `noise_reference_s`.
     pub position_noise: f64,
@@ -86,7 +88,7 @@ impl Default for TrackerConfig {
             low_match_cost: 0.5,
             tentative_match_cost: 0.7,
             lost_timeout_s: 1.0,
-            horizons_s: vec![1.0],
+            horizons_s: vec![0.5, 1.0, 2.0],
             position_noise: noise.position,
             velocity_noise: noise.velocity,
             noise_reference_s: noise.reference_dt,
@@ -194,6 +196,8 @@ struct LiveTrack {
     filter_at_observation: KalmanBox,
     /// Frames since the last observation, counting the current one.
     frames_since_observation: u32,
+    /// The look-ahead, fed the matched detections; separate from the association filter.
+    look_ahead: DefaultLookAhead,
 }
 
 impl LiveTrack {
@@ -370,6 +374,7 @@ impl Tracker {
         t.kf.update(measurement(&det.bbox), noise);
         t.filter_at_observation = t.kf.clone();
         t.last_observation = det.bbox;
+        t.look_ahead.observe(time_s, &det.bbox);
         t.frames_since_observation = 0;
         t.score = det.score;
         t.last_seen_s = time_s;
@@ -386,7 +391,10 @@ impl Tracker {
             self.next_id - 1
         });
         let kf = KalmanBox::new(measurement(&det.bbox), &self.noise);
+        let mut look_ahead = DefaultLookAhead::default();
+        look_ahead.observe(time_s, &det.bbox);
         self.tracks.push(LiveTrack {
+            look_ahead,
             id,
             phase: if confirm_now {
                 Phase::Tracked
@@ -447,20 +455,8 @@ impl Tracker {
             .filter_map(|t| {
                 let id = t.id?;
                 let [vx, vy] = t.kf.velocity();
-                let predicted = self
-                    .config
-                    .horizons_s
-                    .iter()
-                    .map(|&dt_s| {
-                        let ([cx, cy, w, h], [sxx, sxy, syy]) =
-                            t.kf.forecast(dt_s as f64, &self.noise);
-                        Prediction {
-                            dt_s,
-                            bbox: BBox::from_cxcywh(cx as f32, cy as f32, w as f32, h as f32),
-                            cov_xy: [sxx as f32, sxy as f32, syy as f32],
-                        }
-                    })
-                    .collect();
+                let predicted =
+                    predict::predictions(&t.look_ahead, time_s, &self.config.horizons_s);
                 Some(Track {
                     id,
                     class_id: t.class_id,
@@ -561,7 +557,7 @@ mod tests {
             "{:?}",
             out[0].velocity
         );
-        let ahead = &out[0].predicted[0];
+        let ahead = &out[0].predicted[1];
         assert_eq!(ahead.dt_s, 1.0);
         assert!(
             (ahead.bbox.center().0 - (520.0 + 100.0)).abs() < 10.0,
@@ -672,7 +668,7 @@ mod tests {
         // Walking right at 100 px/s, hidden for 0.5 s, found a little further than that pace.
         // A plain update keeps part of the uncertainty half a second of blind prediction built
         // up; the re-update replays the gap along the straight line, as if it had been observed,
-        // so the forecast from there is surer.
+        // so the association filter's prediction from there is surer.
         let run = |reupdate: bool| {
             let config = TrackerConfig {
                 reupdate_after_occlusion: reupdate,
@@ -688,7 +684,8 @@ mod tests {
             }
             let out = tr.update(&[det(165.0, 0.0, 0.9)], 1.5);
             assert_eq!(ids(&out), vec![1]);
-            (out[0].velocity[0], out[0].predicted[0].cov_xy[0])
+            let ahead = tr.tracks[0].kf.forecast(1.0, &tr.noise);
+            (out[0].velocity[0], ahead.1[0])
         };
         let ((v_with, var_with), (v_plain, var_plain)) = (run(true), run(false));
         assert!(
@@ -700,6 +697,24 @@ mod tests {
             (v_with - 125.0).abs() < 15.0 && (v_plain - 125.0).abs() < 15.0,
             "{v_with} {v_plain}"
         );
+    }
+
+    #[test]
+    fn forecasts_come_from_the_look_ahead_and_leave_the_association_filter_alone() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        for step in 0..20 {
+            tr.update(&[det(10.0 * step as f32, 0.0, 0.9)], step as f64 * 0.1);
+        }
+        let out = tr.update(&[det(200.0, 0.0, 0.9)], 2.0);
+        let horizons: Vec<f32> = out[0].predicted.iter().map(|p| p.dt_s).collect();
+        assert_eq!(horizons, [0.5, 1.0, 2.0]);
+        // 100 px/s from a box centred at 220: 270, 320, 420.
+        for (p, x) in out[0].predicted.iter().zip([270.0, 320.0, 420.0]) {
+            assert!((p.bbox.center().0 - x).abs() < 2.0, "{p:?}");
+            assert!(p.cov_xy[0] > 0.0 && p.cov_xy[2] > 0.0);
+        }
+        let again = tr.report(2.0);
+        assert_eq!(again, out, "forecasting must not change any state");
     }
 
     #[test]

@@ -98,7 +98,8 @@ impl KalmanBox {
     }
 
     /// Covariance of the centre, `[sxx, sxy, syy]` (x and y are filtered independently, so
-    /// `sxy` is 0).
+    /// `sxy` is 0). Forecasts are `predict`'s; this is for checking the filter.
+    #[cfg(test)]
     pub fn center_cov(&self) -> [f64; 3] {
         [self.axes[0].pp, 0.0, self.axes[1].pp]
     }
@@ -139,7 +140,8 @@ impl KalmanBox {
     }
 
     /// Where the box will be `dt` seconds from now, and the covariance of its centre then,
-    /// without changing the filter.
+    /// without changing the filter (for checking it; the tracker's forecasts are `predict`'s).
+    #[cfg(test)]
     pub fn forecast(&self, dt: f64, noise: &KalmanNoise) -> ([f64; 4], [f64; 3]) {
         let mut ahead = self.clone();
         ahead.predict(dt, noise);

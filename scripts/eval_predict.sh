@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The evidence behind docs/PREDICTION.md: look-ahead models and baselines on the MOT17 val half,
+# on gt trajectories and on vigil's own tracks (ByteTrack's YOLOX-X ablation detections).
+#   scripts/eval_predict.sh          (needs $VIGIL_SHARED or ../shared; builds vigil in release)
+# Writes out/eval_predict/predict.json and prints the table.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+shared=${VIGIL_SHARED:-$root/../shared}
+work=$root/out/eval_predict
+rm -rf "$work" && mkdir -p "$work"
+(cd "$root" && cargo build --release --quiet)
+python3 "$shared/tools/mot_valhalf.py" "$work/val" >/dev/null
+"$root/target/release/vigil" -q eval-predict --gt "$work/val" --horizons 0.5,1,2 \
+  --detections det/det.txt --json "$work/predict.json"

@@ -1,0 +1,84 @@
+//! `vigil eval-predict` as a user runs it: the table and JSON on a real MOT17 sequence, and one
+//! clear line with exit code 2 for bad input.
+
+mod common;
+
+use common::{run, run_ok, scratch, shared, stderr};
+
+fn fde_median(rows: &serde_json::Value, model: &str, horizon: usize) -> f64 {
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == model)
+        .unwrap_or_else(|| panic!("no row for {model}"));
+    row["horizons"][horizon]["fde_median_px"].as_f64().unwrap()
+}
+
+#[test]
+fn eval_predict_scores_the_default_against_baselines_on_gt_and_tracks() {
+    let seq = shared().join("mot/MOT17/MOT17-09");
+    let out = scratch("eval_predict").join("predict.json");
+    let o = run_ok(&[
+        "eval-predict",
+        "--gt",
+        seq.to_str().unwrap(),
+        "--detections",
+        "det/yolox_x_ablation.txt",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("ByteTrack Kalman filter"), "{table}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["horizons_s"], serde_json::json!([0.5, 1.0, 2.0]));
+    let gt = &report["combined"]["ground_truth"];
+    let tracks = &report["combined"]["vigil_tracks"];
+    let first = &gt[0]["horizons"][1];
+    for key in [
+        "fde_median_px",
+        "fde_mean_per_height",
+        "ade_mean_px",
+        "inside_90",
+    ] {
+        assert!(first[key].is_number(), "{key} missing: {first}");
+    }
+    assert_eq!(report["sequences"][0][0], "MOT17-09");
+    for h in 0..3 {
+        let default = "vigil default (window regression, per-track noise)";
+        assert!(fde_median(gt, default, h) < fde_median(gt, "constant position", h));
+        let tracked = fde_median(tracks, "vigil tracker forecasts", h);
+        assert!(
+            tracked < fde_median(tracks, "constant position", h),
+            "h {h}"
+        );
+    }
+}
+
+/// Runs vigil, requires exit code 2 and one stderr line containing `names`.
+fn refused(args: &[&str], names: &str) {
+    let o = run(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(names), "{err}");
+}
+
+#[test]
+fn bad_horizons_and_a_missing_gt_folder_are_refused_in_one_line() {
+    let seq = shared().join("mot/MOT17/MOT17-09");
+    let seq = seq.to_str().unwrap();
+    refused(
+        &["eval-predict", "--gt", seq, "--horizons", "0"],
+        "--horizons",
+    );
+    refused(
+        &["eval-predict", "--gt", seq, "--horizons", "-1,abc"],
+        "--horizons",
+    );
+    refused(
+        &["eval-predict", "--gt", "no/such/folder"],
+        "no/such/folder",
+    );
+}
