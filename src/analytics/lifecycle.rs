@@ -1,7 +1,9 @@
 //! track_started / track_ended events from the sequence of tracked frames.
 //!
 //! Decided on stream time alone (each frame's `pts_ms`), so the same input gives the same events
-//! whatever the machine's speed. Frames are expected in non-decreasing `pts_ms` order.
+//! whatever the machine's speed. Frames come in non-decreasing `pts_ms` order; where a source's
+//! clock steps back, the latest time seen stands, so a track is never ended while the tracker
+//! (which also measures from its latest sighting) may still report it, and never starts twice.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +13,8 @@ use crate::geom::BBox;
 /// Follows which track IDs are alive and reports when one starts and when one ends.
 pub struct Lifecycle {
     end_after_ms: f64,
+    /// The latest stream time seen.
+    now_ms: f64,
     /// Live tracks by id: a BTreeMap so events come out ordered by id without sorting.
     alive: BTreeMap<u64, Summary>,
 }
@@ -72,12 +76,15 @@ impl Lifecycle {
     pub fn new(end_after_s: f64) -> Self {
         Self {
             end_after_ms: end_after_s * 1000.0,
+            now_ms: f64::NEG_INFINITY,
             alive: BTreeMap::new(),
         }
     }
 
     /// The events decided on this frame, ordered by track id.
     pub fn update(&mut self, pts_ms: f64, tracks: &[Track]) -> Vec<Event> {
+        self.now_ms = self.now_ms.max(pts_ms);
+        let pts_ms = self.now_ms;
         let mut events = BTreeMap::new();
         for t in tracks {
             match self.alive.get_mut(&t.id) {
@@ -142,6 +149,22 @@ mod tests {
 
     fn kinds(events: &[Event]) -> Vec<(EventKind, u64)> {
         events.iter().map(|e| (e.kind, e.id)).collect()
+    }
+
+    #[test]
+    fn a_clock_that_steps_back_neither_ends_a_track_early_nor_starts_it_twice() {
+        let mut l = Lifecycle::new(1.0);
+        l.update(10_000.0, &[track(1, 0.0, 0.0)]);
+        // The clock steps back 5 s (the tracker, measuring from its own latest sighting, still
+        // reports the track), then forward 1.2 s: still before that sighting.
+        assert!(l.update(5_000.0, &[track(1, 0.0, 0.0)]).is_empty());
+        assert!(l.update(6_200.0, &[]).is_empty());
+        assert!(
+            l.update(6_300.0, &[track(1, 0.0, 0.0)]).is_empty(),
+            "no second start"
+        );
+        let e = l.update(11_100.0, &[]);
+        assert_eq!(kinds(&e), vec![(EventKind::TrackEnded, 1)]);
     }
 
     #[test]
