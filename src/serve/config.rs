@@ -287,6 +287,37 @@ enabled = false
     }
 
     #[test]
+    fn a_camera_has_its_own_lines_over_the_global_analytics() {
+        let text = r#"
+[[analytics.zones]]
+name = "everywhere"
+points = [[0, 0], [100, 0], [100, 100]]
+[cameras.gate]
+url = "rtsp://10.0.0.1/cam"
+[[cameras.gate.analytics.lines]]
+name = "door"
+points = [[0, 50], [100, 50]]
+[cameras.yard]
+url = "rtsp://10.0.0.2/cam"
+"#;
+        let c = ServeConfig::parse(text).unwrap();
+        let (gate, yard) = (&c.cameras[0].analytics, &c.cameras[1].analytics);
+        assert_eq!(gate.lines[0].name, "door");
+        assert_eq!(
+            gate.zones[0].name, "everywhere",
+            "global keys it does not name are kept"
+        );
+        assert!(yard.lines.is_empty());
+        assert_eq!(yard.zones.len(), 1);
+        let bad = "[cameras.gate]\nurl = \"x\"\n[[cameras.gate.analytics.lines]]\nname = \"door\"\npoints = [[0, 0], [0, 0]]\n";
+        assert!(
+            error(bad).starts_with("cameras.gate.analytics.lines[0].points"),
+            "{}",
+            error(bad)
+        );
+    }
+
+    #[test]
     fn the_shipped_examples_are_valid() {
         for text in [
             include_str!("../../configs/serve-webcam.toml"),
