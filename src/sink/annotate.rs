@@ -86,9 +86,9 @@ impl Annotator {
             );
             imgproc::line(image, pa, pb, LINE_COLOR, 2, imgproc::LINE_AA, 0)
                 .internal_err(|| "draw".into())?;
-            let mid = Rect::new((pa.x + pb.x) / 2, (pa.y + pb.y) / 2, 0, 0);
+            // At the line's first point: track labels crowd its middle, where traffic crosses.
             let text = format!("{name}  in {}  out {}", counts[0], counts[1]);
-            self.draw_label(image, &text, mid, LINE_COLOR)?;
+            self.draw_label(image, &text, Rect::new(pa.x, pa.y, 0, 0), LINE_COLOR)?;
         }
         Ok(())
     }
