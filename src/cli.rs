@@ -65,6 +65,10 @@ pub struct EvalPredictArgs {
     /// Also write every figure, combined and per sequence, as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Score only gt boxes at least this visible (MOT17's visibility column; 0 keeps every box
+    /// MOTChallenge scores).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_visibility: f64,
 }
 
 #[derive(Args, Debug)]
@@ -563,7 +567,18 @@ fn eval(args: &EvalArgs) -> Result<i32> {
 fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
     let horizons = crate::eval::forecasts::parse_horizons(&args.horizons)
         .map_err(|e| Error::input(format!("--horizons: {e}")))?;
-    let report = crate::eval::forecasts::evaluate(&args.gt, &horizons, args.detections.as_deref())?;
+    if !(0.0..=1.0).contains(&args.min_visibility) {
+        return Err(Error::input(format!(
+            "--min-visibility {} must be within [0, 1]",
+            args.min_visibility
+        )));
+    }
+    let report = crate::eval::forecasts::evaluate(
+        &args.gt,
+        &horizons,
+        args.detections.as_deref(),
+        args.min_visibility,
+    )?;
     print!("{}", crate::eval::forecasts::table(&report));
     if let Some(path) = &args.json {
         let text =

@@ -57,7 +57,13 @@ pub const IN_TRACKER: &str = "vigil tracker forecasts";
 
 /// Evaluates every sequence under `gt_dir`; `detections` (relative to each sequence folder, or a
 /// file for a single sequence) adds the scores on vigil's own tracks.
-pub fn evaluate(gt_dir: &Path, horizons_s: &[f64], detections: Option<&Path>) -> Result<Report> {
+/// `min_visibility` drops gt boxes less visible than that (0 keeps all, as MOTChallenge scores).
+pub fn evaluate(
+    gt_dir: &Path,
+    horizons_s: &[f64],
+    detections: Option<&Path>,
+    min_visibility: f64,
+) -> Result<Report> {
     let mut per_sequence = Vec::new();
     let (mut all_gt, mut all_tracks): (Errors, Option<Errors>) = (Vec::new(), None);
     for seq in sequences(gt_dir)? {
@@ -65,7 +71,7 @@ pub fn evaluate(gt_dir: &Path, horizons_s: &[f64], detections: Option<&Path>) ->
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (on_gt, on_tracks) = evaluate_sequence(&seq, horizons_s, detections)?;
+        let (on_gt, on_tracks) = evaluate_sequence(&seq, horizons_s, detections, min_visibility)?;
         merge_into(&mut all_gt, &on_gt);
         if let Some(t) = &on_tracks {
             merge_into(all_tracks.get_or_insert_with(Vec::new), t);
@@ -167,13 +173,15 @@ fn evaluate_sequence(
     seq: &Path,
     horizons_s: &[f64],
     detections: Option<&Path>,
+    min_visibility: f64,
 ) -> Result<(Errors, Option<Errors>)> {
     let info = SeqInfo::load(seq)?;
     let gt_path = seq.join("gt/gt.txt");
     let text = std::fs::read_to_string(&gt_path)
         .input_err(|| format!("cannot read '{}'", gt_path.display()))?;
     let rows = parse_gt(&text).map_err(|e| Error::input(format!("'{}' {e}", gt_path.display())))?;
-    let gt = scored_gt(&rows, info.length);
+    let mut gt = scored_gt(&rows, info.length);
+    gt.retain(|r| r.visibility >= min_visibility);
     let truth = truth_of(&gt);
     let steps = horizon_steps(horizons_s, info.frame_rate);
     let on_gt = score_models(&gt_trajectories(&gt), info.frame_rate, &steps, &truth);

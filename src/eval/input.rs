@@ -15,6 +15,8 @@ pub struct GtRow {
     /// MOT17 class (1 pedestrian, 2 person on vehicle, 7 static person, … 12); −1 where the
     /// column holds something else: MOT15 files put −1 or 3D world coordinates there.
     pub class: i64,
+    /// Share of the box in view (MOT17's ninth column); 1 where there is none.
+    pub visibility: f64,
 }
 
 /// One tracker box.
@@ -45,16 +47,23 @@ pub fn parse_gt(text: &str) -> Result<Vec<GtRow>, String> {
     check_unique_ids(&rows)?;
     Ok(rows
         .into_iter()
-        .map(|(_, v)| GtRow {
-            frame: v[0] as u64,
-            id: v[1] as i64,
-            tlwh: [v[2], v[3], v[4], v[5]],
-            consider: v[6] as i64,
-            class: if v[7].fract() == 0.0 && (1.0..=12.0).contains(&v[7]) {
+        .map(|(_, v)| {
+            let class = if v[7].fract() == 0.0 && (1.0..=12.0).contains(&v[7]) {
                 v[7] as i64
             } else {
                 -1
-            },
+            };
+            GtRow {
+                frame: v[0] as u64,
+                id: v[1] as i64,
+                tlwh: [v[2], v[3], v[4], v[5]],
+                consider: v[6] as i64,
+                class,
+                visibility: match v.get(8) {
+                    Some(&seen) if class != -1 && (0.0..=1.0).contains(&seen) => seen,
+                    _ => 1.0,
+                },
+            }
         })
         .collect())
 }
@@ -86,7 +95,8 @@ mod tests {
                 id: 1,
                 tlwh: [912.0, 484.0, 97.0, 109.0],
                 consider: 0,
-                class: 7
+                class: 7,
+                visibility: 1.0
             }
         );
         let res = parse_results("3,12,1015.2,434.0,40.5,119.4,1,-1,-1,-1\n\n").unwrap();
