@@ -248,10 +248,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
             captured_at: Instant::now(),
         };
         let tracked = TrackedFrame {
-            frame: Frame {
-                meta,
-                image: raw.image,
-            },
+            frame: Frame::unbudgeted(meta, raw.image),
             tracks,
             events: Vec::new(),
             scene: Default::default(),

@@ -26,6 +26,44 @@ pub struct FrameMeta {
 pub struct Frame {
     pub meta: FrameMeta,
     pub image: Mat,
+    /// The picture's place in its stream's budget of decoded pictures (`pipeline::budget`),
+    /// given back when the frame is dropped or its picture released.
+    pub slot: PictureSlot,
+}
+
+impl Frame {
+    /// A frame whose picture counts against no budget (tests, given detections, benchmarks).
+    pub fn unbudgeted(meta: FrameMeta, image: Mat) -> Self {
+        Self {
+            meta,
+            image,
+            slot: PictureSlot::default(),
+        }
+    }
+
+    /// Lets the picture go (no output of the stream draws): its memory and its slot are freed.
+    pub fn release_image(&mut self) {
+        self.image = Mat::default();
+        self.slot = PictureSlot::default();
+    }
+}
+
+/// A claim on one of a stream's picture slots; dropping it gives the slot back.
+#[derive(Default)]
+pub struct PictureSlot(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl PictureSlot {
+    pub fn new(give_back: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self(Some(Box::new(give_back)))
+    }
+}
+
+impl Drop for PictureSlot {
+    fn drop(&mut self) {
+        if let Some(give_back) = self.0.take() {
+            give_back();
+        }
+    }
 }
 
 /// One object found by the detector, in source-image pixels.

@@ -127,10 +127,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
         };
         let (events, scene) = analyzer.update(meta.pts_ms, &tracks);
         let frame = TrackedFrame {
-            frame: Frame {
-                meta,
-                image: Mat::default(),
-            },
+            frame: Frame::unbudgeted(meta, Mat::default()),
             tracks,
             events,
             scene,

@@ -80,6 +80,7 @@ fn frame(number: u64, pts_ms: f64, tracks: Vec<Track>, events: Vec<Event>) -> Tr
                 captured_at: Instant::now(),
             },
             image: Mat::default(),
+            slot: Default::default(),
         },
         tracks,
         events,

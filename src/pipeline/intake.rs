@@ -214,6 +214,7 @@ mod tests {
                 captured_at: Instant::now(),
             },
             image: Mat::default(),
+            slot: Default::default(),
         }
     }
 

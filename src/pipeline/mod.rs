@@ -217,7 +217,8 @@ impl Pipeline {
             .iter()
             .map(|s| {
                 let info = s.source.info();
-                budget::limits(info.width, info.height, info.live, workers)
+                let held_back = lag_frames(s.tracker.config().output_lag_s, info.fps);
+                budget::limits(info.width, info.height, info.live, workers, held_back)
             })
             .collect();
         let queues: Vec<QueueSpec> = self
@@ -322,6 +323,20 @@ impl Finished {
     }
 }
 
+/// Frames an output lag of `lag_s` holds back at `fps` (a generous rate where the source does not
+/// say), with room for late and early timestamps.
+fn lag_frames(lag_s: f64, fps: f64) -> usize {
+    if lag_s <= 0.0 {
+        return 0;
+    }
+    let fps = if fps > 0.0 && fps.is_finite() {
+        fps
+    } else {
+        60.0
+    };
+    (lag_s * fps * 1.5).ceil() as usize + 2
+}
+
 /// Starts one stream's capture, tracker and sink threads.
 fn start_stream(
     i: usize,
@@ -392,6 +407,7 @@ fn start_stream(
 
     let (intake, ctl) = (intake.clone(), control.clone());
     let (mut source, max_frames, max_fps) = (stream.source, stream.max_frames, stream.max_fps);
+    let slots = budget::PictureSlots::new(limits.pictures);
     threads
         .capture
         .push(spawn(format!("capture-{name}"), &errors, move || {
@@ -399,8 +415,8 @@ fn start_stream(
             let result = capture(
                 i,
                 &mut *source,
-                max_frames,
-                max_fps,
+                (max_frames, max_fps),
+                &slots,
                 &intake,
                 &ctl,
                 &metrics,
@@ -447,19 +463,29 @@ impl Threads {
 
 /// Reads frames until the end of the stream, `max_frames`, or a stop request, and queues them
 /// for the detectors: a file waits for room (lossless), a live source replaces its oldest
-/// waiting frame (every drop counted), so latency stays bounded.
+/// waiting frame (every drop counted), so latency stays bounded. Each picture needs one of the
+/// stream's `slots`: a file waits for one, a live source reads on and drops the frame.
 fn capture(
     i: usize,
     source: &mut dyn FrameSource,
-    max_frames: Option<u64>,
-    max_fps: f64,
+    (max_frames, max_fps): (Option<u64>, f64),
+    slots: &Arc<budget::PictureSlots>,
     intake: &Intake,
     control: &Control,
     metrics: &CameraMetrics,
 ) -> Result<()> {
     let mut count = 0;
     let mut next_due_ms = f64::NEG_INFINITY;
+    let live = source.info().live;
     while !control.stop.load(Ordering::Relaxed) && max_frames.is_none_or(|m| count < m) {
+        let slot = if live {
+            slots.try_take()
+        } else {
+            match slots.take(&control.stop) {
+                Some(slot) => Some(slot),
+                None => return Ok(()), // stopped while waiting
+            }
+        };
         let Some(raw) = source.next_frame()? else {
             // A source cut short by a stop is not a truncated file.
             if control.stop.load(Ordering::Relaxed) {
@@ -468,6 +494,10 @@ fn capture(
             return source.check_complete();
         };
         metrics.captured.inc();
+        let Some(slot) = slot else {
+            metrics.dropped.inc(); // every picture of this camera is still in use: stay current
+            continue;
+        };
         if max_fps > 0.0 {
             if raw.pts_ms < next_due_ms {
                 metrics.dropped.inc();
@@ -485,6 +515,7 @@ fn capture(
                 captured_at: Instant::now(),
             },
             image: raw.image,
+            slot,
         };
         match intake.push(i, frame, &control.stop) {
             Pushed::Queued => {}
@@ -536,7 +567,7 @@ fn detect(
             }
         };
         if !outputs.keep_images[i] {
-            frame.image = Mat::default();
+            frame.release_image();
         }
         if outputs.streams[i]
             .send(FromDetectors::Frame(Detected { frame, detections }))
@@ -618,10 +649,7 @@ impl TrackStage {
             let without_image = mixed.then(|| {
                 let meta = frame.meta;
                 Arc::new(TrackedFrame {
-                    frame: Frame {
-                        meta,
-                        image: Mat::default(),
-                    },
+                    frame: Frame::unbudgeted(meta, Mat::default()),
                     tracks: tracks.clone(),
                     events: events.clone(),
                     scene: scene.clone(),

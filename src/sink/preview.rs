@@ -352,6 +352,7 @@ mod tests {
                     captured_at: Instant::now(),
                 },
                 image,
+                slot: Default::default(),
             },
             tracks: vec![track],
             events: Vec::new(),

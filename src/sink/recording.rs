@@ -293,7 +293,7 @@ pub(crate) mod fixtures {
             captured_at: Instant::now(),
         };
         TrackedFrame {
-            frame: Frame { meta, image },
+            frame: Frame::unbudgeted(meta, image),
             tracks,
             events,
             scene: Default::default(),
