@@ -170,7 +170,12 @@ struct Fit {
 #[derive(Clone, Debug)]
 pub struct WindowRegression {
     params: RegressionParams,
+    /// Recent boxes `(time_s, [cx, cy, w, h])`, oldest first.
     history: VecDeque<(f64, [f64; 4])>,
+    /// The regression's weighted sums over `history`, kept up to date as boxes come and go:
+    /// this runs for every track on every frame, and refitting the window each time was a
+    /// third of the tracker's time.
+    sums: Sums,
     fit: Option<Fit>,
     /// Earlier fits, kept `ERROR_LAG_S` to check them against what happened next.
     earlier: VecDeque<Fit>,
@@ -194,6 +199,7 @@ impl WindowRegression {
         Self {
             params,
             history: VecDeque::new(),
+            sums: Sums::default(),
             fit: None,
             earlier: VecDeque::new(),
             error_scale: 1.0,
@@ -248,18 +254,25 @@ impl LookAhead for WindowRegression {
         if self.params.adapt_to_track {
             self.check_earlier_fit(time_s, [b[0], b[1]]);
         }
+        let decay_s = self.params.weight_decay_s;
+        if let Some(&(last_s, _)) = self.history.back() {
+            self.sums.age(time_s - last_s, decay_s);
+        }
         self.history.push_back((time_s, b));
-        while let Some(&(t, _)) = self.history.front() {
+        self.sums.add(0.0, 1.0, [b[0], b[1]]);
+        while let Some(&(t, old)) = self.history.front() {
             if time_s - t <= self.params.window_s || self.history.len() <= 2 {
                 break;
             }
+            let age = t - time_s;
+            self.sums.add(age, -(age / decay_s).exp(), [old[0], old[1]]);
             self.history.pop_front();
         }
-        let fit = fit_window(
-            &self.history,
-            self.params.weight_decay_s,
-            self.params.shrink,
-        );
+        let fit = Fit {
+            time_s,
+            axes: [0, 1].map(|i| shrunk(self.sums.fit(i, b[i]), self.params.shrink)),
+            size: [b[2], b[3]],
+        };
         if self.params.adapt_to_track {
             self.earlier.push_back(fit);
         }
@@ -273,28 +286,6 @@ impl LookAhead for WindowRegression {
             1.0
         };
         Some(self.forecast_from(self.fit.as_ref()?, time_s, scale))
-    }
-}
-
-/// Weighted least squares of centre x and y against time over `history` (oldest first), times
-/// relative to the latest; size is the latest observation's.
-fn fit_window(history: &VecDeque<(f64, [f64; 4])>, weight_decay_s: f64, shrink: f64) -> Fit {
-    let &(t_last, last) = history.back().expect("fit of an empty window");
-    let samples: Vec<(f64, f64)> = history
-        .iter()
-        .map(|&(t, _)| {
-            let age = t - t_last;
-            (age, (age / weight_decay_s).exp())
-        })
-        .collect();
-    let axes = [0, 1].map(|i| {
-        let values = history.iter().map(|(_, b)| b[i]);
-        shrunk(fit_axis(&samples, values, last[i]), shrink)
-    });
-    Fit {
-        time_s: t_last,
-        axes,
-        size: [last[2], last[3]],
     }
 }
 
@@ -312,44 +303,78 @@ fn shrunk(fit: AxisFit, shrink: f64) -> AxisFit {
     }
 }
 
-/// One axis: `samples` are (time relative to the latest, weight); `latest` is the fallback
-/// position when there is no line to fit.
-fn fit_axis(samples: &[(f64, f64)], values: impl Iterator<Item = f64>, latest: f64) -> AxisFit {
-    let (mut sw, mut st, mut stt, mut sx, mut stx) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let values: Vec<f64> = values.collect();
-    for (&(t, w), &x) in samples.iter().zip(&values) {
-        sw += w;
-        st += w * t;
-        stt += w * t * t;
-        sx += w * x;
-        stx += w * t * x;
+/// Weighted sums of a least-squares line fit of centre x and y against time, times relative to
+/// the latest observation, weights `exp(age / weight_decay_s)` (1 for the latest).
+#[derive(Clone, Copy, Debug, Default)]
+struct Sums {
+    n: f64,
+    sw: f64,
+    st: f64,
+    stt: f64,
+    sx: [f64; 2],
+    stx: [f64; 2],
+    sxx: [f64; 2],
+}
+
+impl Sums {
+    /// Every sample `dt` seconds older: times shift by `dt`, weights fall by `exp(-dt/decay)`.
+    fn age(&mut self, dt: f64, decay_s: f64) {
+        let f = (-dt / decay_s).exp();
+        let (sw, st, stt) = (self.sw, self.st, self.stt);
+        self.stt = f * (stt - 2.0 * dt * st + dt * dt * sw);
+        self.st = f * (st - dt * sw);
+        self.sw = f * sw;
+        for i in 0..2 {
+            self.stx[i] = f * (self.stx[i] - dt * self.sx[i]);
+            self.sx[i] *= f;
+            self.sxx[i] *= f;
+        }
     }
-    let det = sw * stt - st * st;
-    if samples.len() < 2 || det <= 1e-12 {
-        return AxisFit {
-            at: latest,
-            ..Default::default()
+
+    /// Adds a sample at relative time `t` with weight `w`; a negative weight removes it.
+    fn add(&mut self, t: f64, w: f64, x: [f64; 2]) {
+        self.n += w.signum();
+        self.sw += w;
+        self.st += w * t;
+        self.stt += w * t * t;
+        for i in 0..2 {
+            self.sx[i] += w * x[i];
+            self.stx[i] += w * t * x[i];
+            self.sxx[i] += w * x[i] * x[i];
+        }
+    }
+
+    /// The line through axis `i`; `latest` is the position when there is no line to fit.
+    fn fit(&self, i: usize, latest: f64) -> AxisFit {
+        let (n, sw, st, stt) = (self.n, self.sw, self.st, self.stt);
+        let (sx, stx, sxx) = (self.sx[i], self.stx[i], self.sxx[i]);
+        let det = sw * stt - st * st;
+        if n < 2.0 || det <= 1e-12 {
+            return AxisFit {
+                at: latest,
+                ..Default::default()
+            };
+        }
+        let velocity = (sw * stx - st * sx) / det;
+        let at = (sx - velocity * st) / sw;
+        // Σw(x − at − v·t)², expanded into the sums; never below 0 by rounding.
+        let sse = (sxx - 2.0 * at * sx - 2.0 * velocity * stx
+            + at * at * sw
+            + 2.0 * at * velocity * st
+            + velocity * velocity * stt)
+            .max(0.0);
+        // Residual variance, with the weights normalised to the number of samples.
+        let residual = if n > 2.0 {
+            sse / sw * n / (n - 2.0)
+        } else {
+            0.0
         };
-    }
-    let velocity = (sw * stx - st * sx) / det;
-    let at = (sx - velocity * st) / sw;
-    // Residual variance, with the weights normalised to the number of samples.
-    let n = samples.len() as f64;
-    let sse: f64 = samples
-        .iter()
-        .zip(&values)
-        .map(|(&(t, w), &x)| w * (x - at - velocity * t).powi(2))
-        .sum();
-    let residual = if n > 2.0 {
-        sse / sw * n / (n - 2.0)
-    } else {
-        0.0
-    };
-    AxisFit {
-        at,
-        velocity,
-        var_at: residual * stt / det,
-        var_velocity: residual * sw / det,
+        AxisFit {
+            at,
+            velocity,
+            var_at: residual * stt / det,
+            var_velocity: residual * sw / det,
+        }
     }
 }
 
