@@ -337,10 +337,10 @@ impl Sums {
         self.sw += w;
         self.st += w * t;
         self.stt += w * t * t;
-        for i in 0..2 {
-            self.sx[i] += w * x[i];
-            self.stx[i] += w * t * x[i];
-            self.sxx[i] += w * x[i] * x[i];
+        for (i, x) in x.into_iter().enumerate() {
+            self.sx[i] += w * x;
+            self.stx[i] += w * t * x;
+            self.sxx[i] += w * x * x;
         }
     }
 
