@@ -4,14 +4,13 @@
 //! (crossings, zone visits, ground speed and forecast crossings for every track every frame).
 //! Needs the shared data ($VIGIL_SHARED or ../shared).
 
-use std::path::PathBuf;
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use vigil::analytics::Analyzer;
 use vigil::config::Config;
 use vigil::detect::Labels;
 use vigil::frame::Detection;
-use vigil::motchallenge::{parse_detections, SeqInfo};
 use vigil::track::{Tracker, TrackerConfig};
 
 const SCENE: &str = r#"
@@ -29,19 +28,6 @@ loiter_s = 10
 image = [[500, 900], [1500, 900], [1400, 300], [600, 300]]
 world = [[0, 0], [20, 0], [20, 30], [0, 30]]
 "#;
-
-fn val_half() -> (Vec<Vec<Detection>>, f64) {
-    let shared = std::env::var_os("VIGIL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let seq = shared.join("mot/MOT17/MOT17-04");
-    let info = SeqInfo::load(&seq).expect("MOT17-04 seqinfo");
-    let text =
-        std::fs::read_to_string(seq.join("det/yolox_x_ablation.txt")).expect("MOT17-04 detections");
-    let all = parse_detections(&text, info.length).expect("parse detections");
-    let first = (info.length / 2 + 1) as usize; // 0-based index of frame N/2+2
-    (all.into_iter().skip(first).collect(), info.frame_rate)
-}
 
 /// Tracks every frame, handing the tracks to `then`; the number of tracks reported.
 fn run(
@@ -62,7 +48,7 @@ fn run(
 }
 
 fn bench_analytics(c: &mut Criterion) {
-    let (frames, fps) = val_half();
+    let (frames, fps) = common::val_half();
     let scene = Config::parse(SCENE).expect("bench scene");
     let labels = Labels::parse("person").expect("labels");
     let mut group = c.benchmark_group("forecasting and analytics");

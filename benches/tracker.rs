@@ -2,27 +2,13 @@
 //! ByteTrack's YOLOX-X detections: per-frame cost and frames per second, single-threaded.
 //! Also with the 0.5-s output lag behind it. Needs the shared data ($VIGIL_SHARED or ../shared).
 
-use std::path::PathBuf;
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use vigil::motchallenge::{parse_detections, SeqInfo};
 use vigil::track::{Tracker, TrackerConfig};
 
-fn val_half() -> (Vec<Vec<vigil::frame::Detection>>, f64) {
-    let shared = std::env::var_os("VIGIL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let seq = shared.join("mot/MOT17/MOT17-04");
-    let info = SeqInfo::load(&seq).expect("MOT17-04 seqinfo");
-    let text =
-        std::fs::read_to_string(seq.join("det/yolox_x_ablation.txt")).expect("MOT17-04 detections");
-    let all = parse_detections(&text, info.length).expect("parse detections");
-    let first = (info.length / 2 + 1) as usize; // 0-based index of frame N/2+2
-    (all.into_iter().skip(first).collect(), info.frame_rate)
-}
-
 fn bench_tracker(c: &mut Criterion) {
-    let (frames, fps) = val_half();
+    let (frames, fps) = common::val_half();
     let per_frame = frames.iter().map(Vec::len).sum::<usize>() as f64 / frames.len() as f64;
     eprintln!(
         "MOT17-04 val half: {} frames, {per_frame:.1} detections a frame",
