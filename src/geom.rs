@@ -61,9 +61,58 @@ impl BBox {
     }
 }
 
+/// A 2×3 affine map of image points, `[x', y'] = [[a, b, c], [d, e, f]] · [x, y, 1]`: how the
+/// camera moved from one frame to the next (the previous frame's coordinates → this frame's).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine(pub [f64; 6]);
+
+impl Affine {
+    pub const IDENTITY: Self = Self([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+
+    pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
+        let [a, b, c, d, e, f] = self.0;
+        [a * p[0] + b * p[1] + c, d * p[0] + e * p[1] + f]
+    }
+
+    /// The linear part `[[a, b], [d, e]]` (rotation, scale, shear), which also moves velocities
+    /// and sizes.
+    pub fn linear(&self) -> [[f64; 2]; 2] {
+        let [a, b, _, d, e, _] = self.0;
+        [[a, b], [d, e]]
+    }
+
+    /// How far the map moves points of a `width`×`height` frame at most (its corners), pixels.
+    pub fn corner_shift(&self, width: f64, height: f64) -> f64 {
+        [[0.0, 0.0], [width, 0.0], [0.0, height], [width, height]]
+            .iter()
+            .map(|&p| {
+                let q = self.apply(p);
+                (q[0] - p[0]).hypot(q[1] - p[1])
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// Finite and invertible: a map a tracker can move its state with.
+    pub fn is_usable(&self) -> bool {
+        let [[a, b], [d, e]] = self.linear();
+        self.0.iter().all(|v| v.is_finite()) && (a * e - b * d).abs() > 1e-6
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_affine_moves_points_and_reports_its_largest_shift() {
+        let shift = Affine([1.0, 0.0, 3.0, 0.0, 1.0, -4.0]);
+        assert_eq!(shift.apply([10.0, 10.0]), [13.0, 6.0]);
+        assert_eq!(shift.corner_shift(640.0, 480.0), 5.0);
+        assert_eq!(Affine::IDENTITY.corner_shift(640.0, 480.0), 0.0);
+        assert!(shift.is_usable());
+        assert!(!Affine([0.0, 0.0, 1.0, 0.0, 0.0, 1.0]).is_usable(), "singular");
+        assert!(!Affine([f64::NAN, 0.0, 0.0, 0.0, 1.0, 0.0]).is_usable());
+    }
 
     #[test]
     fn iou_of_identical_boxes_is_one() {
