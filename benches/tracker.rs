@@ -45,6 +45,19 @@ fn bench_tracker(c: &mut Criterion) {
             reported + lag.finish().len()
         })
     });
+    // With the camera's motion every frame (MOT17-04's BoT-SORT maps, taken as they are, without
+    // the dead band that makes them the identity): the cost of carrying every track.
+    let camera = common::camera_motion();
+    group.bench_function("MOT17-04 val half, camera motion", |b| {
+        b.iter(|| {
+            let mut tracker = Tracker::new(TrackerConfig::default());
+            let mut reported = 0;
+            for (i, dets) in frames.iter().enumerate() {
+                reported += tracker.update_moved(dets, i as f64 / fps, &camera[i]).len();
+            }
+            reported
+        })
+    });
     group.finish();
 }
 

@@ -15,7 +15,7 @@ cd "$root"
 seconds=${1:-600}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(mot_detections mot_eval seqinfo config_toml labels)
+((${#targets[@]})) || targets=(mot_detections mot_eval seqinfo config_toml labels camera_motion)
 shared=${VIGIL_SHARED:-$root/../shared}
 
 bash scripts/bootstrap.sh
@@ -42,6 +42,7 @@ seed mot_eval $(ls "$shared"/mot/MOT17/*/gt/gt.txt 2>/dev/null | head -3)
 seed seqinfo $(ls "$shared"/mot/*/*/seqinfo.ini 2>/dev/null | head -5)
 seed config_toml configs/*.toml
 seed labels "$shared/models/coco.names"
+seed camera_motion $(ls "$shared"/mot/MOT17/*/gmc/botsort.txt 2>/dev/null | head -4)
 
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/artifacts/$t"

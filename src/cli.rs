@@ -137,6 +137,10 @@ pub struct TrackArgs {
     /// folder, or a folder of sequences with DET relative to each and --mot an output folder).
     #[arg(long, value_name = "DET")]
     pub detections: Option<PathBuf>,
+    /// With --detections: the camera's motion per frame in BoT-SORT's GMC format (a file, or a
+    /// path relative to each sequence, e.g. gmc/botsort.txt); tracks move with the camera.
+    #[arg(long, value_name = "FILE")]
+    pub camera_motion: Option<PathBuf>,
     /// Read a file or image sequence at its own frame rate, like a camera (dropping what cannot
     /// be processed in time); SPEED multiplies the rate.
     #[arg(long, value_name = "SPEED", num_args = 0..=1, default_missing_value = "1", value_parser = positive_speed)]
@@ -269,6 +273,11 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     if let Some(detections) = &args.detections {
         return track_detections(&args, detections);
     }
+    if args.camera_motion.is_some() {
+        return Err(Error::input(
+            "--camera-motion FILE goes with --detections (tracking given detections); video inputs have no per-frame motion file",
+        ));
+    }
     let mut config = args.detector.config()?;
     if let Some(lag) = args.lag {
         config.tracker.output_lag_s = lag;
@@ -371,12 +380,13 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
     if let Some(lag) = args.lag {
         config.tracker.output_lag_s = lag;
     }
-    let jobs = offline::plan(
-        Path::new(&args.input),
+    let paths = offline::Paths {
         detections,
         mot,
-        args.json.as_deref(),
-    )?;
+        json: args.json.as_deref(),
+        camera_motion: args.camera_motion.as_deref(),
+    };
+    let jobs = offline::plan(Path::new(&args.input), &paths)?;
     for job in jobs {
         let started = std::time::Instant::now();
         let done = offline::run(&job, &config)?;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
 use crate::frame::Detection;
-use crate::geom::BBox;
+use crate::geom::{Affine, BBox};
 
 /// The numeric fields of every non-empty line of a MOTChallenge text file (`frame,id,x,y,w,h,…`),
 /// checked: at least `min_fields`, all finite, a positive integer frame, an integer id, a
@@ -95,6 +95,61 @@ pub fn parse_detections(
         });
     }
     Ok(frames)
+}
+
+/// Camera motion per frame in BoT-SORT's GMC format: line `i` (0-based) is `i`, then the 2×3
+/// affine `a b c d e f` (tab- or space-separated) that maps frame `i`'s coordinates onto frame
+/// `i + 1`'s (frames from 1; line 0 is the identity). Returns one map per frame: the element at
+/// index `i` is the camera's motion *into* frame `i + 1`. One line per frame of the sequence,
+/// every map finite and invertible; errors name the line.
+pub fn parse_camera_motion(text: &str, length: u64) -> std::result::Result<Vec<Affine>, String> {
+    let mut maps = Vec::new();
+    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() {
+            continue;
+        }
+        if maps.len() as u64 >= length {
+            return Err(format!(
+                "line {n}: more lines than the sequence's {length} frames (a file for another sequence, or for the whole of it?)"
+            ));
+        }
+        let v = line
+            .split_whitespace()
+            .map(|p| {
+                p.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or(format!("line {n}: '{p}' is not a finite number"))
+            })
+            .collect::<std::result::Result<Vec<f64>, String>>()?;
+        let [index, a, b, c, d, e, f] = v[..] else {
+            return Err(format!(
+                "line {n}: expected 7 values (index, then a11 a12 a13 a21 a22 a23), found {}",
+                v.len()
+            ));
+        };
+        if index != maps.len() as f64 {
+            return Err(format!(
+                "line {n}: index {index}, expected {} (one line per frame, in order)",
+                maps.len()
+            ));
+        }
+        let map = Affine([a, b, c, d, e, f]);
+        if !map.is_usable() {
+            return Err(format!(
+                "line {n}: the map {:?} is singular or beyond any camera's motion between two frames (zoom over 2×, shift over 10,000 px)",
+                map.0
+            ));
+        }
+        maps.push(map);
+    }
+    if (maps.len() as u64) < length {
+        return Err(format!(
+            "{} lines for a sequence of {length} frames: one line per frame is needed",
+            maps.len()
+        ));
+    }
+    Ok(maps)
 }
 
 /// The sequence folders directly under `root`: those holding `marker` (e.g. `seqinfo.ini`), sorted.
@@ -214,6 +269,39 @@ impl SeqInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn camera_motion_files_give_one_map_per_frame_and_name_bad_lines() {
+        let good = "0\t1.0\t0.0\t0.0\t0.0\t1.0\t0.0\t\n1\t1.004\t-0.003\t2.5\t0.003\t1.004\t-2.0\n";
+        let maps = parse_camera_motion(good, 2).unwrap();
+        assert_eq!(maps[0], Affine::IDENTITY);
+        assert_eq!(maps[1].0[2], 2.5);
+        let e = parse_camera_motion(good, 3).unwrap_err();
+        assert!(e.contains("2 lines for a sequence of 3 frames"), "{e}");
+        let e = parse_camera_motion(good, 1).unwrap_err();
+        assert!(e.starts_with("line 2: more lines"), "{e}");
+        let e = parse_camera_motion("0 1 0 0 0 1\n", 1).unwrap_err();
+        assert!(e.starts_with("line 1: expected 7 values"), "{e}");
+        let e = parse_camera_motion("0 1 0 0 0 x 0\n", 1).unwrap_err();
+        assert!(e.contains("'x' is not a finite number"), "{e}");
+        let e = parse_camera_motion("0 1 0 0 0 1 0\n5 1 0 0 0 1 0\n", 2).unwrap_err();
+        assert!(e.starts_with("line 2: index 5, expected 1"), "{e}");
+        let e = parse_camera_motion("0 1 0 0 0 1 0\n1 0 0 3 0 0 4\n", 2).unwrap_err();
+        assert!(
+            e.starts_with("line 2: the map") && e.contains("singular"),
+            "{e}"
+        );
+        // Found by fuzzing: maps no camera makes overflowed the tracker's state.
+        for absurd in [
+            "1 1 0 1064514 0 1 0",
+            "1 7.7e86 0 0 0 3 0",
+            "1 1 0 0 0 9.99 0",
+        ] {
+            let text = format!("0 1 0 0 0 1 0\n{absurd}\n");
+            let e = parse_camera_motion(&text, 2).unwrap_err();
+            assert!(e.contains("beyond any camera's motion"), "{e}");
+        }
+    }
 
     const INI: &str = "[Sequence]\nname=MOT17-02\nimDir=img1\nframeRate=30\nseqLength=600\nimWidth=1920\nimHeight=1080\nimExt=.jpg\n";
 

@@ -11,17 +11,19 @@ use crate::config::Config;
 use crate::detect::Labels;
 use crate::error::{Context, Error, Result};
 use crate::frame::{Detection, Frame, FrameMeta, Track, TrackedFrame};
-use crate::motchallenge::{parse_detections, sequence_dirs, SeqInfo};
+use crate::geom::Affine;
+use crate::motchallenge::{parse_camera_motion, parse_detections, sequence_dirs, SeqInfo};
 use crate::sink::{JsonLinesSink, MotSink, Sink};
 use crate::stages;
 use crate::track::{Tracker, TrackerConfig};
 
-/// Tracks every frame `1..=length`; `detections[i]` are frame `i + 1`'s. The tracks of every
-/// frame, after the configured output lag. Pure.
+/// Tracks every frame `1..=length`; `detections[i]` are frame `i + 1`'s, and `camera[i]` (if
+/// given) the camera's motion into frame `i + 1`. The tracks of every frame, after the configured
+/// output lag. Pure.
 pub fn track_frames(
     detections: &[Vec<Detection>],
-    length: u64,
-    fps: f64,
+    (length, fps): (u64, f64),
+    camera: Option<&[Affine]>,
     config: &TrackerConfig,
 ) -> Vec<Vec<Track>> {
     let mut tracker = Tracker::new(config.clone());
@@ -29,7 +31,9 @@ pub fn track_frames(
     let mut out = Vec::with_capacity(length as usize);
     for i in 0..length as usize {
         let time_s = i as f64 / fps;
-        let tracks = tracker.update(detections.get(i).map_or(&[][..], Vec::as_slice), time_s);
+        let moved = camera.and_then(|c| c.get(i)).unwrap_or(&Affine::IDENTITY);
+        let frame = detections.get(i).map_or(&[][..], Vec::as_slice);
+        let tracks = tracker.update_moved(frame, time_s, moved);
         out.extend(lag.push(time_s, (), tracks).into_iter().map(|(_, t)| t));
     }
     out.extend(lag.finish().into_iter().map(|(_, t)| t));
@@ -43,28 +47,44 @@ pub struct Job {
     pub output: PathBuf,
     /// JSON Lines with events and the analytics, if asked for.
     pub json: Option<PathBuf>,
+    /// The camera's motion per frame (BoT-SORT's GMC format), if given.
+    pub camera_motion: Option<PathBuf>,
+}
+
+/// What `vigil track … --detections` reads and writes besides the sequences: paths as given
+/// for one sequence, relative to each sequence (inputs) or folders receiving `SEQ.*` (outputs)
+/// for a folder of sequences.
+pub struct Paths<'a> {
+    pub detections: &'a Path,
+    pub mot: &'a Path,
+    pub json: Option<&'a Path>,
+    pub camera_motion: Option<&'a Path>,
 }
 
 /// The jobs for `vigil track INPUT --detections DET --mot OUT [--json JSON]`: one sequence folder
 /// (DET as given, or relative to the folder), or a folder of sequences (DET relative to each, OUT
 /// and JSON folders that receive `SEQ.txt` and `SEQ.jsonl`).
-pub fn plan(
-    input: &Path,
-    detections: &Path,
-    output: &Path,
-    json: Option<&Path>,
-) -> Result<Vec<Job>> {
+pub fn plan(input: &Path, paths: &Paths) -> Result<Vec<Job>> {
+    let Paths {
+        detections,
+        mot: output,
+        json,
+        camera_motion,
+    } = *paths;
     if input.join("seqinfo.ini").is_file() {
-        let det = if detections.is_file() {
-            detections.to_path_buf()
-        } else {
-            input.join(detections)
+        let given_or_inside = |p: &Path| {
+            if p.is_file() {
+                p.to_path_buf()
+            } else {
+                input.join(p)
+            }
         };
         return Ok(vec![Job {
             seq_dir: input.to_path_buf(),
-            detections: det,
+            detections: given_or_inside(detections),
             output: output.to_path_buf(),
             json: json.map(Path::to_path_buf),
+            camera_motion: camera_motion.map(given_or_inside),
         }]);
     }
     let seqs = sequence_dirs(input, "seqinfo.ini")?;
@@ -83,6 +103,7 @@ pub fn plan(
                 detections: seq.join(detections),
                 output: output.join(format!("{name}.txt")),
                 json: json.map(|j| j.join(format!("{name}.jsonl"))),
+                camera_motion: camera_motion.map(|c| seq.join(c)),
                 seq_dir: seq,
             }
         })
@@ -109,9 +130,29 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
         .input_err(|| format!("detections '{}'", job.detections.display()))?;
     let detections = parse_detections(&text, info.length)
         .map_err(|e| Error::input(format!("'{}' {e}", job.detections.display())))?;
+    let camera = job
+        .camera_motion
+        .as_ref()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .input_err(|| format!("camera motion '{}'", path.display()))?;
+            let maps = parse_camera_motion(&text, info.length)
+                .map_err(|e| Error::input(format!("'{}' {e}", path.display())))?;
+            let (w, h) = (info.width as f64, info.height as f64);
+            Ok(maps
+                .into_iter()
+                .map(|m| m.or_identity_below_noise(w, h))
+                .collect::<Vec<_>>())
+        })
+        .transpose()?;
     let labels = pedestrians();
     let mut analyzer = stages::analyzer(&config.analytics, &config.tracker, &labels, "analytics")?;
-    let frames = track_frames(&detections, info.length, info.frame_rate, &config.tracker);
+    let frames = track_frames(
+        &detections,
+        (info.length, info.frame_rate),
+        camera.as_deref(),
+        &config.tracker,
+    );
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(MotSink::create(&job.output)?)];
     if let Some(path) = &job.json {
         sinks.push(Box::new(JsonLinesSink::create(path, labels.clone())?));
@@ -173,8 +214,8 @@ mod tests {
             ..online.clone()
         };
         let count = |frames: &[Vec<Track>]| frames.iter().filter(|f| !f.is_empty()).count();
-        let plain = track_frames(&dets, 10, 10.0, &online);
-        let filled = track_frames(&dets, 10, 10.0, &lagged);
+        let plain = track_frames(&dets, (10, 10.0), None, &online);
+        let filled = track_frames(&dets, (10, 10.0), None, &lagged);
         assert_eq!((plain.len(), filled.len()), (10, 10));
         assert_eq!((count(&plain), count(&filled)), (6, 8));
         assert!(filled[3].iter().chain(&filled[4]).all(|t| t.id == 1));
@@ -187,7 +228,12 @@ mod tests {
             score: 0.9,
             class_id: 0,
         };
-        let frames = track_frames(&[vec![det], vec![det]], 5, 30.0, &TrackerConfig::default());
+        let frames = track_frames(
+            &[vec![det], vec![det]],
+            (5, 30.0),
+            None,
+            &TrackerConfig::default(),
+        );
         assert_eq!(frames.len(), 5);
         assert_eq!(frames[1].len(), 1);
     }

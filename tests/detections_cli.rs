@@ -191,3 +191,88 @@ fn malformed_detections_name_file_and_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--mot"), "{}", stderr(&o));
 }
+
+/// HOTA of tracking `seq` of `val` (its `det/det.txt`) with `extra` options.
+fn hota_of(val: &Path, seq: &str, dir: &Path, extra: &[&str]) -> f64 {
+    let res = dir.join(format!("res-{}", extra.len()));
+    std::fs::create_dir_all(&res).unwrap();
+    let config = common::root().join("configs/mot17.toml");
+    let mut args: Vec<String> = vec![
+        "track".into(),
+        val.join(seq).to_str().unwrap().to_string(),
+        "--detections".into(),
+        "det/det.txt".into(),
+        "--mot".into(),
+        res.join(format!("{seq}.txt")).to_str().unwrap().to_string(),
+        "--config".into(),
+        config.to_str().unwrap().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run_ok(&args);
+    let json = eval_json(&val.join(seq), &res, &dir.join("eval.json"));
+    json["COMBINED"]["hota"].as_f64().unwrap()
+}
+
+#[test]
+fn camera_motion_from_a_file_helps_a_moving_camera() {
+    let dir = scratch("detections-camera-motion");
+    let val = val_half(&dir, &["MOT17-05"], u64::MAX);
+    let plain = hota_of(&val, "MOT17-05", &dir, &[]);
+    let moved = hota_of(
+        &val,
+        "MOT17-05",
+        &dir,
+        &["--camera-motion", "gmc/botsort.txt"],
+    );
+    println!("MOT17-05 val half HOTA: {plain:.4} without, {moved:.4} with camera motion");
+    assert!(moved > plain + 0.005, "{plain} → {moved}");
+}
+
+#[test]
+fn bad_camera_motion_files_name_file_and_line() {
+    let dir = scratch("detections-bad-camera-motion");
+    let val = val_half(&dir, &["MOT17-09"], 3);
+    let seq = val.join("MOT17-09");
+    let cases = [
+        (
+            "0 1 0 0 0 1 0\n1 1 0 0 0 1 0\n",
+            "2 lines for a sequence of 3 frames",
+        ),
+        (
+            "0 1 0 0 0 1 0\n1 1 0 zero 0 1 0\n2 1 0 0 0 1 0\n",
+            "line 2: 'zero' is not a finite number",
+        ),
+        (
+            "0 1 0 0 0 1 0\n1 0 0 0 0 0 0\n2 1 0 0 0 1 0\n",
+            "line 2: the map",
+        ),
+    ];
+    for (k, (text, expected)) in cases.iter().enumerate() {
+        let file = dir.join(format!("gmc{k}.txt"));
+        std::fs::write(&file, text).unwrap();
+        let o = run(&[
+            "track",
+            seq.to_str().unwrap(),
+            "--detections",
+            "det/det.txt",
+            "--mot",
+            dir.join("out.txt").to_str().unwrap(),
+            "--camera-motion",
+            file.to_str().unwrap(),
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("gmc{k}.txt")) && err.contains(expected),
+            "{err}"
+        );
+    }
+    let o = run(&[
+        "track",
+        common::vtest().to_str().unwrap(),
+        "--camera-motion",
+        "x.txt",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

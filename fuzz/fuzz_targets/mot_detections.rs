@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(frames) = parse_detections(text, length) {
         assert!(frames.len() as u64 <= length);
-        let tracks = track_frames(&frames, length, 30.0, &TrackerConfig::default());
+        let tracks = track_frames(&frames, (length, 30.0), None, &TrackerConfig::default());
         assert_eq!(tracks.len() as u64, length);
         for frame in &tracks {
             for t in frame {

@@ -1,7 +1,8 @@
 //! The multi-object tracker: ByteTrack's association rounds over a time-stepped Kalman filter.
 //!
 //! Every frame:
-//! 1. predict every live track forward by the real time since the previous frame;
+//! 1. carry every live track along with the camera, if it moved (its state into this frame's
+//!    coordinates), then predict it forward by the real time since the previous frame;
 //! 2. match confirmed and lost tracks to the high-score detections (IoU fused with score);
 //! 3. match the still-unmatched *tracked* tracks to the low-score detections — the boxes of
 //!    partly occluded objects that a one-threshold tracker throws away; unmatched ones become lost;
@@ -19,7 +20,7 @@ use super::kalman::{KalmanBox, KalmanNoise};
 use super::lag::FixedLag;
 use super::reupdate::replay_gap;
 use crate::frame::{Detection, Track};
-use crate::geom::BBox;
+use crate::geom::{Affine, BBox};
 use crate::predict::{self, DefaultLookAhead, LookAhead};
 
 /// The largest coordinate (in pixels) of a box the tracker follows. Anything beyond is a
@@ -201,6 +202,17 @@ struct LiveTrack {
 }
 
 impl LiveTrack {
+    /// Moves everything this track knows of where it was into the coordinates of a camera that
+    /// moved by `camera`, so prediction and the re-update after an occlusion work in this frame.
+    fn follow_camera(&mut self, camera: &Affine) {
+        if camera.is_identity() {
+            return;
+        }
+        self.kf.warp(camera);
+        self.filter_at_observation.warp(camera);
+        self.last_observation = camera.apply_box(&self.last_observation);
+    }
+
     fn bbox(&self) -> BBox {
         let [cx, cy, w, h] = self.kf.state_box();
         BBox::from_cxcywh(cx as f32, cy as f32, w as f32, h as f32)
@@ -238,12 +250,29 @@ impl Tracker {
 
     /// Feeds one frame's detections, taken at `time_s` seconds, and returns the tracks seen in it.
     pub fn update(&mut self, detections: &[Detection], time_s: f64) -> Vec<Track> {
+        self.update_moved(detections, time_s, &Affine::IDENTITY)
+    }
+
+    /// The same for a camera that moved by `camera` since the previous frame (the previous
+    /// frame's coordinates → this frame's).
+    pub fn update_moved(
+        &mut self,
+        detections: &[Detection],
+        time_s: f64,
+        camera: &Affine,
+    ) -> Vec<Track> {
         let first_frame = self.last_time_s.is_none();
         let dt = self
             .last_time_s
             .map_or(0.0, |last| (time_s - last).max(0.0));
         self.last_time_s = Some(time_s);
+        let camera = if camera.is_usable() {
+            camera
+        } else {
+            &Affine::IDENTITY // a broken estimate must not throw every track off
+        };
         for t in &mut self.tracks {
+            t.follow_camera(camera);
             if t.phase == Phase::Lost && self.config.freeze_size_while_lost {
                 t.kf.freeze_size();
             }
@@ -499,6 +528,44 @@ mod tests {
 
     fn ids(tracks: &[Track]) -> Vec<u64> {
         tracks.iter().map(|t| t.id).collect()
+    }
+
+    #[test]
+    fn a_panning_camera_keeps_identities_when_its_motion_is_given() {
+        // A standing person; the camera pans 60 px a frame, so the person jumps 60 px left in
+        // the image each frame, far more than its 40 px width.
+        let pan = Affine([1.0, 0.0, -60.0, 0.0, 1.0, 0.0]);
+        // Frames in which the first identity is reported.
+        let run = |camera: &Affine| {
+            let mut tr = Tracker::new(without_coasting());
+            (0..8)
+                .filter(|&k| {
+                    let x = 600.0 - 60.0 * k as f32;
+                    let moved = if k == 0 { &Affine::IDENTITY } else { camera };
+                    ids(&tr.update_moved(&[det(x, 0.0, 0.9)], k as f64 * 0.1, moved)) == [1]
+                })
+                .count()
+        };
+        assert_eq!(
+            run(&pan),
+            8,
+            "followed in every frame with the camera's motion"
+        );
+        assert_eq!(
+            run(&Affine::IDENTITY),
+            1,
+            "lost at the first jump without it"
+        );
+    }
+
+    #[test]
+    fn an_unusable_camera_motion_is_ignored() {
+        let mut tr = Tracker::new(without_coasting());
+        tr.update(&[det(100.0, 0.0, 0.9)], 0.0);
+        let broken = Affine([f64::NAN, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        let out = tr.update_moved(&[det(101.0, 0.0, 0.9)], 0.1, &broken);
+        assert_eq!(ids(&out), vec![1]);
+        assert!(out[0].bbox.x1.is_finite());
     }
 
     #[test]

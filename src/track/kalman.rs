@@ -14,6 +14,8 @@
 //! that way is an order of magnitude cheaper than 8×8 matrix products.
 
 /// Noise weights, relative to box size. Defaults are ByteTrack's at 30 frames/s.
+use crate::geom::Affine;
+
 #[derive(Clone, Copy, Debug)]
 pub struct KalmanNoise {
     /// Std of position per reference interval, as a fraction of box size.
@@ -102,6 +104,42 @@ impl KalmanBox {
     #[cfg(test)]
     pub fn center_cov(&self) -> [f64; 3] {
         [self.axes[0].pp, 0.0, self.axes[1].pp]
+    }
+
+    /// Carries the estimate into the coordinates of a camera that moved by `m` (this frame's
+    /// from the previous frame's): positions through the whole map, velocities through its
+    /// linear part, width and height by its scale. Covariances follow; the x–y cross terms that
+    /// four independent axes cannot hold are dropped, which costs nothing measurable for real
+    /// camera motion (rotations of a fraction of a degree between frames) and keeps pure
+    /// translations — most frames of a panning camera — to two additions.
+    pub fn warp(&mut self, m: &Affine) {
+        let [[a, b], [d, e]] = m.linear();
+        let [_, _, c, _, _, f] = m.0;
+        let [x, y, w, h] = &mut self.axes;
+        if a == 1.0 && e == 1.0 && b == 0.0 && d == 0.0 {
+            x.pos += c;
+            y.pos += f;
+            return;
+        }
+        let (x0, y0) = (*x, *y);
+        let mix = |p: f64, q: f64, u: f64, v: f64| p * u + q * v;
+        x.pos = mix(a, b, x0.pos, y0.pos) + c;
+        y.pos = mix(d, e, x0.pos, y0.pos) + f;
+        x.vel = mix(a, b, x0.vel, y0.vel);
+        y.vel = mix(d, e, x0.vel, y0.vel);
+        for (axis, (p, q)) in [(&mut *x, (a, b)), (&mut *y, (d, e))] {
+            axis.pp = mix(p * p, q * q, x0.pp, y0.pp);
+            axis.pv = mix(p * p, q * q, x0.pv, y0.pv);
+            axis.vv = mix(p * p, q * q, x0.vv, y0.vv);
+        }
+        let s = m.scale();
+        for size in [w, h] {
+            size.pos *= s;
+            size.vel *= s;
+            size.pp *= s * s;
+            size.pv *= s * s;
+            size.vv *= s * s;
+        }
     }
 
     /// Stops any change of width and height (for objects out of sight, whose size cannot be
@@ -213,6 +251,31 @@ mod tests {
         assert!((kf.center_cov()[0] - 0.8).abs() < 1e-9);
         // Velocity picks up the innovation through the (zero) position-velocity covariance: 0.
         assert_eq!(kf.velocity()[0], 0.0);
+    }
+
+    #[test]
+    fn a_warp_carries_position_velocity_size_and_covariance() {
+        let n = noise();
+        let mut kf = KalmanBox::new([100.0, 50.0, 20.0, 40.0], &n);
+        kf.axes[0].vel = 10.0;
+        let before = kf.clone();
+        kf.warp(&Affine([1.0, 0.0, 5.0, 0.0, 1.0, -3.0]));
+        assert_eq!(
+            kf.state_box(),
+            [105.0, 47.0, 20.0, 40.0],
+            "translation moves the centre"
+        );
+        assert_eq!(
+            (kf.velocity(), kf.center_cov()),
+            (before.velocity(), before.center_cov())
+        );
+        // A quarter turn with a 2× zoom: x' = -2y, y' = 2x.
+        let mut turned = before.clone();
+        turned.warp(&Affine([0.0, -2.0, 0.0, 2.0, 0.0, 0.0]));
+        assert_eq!(turned.state_box(), [-100.0, 200.0, 40.0, 80.0]);
+        assert_eq!(turned.velocity(), [0.0, 20.0]);
+        // Variances swap axes and grow by the zoom squared: x' took y's (4·64), y' x's (4·16).
+        assert_eq!(turned.center_cov(), [256.0, 0.0, 64.0]);
     }
 
     #[test]

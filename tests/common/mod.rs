@@ -264,7 +264,7 @@ pub fn signal(child: &std::process::Child, sig: &str) {
 
 /// A MOT17 val-half set of `seqs` under `dir/val`, made from the shared data the way
 /// tools/mot_valhalf.py makes it (frames N/2+2..N renumbered from 1), with up to `frames` frames
-/// of each; detections in `det/det.txt`.
+/// of each; detections in `det/det.txt`, camera motion in `gmc/botsort.txt`.
 pub fn val_half(dir: &Path, seqs: &[&str], frames: u64) -> PathBuf {
     let root = dir.join("val");
     for seq in seqs {
@@ -306,6 +306,16 @@ pub fn val_half(dir: &Path, seqs: &[&str], frames: u64) -> PathBuf {
                 .collect();
             std::fs::write(out.join(to), kept).unwrap();
         }
+        // Camera motion: line j maps frame j onto j + 1; the first line is the identity.
+        let gmc = std::fs::read_to_string(src.join("gmc/botsort.txt")).unwrap();
+        let lines: Vec<&str> = gmc.lines().collect();
+        let mut sliced = String::from("0\t1\t0\t0\t0\t1\t0\n");
+        for j in 1..frames as usize {
+            let maps = lines[first as usize - 1 + j].split_once('\t').unwrap().1;
+            sliced += &format!("{j}\t{maps}\n");
+        }
+        std::fs::create_dir_all(out.join("gmc")).unwrap();
+        std::fs::write(out.join("gmc/botsort.txt"), sliced).unwrap();
     }
     root
 }
