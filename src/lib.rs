@@ -15,6 +15,7 @@ pub mod eval;
 pub mod frame;
 pub mod geom;
 pub mod metrics;
+pub mod motion;
 pub mod motchallenge;
 pub mod offline;
 pub mod pipeline;
