@@ -1,6 +1,7 @@
 //! The live camera-motion estimate's cost per 1080p frame: `MotionEstimator::estimate` on the
 //! consecutive real frames of MOT17-mini/MOT17-04 (1920×1080, its gt pedestrians masked), at the
-//! default working size and, for the trade-off, at BoT-SORT's ÷2. Needs the shared data
+//! default settings (÷6, 1000 corners) and, for the trade-off, with 300 corners and at BoT-SORT's
+//! ÷2. Needs the shared data
 //! ($VIGIL_SHARED or ../shared).
 
 use std::path::PathBuf;
@@ -46,9 +47,15 @@ fn bench_motion(c: &mut Criterion) {
     let mut group = c.benchmark_group("motion");
     group.throughput(Throughput::Elements(1));
     group.sample_size(50);
-    for (name, max_working_width) in [("1080p, ÷4 (default)", 480), ("1080p, ÷2 (BoT-SORT)", 960)] {
+    let variants = [
+        ("1080p, ÷6, 1000 corners (default)", 320, 1000),
+        ("1080p, ÷6, 300 corners", 320, 300),
+        ("1080p, ÷2, 1000 corners (BoT-SORT)", 960, 1000),
+    ];
+    for (name, max_working_width, max_corners) in variants {
         let mut estimator = MotionEstimator::new(MotionConfig {
             max_working_width,
+            max_corners,
             ..Default::default()
         });
         let mut next = 0;

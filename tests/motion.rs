@@ -47,7 +47,8 @@ fn pedestrians(gt: &str, frame: usize) -> Vec<BBox> {
     gt.lines()
         .filter_map(|line| {
             let f: Vec<f32> = line.split(',').map(|v| v.parse().unwrap()).collect();
-            (f[0] as usize == frame && f[7] as i32 == 1).then(|| BBox::from_tlwh(f[2], f[3], f[4], f[5]))
+            (f[0] as usize == frame && f[7] as i32 == 1)
+                .then(|| BBox::from_tlwh(f[2], f[3], f[4], f[5]))
         })
         .collect()
 }
@@ -109,7 +110,10 @@ fn compare_with_botsort_masking(
             assert_eq!(warp, Affine::IDENTITY, "the first frame has no motion");
             continue;
         }
-        assert!(estimator.last_measured(), "{seq} frame {frame_number}: not measured");
+        assert!(
+            estimator.last_measured(),
+            "{seq} frame {frame_number}: not measured"
+        );
         let previous = frame_number - 1;
         let botsort = reference[previous];
         results.push(PairResult {
@@ -143,10 +147,15 @@ fn a_walking_camera_agrees_with_botsort_within_a_pixel() {
     let (results, _) = compare_with_botsort("MOT17-05", MotionConfig::default());
     assert_eq!(results.len(), 5, "MOT17-mini/MOT17-05 has 6 frames");
     let mean = mean_disagreement(&results);
-    eprintln!("MOT17-05: mean disagreement {mean:.3} px over {} pairs", results.len());
+    eprintln!(
+        "MOT17-05: mean disagreement {mean:.3} px over {} pairs",
+        results.len()
+    );
     assert!(mean < 1.0, "mean corner disagreement {mean:.3} px");
     // The camera does move: a warp near the identity would not be agreement worth the name.
-    assert!(results.iter().all(|r| r.botsort.corner_shift(640.0, 480.0) > 2.0));
+    assert!(results
+        .iter()
+        .all(|r| r.botsort.corner_shift(640.0, 480.0) > 2.0));
 }
 
 #[test]
@@ -160,27 +169,35 @@ fn static_cameras_come_out_near_the_identity() {
         );
         for r in &results {
             let shift = r.vigil.corner_shift(width, height);
-            assert!(shift < 0.5, "{seq} {}→{}: corners move {shift:.2} px", r.frame, r.frame + 1);
+            assert!(
+                shift < 0.5,
+                "{seq} {}→{}: corners move {shift:.2} px",
+                r.frame,
+                r.frame + 1
+            );
         }
     }
 }
 
-/// The trade-off behind the defaults: agreement on MOT17-05 by working width and masking.
+/// The trade-off behind the defaults: agreement on MOT17-05 by working width, corners followed
+/// and RANSAC threshold. The figures move by tenths of a pixel with small changes (5 pairs only).
 #[test]
 #[ignore = "an experiment; run with --ignored --nocapture"]
 fn agreement_by_configuration() {
-    for max_working_width in [240, 320, 480] {
-        for ransac_threshold_px in [0.5, 1.0, 2.0, 3.0] {
-            for mask in [false, true] {
+    for max_working_width in [214, 320] {
+        for max_corners in [300, 1000] {
+            for ransac_threshold_px in [1.0, 3.0] {
                 let config = MotionConfig {
                     max_working_width,
+                    max_corners,
                     ransac_threshold_px,
                     ..Default::default()
                 };
-                let (results, _) = compare_with_botsort_masking("MOT17-05", config, mask);
+                let (results, _) = compare_with_botsort("MOT17-05", config);
                 eprintln!(
-                    "EXPERIMENT width<={max_working_width} ransac {ransac_threshold_px} mask {mask}: {:.3} px {:?}",
-                    mean_disagreement(&results), results.iter().map(|r| (r.disagreement_px * 100.0).round() / 100.0).collect::<Vec<_>>()
+                    "width <= {max_working_width}, {max_corners} corners, RANSAC {ransac_threshold_px} px: \
+                     mean disagreement {:.3} px",
+                    mean_disagreement(&results),
                 );
             }
         }

@@ -81,7 +81,9 @@ mod tests {
     fn identity_and_subpixel_noise_are_static() {
         assert!(is_static_camera(&[Affine::IDENTITY], W, H));
         // BoT-SORT's warp for MOT17-04 frame 1 → 2: the static camera's noise.
-        let noise = Affine([1.000018, 0.000001, -0.044861, -0.000001, 1.000018, -0.097351]);
+        let noise = Affine([
+            1.000018, 0.000001, -0.044861, -0.000001, 1.000018, -0.097351,
+        ]);
         assert!(is_static_camera(&[noise, shift(0.3)], W, H));
     }
 
@@ -103,7 +105,10 @@ mod tests {
         assert!(!watch.observe(&shift(5.0), W, H), "the camera moved");
         assert!(!watch.observe(&Affine::IDENTITY, W, H));
         assert!(!watch.observe(&Affine::IDENTITY, W, H));
-        assert!(watch.observe(&Affine::IDENTITY, W, H), "the move left the window");
+        assert!(
+            watch.observe(&Affine::IDENTITY, W, H),
+            "the move left the window"
+        );
         watch.reset();
         assert!(!watch.is_static());
     }
