@@ -16,6 +16,7 @@ pub mod frame;
 pub mod geom;
 pub mod metrics;
 pub mod motchallenge;
+pub mod motion;
 pub mod offline;
 pub mod pipeline;
 pub mod predict;
