@@ -12,4 +12,4 @@ mod estimate;
 mod static_camera;
 
 pub use estimate::{MotionConfig, MotionEstimator};
-pub use static_camera::{is_static_camera, StaticCameraWatch, STATIC_CORNER_SHIFT_PX};
+pub use static_camera::{is_static_camera, StaticCameraWatch};

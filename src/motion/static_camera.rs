@@ -3,11 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::geom::Affine;
-
-/// A warp that moves no corner of the frame farther than this (pixels) is measurement noise: the
-/// estimate on a static 1080p camera moves corners by a few tenths of a pixel at most.
-pub const STATIC_CORNER_SHIFT_PX: f64 = 0.5;
+use crate::geom::{Affine, MIN_CAMERA_SHIFT_PX as STATIC_CORNER_SHIFT_PX};
 
 /// Whether every one of `recent` warps (at least one) leaves a `width`×`height` frame's corners
 /// within [`STATIC_CORNER_SHIFT_PX`] of where they were.
