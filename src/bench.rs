@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::detect::DetectionFilter;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, TrackedFrame};
+use crate::geom::Affine;
 use crate::metrics::{CameraMetrics, Metrics};
 use crate::pipeline::{Control, Pipeline, Stream, Summary};
 use crate::preprocess::Preprocessor;
@@ -246,6 +247,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
             number: raw.index + 1,
             pts_ms: raw.pts_ms,
             captured_at: Instant::now(),
+            camera: Affine::IDENTITY,
         };
         let tracked = TrackedFrame {
             frame: Frame::unbudgeted(meta, raw.image),

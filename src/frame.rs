@@ -6,7 +6,7 @@ use opencv::core::Mat;
 use serde::Serialize;
 
 use crate::analytics::SceneFrame;
-use crate::geom::BBox;
+use crate::geom::{Affine, BBox};
 
 /// Where and when a frame came from.
 #[derive(Clone, Copy, Debug)]
@@ -20,6 +20,9 @@ pub struct FrameMeta {
     pub pts_ms: f64,
     /// Wall-clock time the frame was captured, for latency measurement.
     pub captured_at: Instant,
+    /// How the camera moved since the previous frame of the stream (its coordinates → this
+    /// frame's), when camera motion is measured; the identity otherwise.
+    pub camera: Affine,
 }
 
 /// A decoded BGR image with its metadata.

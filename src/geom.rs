@@ -77,6 +77,21 @@ impl Affine {
         [a * p[0] + b * p[1] + c, d * p[0] + e * p[1] + f]
     }
 
+    /// The motion `first`, then this one (`self ∘ first`): how the camera moved across a frame
+    /// that was dropped.
+    pub fn after(&self, first: &Affine) -> Affine {
+        let [a, b, c, d, e, f] = self.0;
+        let [p, q, r, s, t, u] = first.0;
+        Affine([
+            a * p + b * s,
+            a * q + b * t,
+            a * r + b * u + c,
+            d * p + e * s,
+            d * q + e * t,
+            d * r + e * u + f,
+        ])
+    }
+
     /// The linear part `[[a, b], [d, e]]` (rotation, scale, shear), which also moves velocities
     /// and sizes.
     pub fn linear(&self) -> [[f64; 2]; 2] {

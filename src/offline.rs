@@ -165,6 +165,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
             number: i as u64 + 1,
             pts_ms: i as f64 * 1000.0 / info.frame_rate,
             captured_at: std::time::Instant::now(),
+            camera: Affine::IDENTITY,
         };
         let (events, scene) = analyzer.update(meta.pts_ms, &tracks);
         let frame = TrackedFrame {

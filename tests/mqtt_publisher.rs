@@ -78,6 +78,7 @@ fn frame(number: u64, pts_ms: f64, tracks: Vec<Track>, events: Vec<Event>) -> Tr
                 number,
                 pts_ms,
                 captured_at: Instant::now(),
+                camera: vigil::geom::Affine::IDENTITY,
             },
             image: Mat::default(),
             slot: Default::default(),

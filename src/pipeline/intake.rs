@@ -110,7 +110,12 @@ impl Intake {
                 return Pushed::Queued;
             }
             if q.live {
-                q.frames.pop_front();
+                let mut frame = frame;
+                if let Some(dropped) = q.frames.pop_front() {
+                    // The camera's motion across the dropped frame goes to the frame after it.
+                    let next = q.frames.front_mut().unwrap_or(&mut frame);
+                    next.meta.camera = next.meta.camera.after(&dropped.meta.camera);
+                }
                 q.frames.push_back(frame);
                 self.work.notify_one();
                 return Pushed::ReplacedOldest;
@@ -212,6 +217,7 @@ mod tests {
                 number,
                 pts_ms: number as f64,
                 captured_at: Instant::now(),
+                camera: crate::geom::Affine::IDENTITY,
             },
             image: Mat::default(),
             slot: Default::default(),

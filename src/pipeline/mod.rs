@@ -21,16 +21,19 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use opencv::core::Mat;
+use opencv::prelude::*;
 
 use crate::analytics::{Analyzer, LineTotal};
 use crate::detect::{DetectionFilter, Detector};
 use crate::error::{Error, Result};
 use crate::frame::{Detection, Event, Frame, FrameMeta, Track, TrackedFrame};
+use crate::geom::{Affine, BBox};
 use crate::metrics::{CameraMetrics, Metrics, SourceState};
+use crate::motion::{MotionConfig, MotionEstimator};
 use crate::preprocess::{InputSpec, Preprocessor};
 use crate::sink::{Sink, SinkPolicy};
 use crate::source::FrameSource;
-use crate::track::Tracker;
+use crate::track::{CameraMotion, Tracker};
 use intake::{Intake, Pushed, QueueSpec, Taken};
 
 /// Outputs that need no picture (files of tracks, network messages) may fall this many frames
@@ -174,6 +177,41 @@ impl FirstError {
 
     fn take(&self) -> Option<Error> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A stream's measurement of its camera's own motion (`tracker.camera_motion = "on"`), in its
+/// capture thread: frames are in order there and still whole. Moving objects are masked out with
+/// the boxes the stream's tracker reported last (a few frames old: close enough to hide them).
+struct CameraFollow {
+    estimator: Option<MotionEstimator>,
+    masks: Arc<Mutex<Vec<BBox>>>,
+}
+
+impl CameraFollow {
+    fn new(mode: CameraMotion, masks: Arc<Mutex<Vec<BBox>>>) -> Self {
+        let estimator =
+            (mode == CameraMotion::On).then(|| MotionEstimator::new(MotionConfig::default()));
+        Self { estimator, masks }
+    }
+
+    /// The camera's motion since the previous frame measured (frames dropped before this point
+    /// are skipped by the measurement itself); the identity when off, unsure or below noise.
+    fn measure(&mut self, image: &Mat) -> Affine {
+        let Some(estimator) = self.estimator.as_mut() else {
+            return Affine::IDENTITY;
+        };
+        let boxes = self.masks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match estimator.estimate(image, &boxes) {
+            Ok(moved) => {
+                let (w, h) = (image.cols() as f64, image.rows() as f64);
+                moved.or_identity_below_noise(w, h)
+            }
+            Err(e) => {
+                tracing::debug!("camera motion not measured: {e}");
+                Affine::IDENTITY
+            }
+        }
     }
 }
 
@@ -388,7 +426,9 @@ fn start_stream(
         registry: registry.clone(),
         control: control.clone(),
         latency: finished.latency.clone(),
+        masks: Arc::default(),
     };
+    let (stage_camera_motion, masks) = (stage.tracker.config().camera_motion, stage.masks.clone());
     let (seen, totals, taker) = (
         finished.tracks.clone(),
         finished.line_totals.clone(),
@@ -408,6 +448,7 @@ fn start_stream(
     let (intake, ctl) = (intake.clone(), control.clone());
     let (mut source, max_frames, max_fps) = (stream.source, stream.max_frames, stream.max_fps);
     let slots = budget::PictureSlots::new(limits.pictures);
+    let mut camera = CameraFollow::new(stage_camera_motion, masks);
     threads
         .capture
         .push(spawn(format!("capture-{name}"), &errors, move || {
@@ -416,7 +457,7 @@ fn start_stream(
                 i,
                 &mut *source,
                 (max_frames, max_fps),
-                &slots,
+                (&slots, &mut camera),
                 &intake,
                 &ctl,
                 &metrics,
@@ -469,7 +510,7 @@ fn capture(
     i: usize,
     source: &mut dyn FrameSource,
     (max_frames, max_fps): (Option<u64>, f64),
-    slots: &Arc<budget::PictureSlots>,
+    (slots, camera): (&Arc<budget::PictureSlots>, &mut CameraFollow),
     intake: &Intake,
     control: &Control,
     metrics: &CameraMetrics,
@@ -513,6 +554,7 @@ fn capture(
                 number: raw.index + 1,
                 pts_ms: raw.pts_ms,
                 captured_at: Instant::now(),
+                camera: camera.measure(&raw.image),
             },
             image: raw.image,
             slot,
@@ -590,6 +632,8 @@ struct TrackStage {
     registry: Arc<Metrics>,
     control: Arc<Control>,
     latency: Arc<Mutex<Vec<f32>>>,
+    /// Where the tracked objects are, for the camera-motion measurement to mask them.
+    masks: Arc<Mutex<Vec<BBox>>>,
 }
 
 impl TrackStage {
@@ -611,7 +655,12 @@ impl TrackStage {
                 let time_s = item.frame.meta.pts_ms / 1000.0;
                 let started = Instant::now();
                 let detections = self.filter.apply(item.detections);
-                let tracks = self.tracker.update(&detections, time_s);
+                let camera = &item.frame.meta.camera;
+                let tracks = self.tracker.update_moved(&detections, time_s, camera);
+                if self.tracker.config().camera_motion == CameraMotion::On {
+                    *self.masks.lock().unwrap_or_else(|p| p.into_inner()) =
+                        tracks.iter().map(|t| t.bbox).collect();
+                }
                 self.registry
                     .observe_stage("tracking", started.elapsed().as_secs_f64());
                 if !self.emit(lag.push(time_s, item.frame, tracks)) {

@@ -350,6 +350,7 @@ mod tests {
                     number: seq + 1,
                     pts_ms,
                     captured_at: Instant::now(),
+                    camera: crate::geom::Affine::IDENTITY,
                 },
                 image,
                 slot: Default::default(),

@@ -291,6 +291,7 @@ pub(crate) mod fixtures {
             number: seq + 1,
             pts_ms,
             captured_at: Instant::now(),
+            camera: crate::geom::Affine::IDENTITY,
         };
         TrackedFrame {
             frame: Frame::unbudgeted(meta, image),

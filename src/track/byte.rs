@@ -76,6 +76,20 @@ pub struct TrackerConfig {
     /// With a lag: standard deviation of the Gaussian that smooths boxes over time, in seconds
     /// (0 = fill gaps only).
     pub smoothing_s: f64,
+    /// Follow the camera's own motion, measured from the frames of a video or camera (`on`),
+    /// or not (`off`). Tracking given detections reads it from a file instead.
+    pub camera_motion: CameraMotion,
+}
+
+/// Whether the tracker follows the camera's own motion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraMotion {
+    /// A fixed camera (the default): nothing to measure.
+    #[default]
+    Off,
+    /// A moving camera (handheld, vehicle, PTZ, wind): measure its motion on every frame.
+    On,
 }
 
 impl Default for TrackerConfig {
@@ -98,6 +112,7 @@ impl Default for TrackerConfig {
             coast_s: 0.1,
             output_lag_s: 0.0,
             smoothing_s: 0.067,
+            camera_motion: CameraMotion::Off,
         }
     }
 }

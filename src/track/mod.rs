@@ -9,5 +9,5 @@ mod lag;
 mod properties;
 mod reupdate;
 
-pub use byte::{Tracker, TrackerConfig, MAX_COORDINATE};
+pub use byte::{CameraMotion, Tracker, TrackerConfig, MAX_COORDINATE};
 pub use lag::FixedLag;
