@@ -27,15 +27,7 @@ pub fn parse_rows(
                     parts.len()
                 ));
             }
-            let v = parts
-                .iter()
-                .map(|p| {
-                    p.parse::<f64>()
-                        .ok()
-                        .filter(|v| v.is_finite())
-                        .ok_or(format!("line {n}: '{p}' is not a finite number"))
-                })
-                .collect::<std::result::Result<Vec<f64>, String>>()?;
+            let v = finite_numbers(n, parts.iter().copied())?;
             if v[0] < 1.0 || v[0].fract() != 0.0 {
                 return Err(format!(
                     "line {n}: frame {} is not a positive integer",
@@ -49,6 +41,21 @@ pub fn parse_rows(
                 return Err(format!("line {n}: negative box size {}x{}", v[4], v[5]));
             }
             Ok((n, v))
+        })
+        .collect()
+}
+
+/// The fields of line `n` as numbers, every one finite; the error names the line and the field.
+fn finite_numbers<'a>(
+    n: usize,
+    fields: impl Iterator<Item = &'a str>,
+) -> std::result::Result<Vec<f64>, String> {
+    fields
+        .map(|p| {
+            p.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or(format!("line {n}: '{p}' is not a finite number"))
         })
         .collect()
 }
@@ -113,15 +120,7 @@ pub fn parse_camera_motion(text: &str, length: u64) -> std::result::Result<Vec<A
                 "line {n}: more lines than the sequence's {length} frames (a file for another sequence, or for the whole of it?)"
             ));
         }
-        let v = line
-            .split_whitespace()
-            .map(|p| {
-                p.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or(format!("line {n}: '{p}' is not a finite number"))
-            })
-            .collect::<std::result::Result<Vec<f64>, String>>()?;
+        let v = finite_numbers(n, line.split_whitespace())?;
         let [index, a, b, c, d, e, f] = v[..] else {
             return Err(format!(
                 "line {n}: expected 7 values (index, then a11 a12 a13 a21 a22 a23), found {}",
