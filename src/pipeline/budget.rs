@@ -104,21 +104,18 @@ impl PictureSlots {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        *free -= 1;
-        Some(self.slot())
+        Some(self.claim(&mut free))
     }
 
     /// A slot if one is free now (live sources, which read on regardless to stay current).
     pub fn try_take(self: &Arc<Self>) -> Option<PictureSlot> {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        if *free == 0 {
-            return None;
-        }
-        *free -= 1;
-        Some(self.slot())
+        (*free > 0).then(|| self.claim(&mut free))
     }
 
-    fn slot(self: &Arc<Self>) -> PictureSlot {
+    /// One of the `free` slots (at least one), counted out.
+    fn claim(self: &Arc<Self>, free: &mut usize) -> PictureSlot {
+        *free -= 1;
         let slots = self.clone();
         PictureSlot::new(move || {
             *slots.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;

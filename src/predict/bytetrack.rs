@@ -8,39 +8,10 @@
 
 use super::{cxcywh, Forecast, LookAhead};
 use crate::geom::BBox;
+use crate::track::KalmanAxis as Axis;
 
 const STD_WEIGHT_POSITION: f64 = 1.0 / 20.0;
 const STD_WEIGHT_VELOCITY: f64 = 1.0 / 160.0;
-
-/// One coordinate and its velocity (per frame), with covariance `[[pp, pv], [pv, vv]]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Axis {
-    pos: f64,
-    vel: f64,
-    pp: f64,
-    pv: f64,
-    vv: f64,
-}
-
-impl Axis {
-    fn predict(&mut self, q_pos: f64, q_vel: f64) {
-        self.pos += self.vel;
-        self.pp += 2.0 * self.pv + self.vv + q_pos;
-        self.pv += self.vv;
-        self.vv += q_vel;
-    }
-
-    fn update(&mut self, z: f64, r: f64) {
-        let s = self.pp + r;
-        let (k_pos, k_vel) = (self.pp / s, self.pv / s);
-        let innovation = z - self.pos;
-        self.pos += k_pos * innovation;
-        self.vel += k_vel * innovation;
-        self.vv -= k_vel * self.pv;
-        self.pp *= 1.0 - k_pos;
-        self.pv *= 1.0 - k_pos;
-    }
-}
 
 /// The per-axis weights of `[cx, cy, a, h]`: the aspect ratio has fixed small noises.
 fn stds(h: f64, weight: f64, aspect: f64) -> [f64; 4] {
@@ -94,7 +65,7 @@ fn predict(axes: &mut [Axis; 4]) {
         stds(h, STD_WEIGHT_VELOCITY, 1e-5),
     );
     for (i, axis) in axes.iter_mut().enumerate() {
-        axis.predict(q_pos[i].powi(2), q_vel[i].powi(2));
+        axis.predict(1.0, q_pos[i].powi(2), q_vel[i].powi(2)); // one frame
     }
 }
 

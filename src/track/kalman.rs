@@ -36,25 +36,26 @@ impl Default for KalmanNoise {
     }
 }
 
-/// One coordinate and its velocity, with their 2×2 covariance `[[pp, pv], [pv, vv]]`.
+/// One coordinate and its velocity, with their 2×2 covariance `[[pp, pv], [pv, vv]]`. Also the
+/// building block of `predict::ByteTrackKalman`, whose matrices never mix coordinates either.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Axis {
-    pos: f64,
-    vel: f64,
-    pp: f64,
-    pv: f64,
-    vv: f64,
+pub(crate) struct Axis {
+    pub(crate) pos: f64,
+    pub(crate) vel: f64,
+    pub(crate) pp: f64,
+    pub(crate) pv: f64,
+    pub(crate) vv: f64,
 }
 
 impl Axis {
-    fn predict(&mut self, dt: f64, q_pos: f64, q_vel: f64) {
+    pub(crate) fn predict(&mut self, dt: f64, q_pos: f64, q_vel: f64) {
         self.pos += self.vel * dt;
         self.pp += 2.0 * dt * self.pv + dt * dt * self.vv + q_pos;
         self.pv += dt * self.vv;
         self.vv += q_vel;
     }
 
-    fn update(&mut self, z: f64, r: f64) {
+    pub(crate) fn update(&mut self, z: f64, r: f64) {
         let s = self.pp + r;
         if s <= 0.0 || !s.is_finite() {
             return; // degenerate covariance: keep the prediction rather than poison the state

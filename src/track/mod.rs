@@ -10,4 +10,5 @@ mod properties;
 mod reupdate;
 
 pub use byte::{CameraMotion, Tracker, TrackerConfig, MAX_COORDINATE};
+pub(crate) use kalman::Axis as KalmanAxis;
 pub use lag::FixedLag;
