@@ -63,12 +63,16 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// Repeated problems of one camera logged line by line before only every thousandth is.
+const LOGGED_ONE_BY_ONE: u64 = 3;
+
 /// The process-wide registry and the metric families, labelled by camera.
 pub struct Metrics {
     registry: Registry,
     captured: IntCounterVec,
     processed: IntCounterVec,
     dropped: IntCounterVec,
+    undetected: IntCounterVec,
     reconnects: IntCounterVec,
     state_changes: IntCounterVec,
     sink_errors: IntCounterVec,
@@ -112,6 +116,11 @@ impl Metrics {
             dropped: counter(
                 "vigil_frames_dropped_total",
                 "Frames a live source dropped to keep latency bounded",
+                cam,
+            )?,
+            undetected: counter(
+                "vigil_frames_undetected_total",
+                "Frames the detector could not take (passed on with nothing detected)",
                 cam,
             )?,
             reconnects: counter(
@@ -192,6 +201,7 @@ impl Metrics {
             captured: self.captured.with_label_values(l),
             processed: self.processed.with_label_values(l),
             dropped: self.dropped.with_label_values(l),
+            undetected: self.undetected.with_label_values(l),
             reconnects: self.reconnects.with_label_values(l),
             active_tracks: self.active_tracks.with_label_values(l),
             latency: self.latency.with_label_values(l),
@@ -242,6 +252,7 @@ pub struct CameraMetrics {
     pub captured: IntCounter,
     pub processed: IntCounter,
     pub dropped: IntCounter,
+    undetected: IntCounter,
     pub reconnects: IntCounter,
     pub active_tracks: IntGauge,
     pub latency: Histogram,
@@ -268,6 +279,17 @@ impl CameraMetrics {
                 tracing::warn!(camera, state = state.name(), "{detail}")
             }
             _ => tracing::info!(camera, state = state.name(), "{detail}"),
+        }
+    }
+
+    /// Counts a frame the detector could not take. The first few are logged one by one, then
+    /// one line per thousand, so a camera that keeps sending such frames cannot flood the log.
+    pub fn frame_undetected(&self, frame: u64, reason: &dyn std::fmt::Display) {
+        self.undetected.inc();
+        let count = self.undetected.get();
+        if count <= LOGGED_ONE_BY_ONE || count % 1000 == 0 {
+            let camera = &self.name;
+            tracing::warn!(camera, frame, count, "frame skipped by the detector: {reason}");
         }
     }
 
@@ -403,6 +425,20 @@ mod tests {
             "{text}"
         );
         assert_eq!(m.cameras().len(), 2);
+    }
+
+    #[test]
+    fn undetected_frames_are_counted_per_camera() {
+        let m = Metrics::new().unwrap();
+        let gate = m.camera("gate");
+        for frame in 0..5 {
+            gate.frame_undetected(frame, &"empty picture");
+        }
+        let text = m.encode();
+        assert!(
+            text.contains("vigil_frames_undetected_total{camera=\"gate\"} 5"),
+            "{text}"
+        );
     }
 
     #[test]

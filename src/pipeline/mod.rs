@@ -155,6 +155,8 @@ struct Outputs<'a> {
     /// Whether any output of the stream draws on the picture; if none does, the picture is
     /// released as soon as the detector has seen it.
     keep_images: &'a [bool],
+    /// Each stream's camera, to name it when one of its frames cannot be detected.
+    cameras: &'a [CameraMetrics],
 }
 
 /// The first error a stream (or the detector pool) hit; later ones are usually its consequences.
@@ -273,6 +275,7 @@ impl Pipeline {
         let mut threads = Threads::default();
         let mut det_txs = Vec::new();
         let mut keep_images = Vec::new();
+        let mut cameras = Vec::new();
         let mut finished = Vec::new();
         for (i, (stream, limits)) in self.streams.into_iter().zip(limits).enumerate() {
             // The tracker's channel holds as many frames as may be in flight, so a worker's send
@@ -280,6 +283,7 @@ impl Pipeline {
             let (det_tx, det_rx) = bounded::<FromDetectors>(limits.in_flight);
             det_txs.push(det_tx);
             keep_images.push(stream.sinks.iter().any(|s| s.needs_image()));
+            cameras.push(stream.metrics.clone());
             finished.push(start_stream(
                 i,
                 (stream, limits),
@@ -290,18 +294,21 @@ impl Pipeline {
             )?);
         }
         let keep_images = Arc::new(keep_images);
+        let cameras = Arc::new(cameras);
         for (k, mut detector) in self.detectors.into_iter().enumerate() {
-            let (intake, txs, ctl, metrics, keep) = (
+            let (intake, txs, ctl, metrics, keep, cams) = (
                 intake.clone(),
                 det_txs.clone(),
                 control.clone(),
                 self.metrics.clone(),
                 keep_images.clone(),
+                cameras.clone(),
             );
             let body = move || {
                 let outputs = Outputs {
                     streams: &txs,
                     keep_images: &keep,
+                    cameras: &cams,
                 };
                 let result = detect(&mut detector, spec, &intake, outputs, &ctl, &metrics);
                 if result.is_err() {
@@ -601,10 +608,7 @@ fn detect(
             Err(e) => {
                 // One unusable frame must not end the stream: it passes with nothing detected,
                 // so the tracker's order is kept.
-                tracing::warn!(
-                    frame = frame.meta.number,
-                    "frame skipped by the detector: {e}"
-                );
+                outputs.cameras[i].frame_undetected(frame.meta.number, &e);
                 Vec::new()
             }
         };

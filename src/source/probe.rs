@@ -5,7 +5,7 @@
 //! reconnection must not put a password on the wire in clear.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// The parts of a stream URL a probe needs.
@@ -53,12 +53,8 @@ fn parse(url: &str) -> Option<Target> {
 pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
     let target = parse(url)?;
     let timeout = Duration::from_secs_f64(timeout_s.clamp(0.1, 10.0));
-    let addr = match (target.host.trim_matches(['[', ']']), target.port)
-        .to_socket_addrs()
-        .map(|mut a| a.next())
-    {
-        Ok(Some(addr)) => addr,
-        _ => return Some(format!("cannot resolve host '{}'", target.host)),
+    let Some(addr) = resolve(&target.host, target.port, timeout) else {
+        return Some(format!("cannot resolve host '{}'", target.host));
     };
     let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
         Ok(s) => s,
@@ -98,6 +94,26 @@ pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
     explain_status(status_line, target.has_credentials)
 }
 
+/// The first address of `host`, or `None` when it cannot be found within `timeout`. The system
+/// resolver has no timeout of its own, and a probe must not hold the camera's reconnection
+/// behind a DNS server that does not answer: the lookup runs on a thread that is left behind
+/// if it does not finish in time.
+fn resolve(host: &str, port: u16, timeout: Duration) -> Option<SocketAddr> {
+    let host = host.trim_matches(['[', ']']).to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("probe-dns".into())
+        .spawn(move || {
+            let first = (host.as_str(), port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next());
+            let _ = tx.send(first);
+        })
+        .ok()?;
+    rx.recv_timeout(timeout).ok().flatten()
+}
+
 fn explain_status(status_line: &str, had_credentials: bool) -> Option<String> {
     let mut parts = status_line.splitn(3, ' ');
     let (_, code) = (parts.next(), parts.next());
@@ -128,6 +144,16 @@ fn explain_status(status_line: &str, had_credentials: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_answers_within_its_timeout() {
+        let timeout = Duration::from_secs(2);
+        assert!(resolve("127.0.0.1", 554, timeout).is_some());
+        assert!(resolve("[::1]", 554, timeout).is_some());
+        let started = std::time::Instant::now();
+        assert!(resolve("no-such-camera.invalid", 554, timeout).is_none());
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
 
     #[test]
     fn parse_separates_credentials_from_the_request_url() {
