@@ -234,6 +234,12 @@ impl Metrics {
         self.stage.with_label_values(&[stage]).observe(seconds);
     }
 
+    /// The mean time one frame spent in `stage` so far, in seconds; `None` before the first.
+    pub fn stage_mean_s(&self, stage: &str) -> Option<f64> {
+        let h = self.stage.with_label_values(&[stage]);
+        (h.get_sample_count() > 0).then(|| h.get_sample_sum() / h.get_sample_count() as f64)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = Vec::new();

@@ -118,14 +118,22 @@ impl Detector {
                 class_allowed[c] = true;
             }
         }
-        Ok(Self {
+        let mut detector = Self {
             session,
             input_name,
             spec,
             layout,
             settings: settings.clone(),
             class_allowed,
-        })
+        };
+        // ONNX Runtime allocates its buffers on the first run, which takes several times as
+        // long as the next: done here, it delays no camera's first frame, and a model that loads
+        // but cannot run is refused before any output is opened.
+        let blank = Array4::zeros((1, 3, spec.height, spec.width));
+        detector
+            .infer(&blank)
+            .map_err(|e| what(&format!("cannot run it ({e})")))?;
+        Ok(detector)
     }
 
     pub fn input_spec(&self) -> InputSpec {
