@@ -250,7 +250,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
         lap(&mut samples, 1);
         let output = detector.infer(&tensor)?;
         lap(&mut samples, 2);
-        let detections = detector.postprocess(&output, &letterbox);
+        let detections = detector.postprocess(&output, &letterbox)?;
         lap(&mut samples, 3);
         let tracks = tracker.update(&detections, raw.pts_ms / 1000.0);
         lap(&mut samples, 4);

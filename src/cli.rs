@@ -112,6 +112,9 @@ pub struct DetectorArgs {
     pub iou: Option<f32>,
     #[arg(long, value_enum)]
     pub device: Option<Device>,
+    /// Keep at most N detections a frame, the most confident (1: single-object localisation).
+    #[arg(long, value_name = "N")]
+    pub max_objects: Option<usize>,
     /// TOML configuration; command-line options override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -237,6 +240,7 @@ impl DetectorArgs {
         d.conf = self.conf.unwrap_or(d.conf);
         d.iou = self.iou.unwrap_or(d.iou);
         d.device = self.device.unwrap_or(d.device);
+        d.max_objects = self.max_objects.unwrap_or(d.max_objects);
         config
             .validate()
             .map_err(|e| Error::input(format!("{e} (from the options or the config)")))?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::analytics::AnalyticsConfig;
-use crate::detect::Device;
+use crate::detect::{Device, Family};
 use crate::error::{Error, Result};
 use crate::source::StreamOptions;
 use crate::track::TrackerConfig;
@@ -39,6 +39,11 @@ pub struct DetectorConfig {
     pub workers: usize,
     /// Intra-op threads per session; 0 picks from the cores present.
     pub threads: usize,
+    /// The model's output layout; read from the graph when not given.
+    pub family: Option<Family>,
+    /// Keep at most this many detections a frame, the most confident (0: all). 1 turns the
+    /// detector into a single-object localiser.
+    pub max_objects: usize,
 }
 
 impl Default for DetectorConfig {
@@ -52,6 +57,8 @@ impl Default for DetectorConfig {
             device: Device::Cpu,
             workers: 0,
             threads: 0,
+            family: None,
+            max_objects: 0,
         }
     }
 }

@@ -293,9 +293,14 @@ impl CameraMetrics {
     pub fn frame_undetected(&self, frame: u64, reason: &dyn std::fmt::Display) {
         self.undetected.inc();
         let count = self.undetected.get();
-        if count <= LOGGED_ONE_BY_ONE || count % 1000 == 0 {
+        if count <= LOGGED_ONE_BY_ONE || count.is_multiple_of(1000) {
             let camera = &self.name;
-            tracing::warn!(camera, frame, count, "frame skipped by the detector: {reason}");
+            tracing::warn!(
+                camera,
+                frame,
+                count,
+                "frame skipped by the detector: {reason}"
+            );
         }
     }
 

@@ -24,43 +24,62 @@ impl DetectorPool {
     /// Loads one detector per worker as `[detector]` asks.
     pub fn load(config: &DetectorConfig) -> Result<Self> {
         let model = default_asset(&config.model, "models/yolox_nano.onnx", "--model")?;
-        let labels_given = config.labels.is_some();
-        let labels = Labels::load(&default_asset(
-            &config.labels,
-            "models/coco.names",
-            "--labels",
-        )?)?;
-        let classes = class_ids(&labels, &config.classes)?;
         let (workers, threads) = config.worker_layout();
         let settings = DetectorSettings {
             model,
             device: config.device,
             conf: config.conf,
             iou: config.iou,
-            classes,
+            classes: None,
             threads,
+            family: config.family,
+            max_objects: config.max_objects,
         };
-        let detectors = (0..workers)
+        let mut detectors = (0..workers)
             .map(|_| Detector::load(&settings))
             .collect::<Result<Vec<_>>>()?;
-        let classes_in_model = detectors[0].num_classes();
-        let labels = if labels.len() == classes_in_model {
-            labels
-        } else if labels_given {
-            return Err(Error::input(format!(
-                "labels file has {} names but model '{}' predicts {classes_in_model} classes",
-                labels.len(),
-                settings.model.display()
-            )));
-        } else {
-            Labels::numbered(classes_in_model)
-        };
-        tracing::info!(model = %settings.model.display(), workers, threads, device = ?settings.device, "detector ready");
+        let labels = labels_for(config, &detectors[0], &settings.model)?;
+        let classes = class_ids(&labels, &config.classes)?;
+        for detector in &mut detectors {
+            detector.keep_classes(classes.clone());
+        }
+        let family = detectors[0].family().name();
+        tracing::info!(model = %settings.model.display(), family, workers, threads, device = ?settings.device, "detector ready");
         Ok(Self {
             detectors,
             labels: Arc::new(labels),
         })
     }
+}
+
+/// The class names: the labels file given (its count must fit the model's); else the names the
+/// model carries; else the project's `coco.names` when its count fits; else numbered names.
+fn labels_for(config: &DetectorConfig, detector: &Detector, model: &Path) -> Result<Labels> {
+    let in_model = detector.num_classes();
+    let fits = |labels: &Labels| in_model.is_none_or(|n| n == labels.len());
+    if let Some(path) = &config.labels {
+        let labels = Labels::load(path)?;
+        if !fits(&labels) {
+            return Err(Error::input(format!(
+                "labels file '{}' has {} names but model '{}' predicts {} classes",
+                path.display(),
+                labels.len(),
+                model.display(),
+                in_model.unwrap_or(0)
+            )));
+        }
+        return Ok(labels);
+    }
+    if let Some(names) = detector.class_names() {
+        return Ok(Labels::from_names(names.to_vec()));
+    }
+    if let Some(coco) = locate_asset(Path::new("models/coco.names")) {
+        let labels = Labels::load(&coco)?;
+        if fits(&labels) {
+            return Ok(labels);
+        }
+    }
+    Ok(Labels::numbered(in_model.unwrap_or(0)))
 }
 
 /// Class ids for names; an empty list keeps every class (`None`).

@@ -84,12 +84,52 @@ fn non_onnx_model() {
 }
 
 #[test]
-fn onnx_model_with_unexpected_output_shape() {
-    // A real ONNX detector whose head is not YOLOX's: [1, 84, 8400].
-    let model = shared().join("models/yolov8n_int8.onnx");
-    let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&model)]);
+fn models_vigil_cannot_read_are_refused_with_their_ports() {
+    let layouts = common::root().join("tests/fixtures/layouts");
+    let two = layouts.join("two_inputs.onnx");
+    let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&two)]);
     assert!(
-        line.contains("yolov8n_int8.onnx") && line.contains("output shape"),
+        line.contains("two_inputs.onnx") && line.contains("2 inputs"),
+        "{line}"
+    );
+    let odd = layouts.join("unknown_layout.onnx");
+    let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&odd)]);
+    assert!(
+        line.contains("unknown_layout.onnx")
+            && line.contains("outputs: scores_only [1, 7, 7]")
+            && line.contains("[detector] family"),
+        "{line}"
+    );
+    // A family forced by the config on a model it does not fit.
+    let dir = scratch("forced_family");
+    let config = dir.join("yolox.toml");
+    std::fs::write(&config, "[detector]\nfamily = \"yolox\"\n").unwrap();
+    let v8 = shared().join("models/yolov8n_int8.onnx");
+    let line = fails_cleanly(&[
+        "track",
+        s(&vtest()),
+        "--model",
+        s(&v8),
+        "--config",
+        s(&config),
+    ]);
+    assert!(
+        line.contains("yolov8n_int8.onnx") && line.contains("family = \"yolox\" was given"),
+        "{line}"
+    );
+    std::fs::write(&config, "[detector]\nfamily = \"yolo99\"\n").unwrap();
+    let line = fails_cleanly(&["track", s(&vtest()), "--config", s(&config)]);
+    assert!(line.contains("family") && line.contains("yolo99"), "{line}");
+}
+
+#[test]
+fn a_labels_file_that_disagrees_with_the_model() {
+    let dir = scratch("short_labels");
+    let labels = dir.join("three.names");
+    std::fs::write(&labels, "person\ncar\ndog\n").unwrap();
+    let line = fails_cleanly(&["track", s(&vtest()), "--labels", s(&labels)]);
+    assert!(
+        line.contains("three.names") && line.contains("3 names") && line.contains("80 classes"),
         "{line}"
     );
 }

@@ -1,34 +1,38 @@
-//! vigil's detector (letterbox → ONNX Runtime → YOLOX decode → NMS) against the independent
-//! Python reference in scripts/golden/, on the MOT17-mini frames and a few vtest.avi frames.
+//! vigil's detector (letterbox → ONNX Runtime → decode → NMS) against the independent Python
+//! reference in scripts/golden/, on the MOT17-mini frames and a few vtest.avi frames, for both
+//! shared models: YOLOX-Nano and Ultralytics YOLOv8n (int8), each recognised from its graph.
 
 mod common;
 
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use serde_json::Value;
-use vigil::detect::{Detector, DetectorSettings, Device};
+use vigil::detect::{Detector, DetectorSettings, Device, Family};
 use vigil::frame::Detection;
 use vigil::preprocess::Preprocessor;
 use vigil::source::{FrameSource, VideoSource};
 
 const TOLERANCE_PX: f32 = 1e-3;
 
-fn detector() -> Detector {
-    let meta = golden()["meta"].clone();
+fn detector(golden: &Value) -> Detector {
+    let meta = &golden["meta"];
     Detector::load(&DetectorSettings {
-        model: common::shared().join("models/yolox_nano.onnx"),
+        model: common::shared()
+            .join("models")
+            .join(meta["model"].as_str().unwrap()),
         device: Device::Cpu,
         conf: meta["conf"].as_f64().unwrap() as f32,
         iou: meta["iou"].as_f64().unwrap() as f32,
         classes: None,
         threads: 1,
+        family: None,
+        max_objects: 0,
     })
     .expect("load detector")
 }
 
-fn golden() -> Value {
-    let text =
-        std::fs::read_to_string(common::root().join("tests/golden/detections.json")).unwrap();
+fn golden(file: &str) -> Value {
+    let text = std::fs::read_to_string(common::root().join("tests/golden").join(file)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -83,10 +87,20 @@ fn compare(what: &str, ours: &[Detection], reference: &[Value]) {
 }
 
 #[test]
-fn detections_match_the_python_reference() {
-    let golden = golden();
+fn yolox_detections_match_the_python_reference() {
+    check_against("detections.json", Family::Yolox);
+}
+
+#[test]
+fn yolov8_detections_match_the_python_reference() {
+    check_against("detections_yolov8n.json", Family::Yolov8);
+}
+
+fn check_against(file: &str, family: Family) {
+    let golden = golden(file);
     let shared = common::shared();
-    let mut detector = detector();
+    let mut detector = detector(&golden);
+    assert_eq!(detector.family(), family);
     let mut video: Option<(Box<dyn FrameSource>, u64)> = None;
     let mut checked = 0;
     for record in golden["images"].as_array().unwrap() {

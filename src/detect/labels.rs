@@ -30,6 +30,11 @@ impl Labels {
         Ok(Self { names })
     }
 
+    /// Names a model carries in its metadata, in class-id order.
+    pub fn from_names(names: Vec<String>) -> Self {
+        Self { names }
+    }
+
     /// Numbered names (`class0`, …) for models without a labels file.
     pub fn numbered(count: usize) -> Self {
         Self {

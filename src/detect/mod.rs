@@ -1,7 +1,9 @@
 //! Object detection: an ONNX model run by ONNX Runtime, its output decoded into boxes, then NMS.
 
+mod family;
 mod labels;
 mod nms;
+mod outputs;
 pub mod runtime;
 mod yolox;
 
@@ -16,10 +18,12 @@ use crate::error::{first_line, Error, Result};
 use crate::frame::Detection;
 use crate::preprocess::{InputSpec, Letterbox};
 
+use family::{identify, Graph, Identified, Port};
+pub use family::{parse_class_names, Family};
 pub use labels::Labels;
 pub use nms::nms;
+use outputs::DecodeContext;
 pub use runtime::Device;
-use yolox::YoloxLayout;
 
 /// What the detector stage needs to build one detector.
 #[derive(Clone, Debug)]
@@ -34,6 +38,10 @@ pub struct DetectorSettings {
     pub classes: Option<Vec<usize>>,
     /// ONNX Runtime intra-op threads of this detector's session.
     pub threads: usize,
+    /// The model's layout; `None` reads it from the graph.
+    pub family: Option<Family>,
+    /// Keep at most this many detections a frame, the most confident (0: no limit).
+    pub max_objects: usize,
 }
 
 /// A stream's own choice among what the shared detectors found: in the daemon, cameras share one
@@ -63,11 +71,8 @@ impl DetectionFilter {
 /// owns one (ONNX Runtime sessions serialise `run`).
 pub struct Detector {
     session: Session,
-    input_name: String,
-    spec: InputSpec,
-    layout: YoloxLayout,
+    model: Identified,
     settings: DetectorSettings,
-    class_allowed: Vec<bool>,
 }
 
 impl Detector {
@@ -103,33 +108,16 @@ impl Detector {
             .map_err(|e| device_unavailable(e.into()))?
             .commit_from_file(model)
             .map_err(|e| what(&format!("not a loadable ONNX model ({e})")))?;
-        let (input_name, spec) = input_spec(&session).map_err(|e| what(&e))?;
-        let output_shape: Vec<i64> = session
-            .outputs()
-            .first()
-            .and_then(|o| o.dtype().tensor_shape())
-            .map(|s| s.to_vec())
-            .ok_or_else(|| what(&"the model has no tensor output"))?;
-        let layout =
-            YoloxLayout::new(spec.width, spec.height, &output_shape).map_err(|e| what(&e))?;
-        let mut class_allowed = vec![settings.classes.is_none(); layout.num_classes];
-        for &c in settings.classes.iter().flatten() {
-            if c < class_allowed.len() {
-                class_allowed[c] = true;
-            }
-        }
+        let identified = identify(&graph_of(&session), settings.family).map_err(|e| what(&e))?;
         let mut detector = Self {
             session,
-            input_name,
-            spec,
-            layout,
+            model: identified,
             settings: settings.clone(),
-            class_allowed,
         };
         // ONNX Runtime allocates its buffers on the first run, which takes several times as
         // long as the next: done here, it delays no camera's first frame, and a model that loads
         // but cannot run is refused before any output is opened.
-        let blank = Array4::zeros((1, 3, spec.height, spec.width));
+        let blank = Array4::zeros((1, 3, detector.model.spec.height, detector.model.spec.width));
         detector
             .infer(&blank)
             .map_err(|e| what(&format!("cannot run it ({e})")))?;
@@ -137,34 +125,65 @@ impl Detector {
     }
 
     pub fn input_spec(&self) -> InputSpec {
-        self.spec
+        self.model.spec
     }
 
-    pub fn num_classes(&self) -> usize {
-        self.layout.num_classes
+    pub fn family(&self) -> Family {
+        self.model.family
     }
 
-    /// Runs the network on one preprocessed tensor and returns its raw output.
-    pub fn infer(&mut self, tensor: &Array4<f32>) -> Result<Vec<f32>> {
+    /// Classes the model predicts, when its output shape tells.
+    pub fn num_classes(&self) -> Option<usize> {
+        self.model.head.num_classes()
+    }
+
+    /// Class names the model carries in its metadata (Ultralytics exports).
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.model.class_names.as_deref()
+    }
+
+    /// Keeps only these classes from now on (`None`: all).
+    pub fn keep_classes(&mut self, classes: Option<Vec<usize>>) {
+        self.settings.classes = classes;
+    }
+
+    /// Runs the network on one preprocessed tensor and returns every output, as `f32`.
+    pub fn infer(&mut self, tensor: &Array4<f32>) -> Result<Vec<Vec<f32>>> {
         let input = TensorRef::from_array_view(tensor.view())
             .map_err(|e| Error::internal(format!("input tensor: {e}")))?;
         let outputs = self
             .session
-            .run(ort::inputs![self.input_name.as_str() => input])
+            .run(ort::inputs![self.model.input_name.as_str() => input])
             .map_err(|e| Error::internal(format!("inference failed: {e}")))?;
-        let (_, data) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| Error::internal(format!("model output is not f32: {e}")))?;
-        Ok(data.to_vec())
+        outputs.values().map(|v| output_as_f32(&v)).collect()
     }
 
-    /// Decodes a raw output into detections in source pixels, after NMS.
-    pub fn postprocess(&self, raw: &[f32], letterbox: &Letterbox) -> Vec<Detection> {
-        let allowed = &self.class_allowed;
-        let candidates = self
-            .layout
-            .decode(raw, letterbox, self.settings.conf, |c| allowed[c]);
-        nms(candidates, self.settings.iou)
+    /// Decodes raw outputs into detections in source pixels, after NMS (unless the graph has
+    /// suppressed them itself), the most confident first when `max_objects` caps them.
+    pub fn postprocess(&self, raw: &[Vec<f32>], letterbox: &Letterbox) -> Result<Vec<Detection>> {
+        let classes = &self.settings.classes;
+        let keep_class = |c: usize| classes.as_ref().is_none_or(|v| v.contains(&c));
+        let context = DecodeContext {
+            letterbox,
+            input_width: self.model.spec.width,
+            input_height: self.model.spec.height,
+            min_score: self.settings.conf,
+            keep_class: &keep_class,
+        };
+        let head = &self.model.head;
+        let candidates = head.decode(raw, &context).map_err(|e| {
+            Error::internal(format!("model '{}': {e}", self.settings.model.display()))
+        })?;
+        let mut kept = if head.is_suppressed() {
+            candidates
+        } else {
+            nms(candidates, self.settings.iou)
+        };
+        if self.settings.max_objects > 0 {
+            kept.sort_by(|a, b| b.score.total_cmp(&a.score));
+            kept.truncate(self.settings.max_objects);
+        }
+        Ok(kept)
     }
 
     pub fn detect(
@@ -173,36 +192,56 @@ impl Detector {
         letterbox: &Letterbox,
     ) -> Result<Vec<Detection>> {
         let raw = self.infer(tensor)?;
-        Ok(self.postprocess(&raw, letterbox))
+        self.postprocess(&raw, letterbox)
     }
 }
 
-/// The input's name and layout. YOLOX graphs take BGR 0–255, letterboxed top-left, pad 114.
-fn input_spec(session: &Session) -> std::result::Result<(String, InputSpec), String> {
-    let input = session.inputs().first().ok_or("the model has no input")?;
-    let shape = input
-        .dtype()
-        .tensor_shape()
-        .ok_or("the model input is not a tensor")?;
-    let (h, w) = match **shape {
-        [1, 3, h, w] if h > 0 && w > 0 => (h as usize, w as usize),
-        _ => {
-            return Err(format!(
-                "input '{}' has shape {:?}, expected a fixed [1, 3, H, W]",
-                input.name(),
-                &**shape
-            ))
-        }
+/// The graph as `family::identify` reads it.
+fn graph_of(session: &Session) -> Graph {
+    let port = |name: &str, shape: Option<Vec<i64>>| Port {
+        name: name.to_string(),
+        shape: shape.unwrap_or_default(),
     };
-    let spec = InputSpec {
-        width: w,
-        height: h,
-        rgb: false,
-        scale: 1.0,
-        centered: false,
-        pad_value: 114,
-    };
-    Ok((input.name().to_string(), spec))
+    let shape_of = |t: &ort::value::ValueType| t.tensor_shape().map(|s| s.to_vec());
+    let metadata = session
+        .metadata()
+        .ok()
+        .map(|m| {
+            let keys = m.custom_keys().unwrap_or_default();
+            keys.into_iter()
+                .filter_map(|k| m.custom(&k).map(|v| (k, v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Graph {
+        inputs: session
+            .inputs()
+            .iter()
+            .map(|o| port(o.name(), shape_of(o.dtype())))
+            .collect(),
+        outputs: session
+            .outputs()
+            .iter()
+            .map(|o| port(o.name(), shape_of(o.dtype())))
+            .collect(),
+        metadata,
+    }
+}
+
+/// An output tensor's values as `f32` (labels often come as integers).
+fn output_as_f32(value: &ort::value::DynValue) -> Result<Vec<f32>> {
+    if let Ok((_, data)) = value.try_extract_tensor::<f32>() {
+        return Ok(data.to_vec());
+    }
+    if let Ok((_, data)) = value.try_extract_tensor::<i64>() {
+        return Ok(data.iter().map(|&v| v as f32).collect());
+    }
+    if let Ok((_, data)) = value.try_extract_tensor::<i32>() {
+        return Ok(data.iter().map(|&v| v as f32).collect());
+    }
+    Err(Error::internal(
+        "a model output is neither float nor integer".to_string(),
+    ))
 }
 
 /// Finds a default asset (`models/yolox_nano.onnx`) in the working directory or beside the

@@ -1,0 +1,108 @@
+//! The layouts no shared model covers (YOLOv5, NMS-free end-to-end, separate boxes/scores/labels
+//! in pixels and in fractions): tiny graphs built by scripts/golden/make_layout_models.py return
+//! fixed tensors, and vigil must recognise each layout from the graph and decode the boxes that
+//! script computed independently.
+
+mod common;
+
+use opencv::core::{Mat, Scalar, CV_8UC3};
+use opencv::prelude::*;
+use opencv::videoio;
+use serde_json::Value;
+use vigil::detect::{Detector, DetectorSettings, Device, Family};
+use vigil::preprocess::Preprocessor;
+
+fn expected() -> Value {
+    let path = common::root().join("tests/fixtures/layouts/expected.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn family(name: &str) -> Family {
+    Family::ALL
+        .into_iter()
+        .find(|f| f.name() == name)
+        .unwrap_or_else(|| panic!("family {name}"))
+}
+
+#[test]
+fn every_layout_decodes_to_the_known_boxes() {
+    let expected = expected();
+    let [w, h] = [0, 1].map(|i| expected["source_size"][i].as_i64().unwrap() as i32);
+    let image = Mat::new_rows_cols_with_default(h, w, CV_8UC3, Scalar::all(90.0)).unwrap();
+    let models = expected["models"].as_object().unwrap();
+    assert_eq!(models.len(), 4);
+    for (name, case) in models {
+        let mut detector = Detector::load(&DetectorSettings {
+            model: common::root().join(format!("tests/fixtures/layouts/{name}.onnx")),
+            device: Device::Cpu,
+            conf: expected["conf"].as_f64().unwrap() as f32,
+            iou: expected["iou"].as_f64().unwrap() as f32,
+            classes: None,
+            threads: 1,
+            family: None,
+            max_objects: 0,
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            detector.family(),
+            family(case["family"].as_str().unwrap()),
+            "{name}"
+        );
+        let (tensor, letterbox) = Preprocessor::new(detector.input_spec())
+            .run(&image)
+            .unwrap();
+        let mut ours = detector.detect(&tensor, &letterbox).unwrap();
+        ours.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let want = case["detections"].as_array().unwrap();
+        assert_eq!(ours.len(), want.len(), "{name}: {ours:?}");
+        for (d, w) in ours.iter().zip(want) {
+            let w: Vec<f32> = w
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            let got = [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2];
+            for (a, b) in got.iter().zip(&w[..4]) {
+                assert!((a - b).abs() < 1e-3, "{name}: {got:?} vs {w:?}");
+            }
+            assert!((d.score - w[4]).abs() < 1e-6, "{name}: {d:?} vs {w:?}");
+            assert_eq!(d.class_id, w[5] as usize, "{name}");
+        }
+    }
+}
+
+#[test]
+fn class_names_come_from_the_model_and_max_objects_keeps_the_best() {
+    let dir = common::scratch("layout_names");
+    let model = common::root().join("tests/fixtures/layouts/yolov5.onnx");
+    let json = dir.join("one.jsonl");
+    let video = dir.join("grey.avi");
+    let picture = Mat::new_rows_cols_with_default(64, 128, CV_8UC3, Scalar::all(90.0)).unwrap();
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').unwrap();
+    let size = opencv::core::Size::new(128, 64);
+    let mut writer =
+        videoio::VideoWriter::new(video.to_str().unwrap(), fourcc, 10.0, size, true).unwrap();
+    // A few identical frames: the tracker confirms the object and reports it.
+    for _ in 0..4 {
+        writer.write(&picture).unwrap();
+    }
+    writer.release().unwrap();
+    common::run_ok(&[
+        "track",
+        video.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--conf",
+        "0.25",
+        "--max-objects",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&json).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let tracks = last["tracks"].as_array().unwrap();
+    assert_eq!(tracks.len(), 1, "{last}");
+    assert_eq!(tracks[0]["class"], "dog", "{last}");
+}
