@@ -263,6 +263,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
         };
         let tracked = TrackedFrame {
             frame: Frame::unbudgeted(meta, raw.image),
+            detections,
             tracks,
             events: Vec::new(),
             scene: Default::default(),

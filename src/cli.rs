@@ -17,7 +17,7 @@ use crate::eval::{dataset, Counts, Summary as EvalSummary};
 use crate::metrics::Metrics;
 use crate::offline;
 use crate::pipeline::{self, Control, Pipeline, Summary};
-use crate::sink::{JsonLinesSink, MotSink, Sink};
+use crate::sink::{DetectionsSink, JsonLinesSink, MotSink, Sink};
 use crate::source::{self, OpenOptions, SourceInfo};
 use crate::stages::{self, DetectorPool};
 
@@ -133,6 +133,9 @@ pub struct TrackArgs {
     /// JSON Lines, one object per frame.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The detector's boxes before tracking, as a MOTChallenge det file (for `vigil eval-det`).
+    #[arg(long, value_name = "OUT.txt")]
+    pub dets: Option<PathBuf>,
     /// Stop after this many frames.
     #[arg(long)]
     pub max_frames: Option<u64>,
@@ -270,6 +273,9 @@ fn open_sinks(
     if let Some(path) = &args.json {
         sinks.push(Box::new(JsonLinesSink::create(path, labels.clone())?));
     }
+    if let Some(path) = &args.dets {
+        sinks.push(Box::new(DetectionsSink::create(path)?));
+    }
     Ok(sinks)
 }
 
@@ -309,7 +315,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     let pool_labels = pool.labels.clone();
     if sinks.is_empty() {
         tracing::warn!(
-            "no outputs requested (-o, --mot, --json): tracking without writing anything"
+            "no outputs requested (-o, --mot, --json, --dets): tracking without writing anything"
         );
     }
     tracing::info!(input = %info.name, width = info.width, height = info.height, fps = info.fps, "source open");
@@ -375,6 +381,11 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
     if args.output.is_some() {
         return Err(Error::input(
             "--detections has no video frames: no annotated video (-o); --mot and --json are available",
+        ));
+    }
+    if args.dets.is_some() {
+        return Err(Error::input(
+            "--dets writes what the detector finds, and --detections runs no detector",
         ));
     }
     let mut config = match &args.detector.config {

@@ -132,6 +132,8 @@ pub struct Event {
 /// sink consumes.
 pub struct TrackedFrame {
     pub frame: Frame,
+    /// What the detector found in the frame, after the stream's own filter, before tracking.
+    pub detections: Vec<Detection>,
     pub tracks: Vec<Track>,
     pub events: Vec<Event>,
     /// What the configured lines and zones saw (empty without `[analytics]`).

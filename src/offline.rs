@@ -170,6 +170,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
         let (events, scene) = analyzer.update(meta.pts_ms, &tracks);
         let frame = TrackedFrame {
             frame: Frame::unbudgeted(meta, Mat::default()),
+            detections: detections.get(i).cloned().unwrap_or_default(),
             tracks,
             events,
             scene,

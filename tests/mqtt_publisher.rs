@@ -72,6 +72,7 @@ fn event(kind: EventKind, id: u64, pts_ms: f64) -> Event {
 
 fn frame(number: u64, pts_ms: f64, tracks: Vec<Track>, events: Vec<Event>) -> TrackedFrame {
     TrackedFrame {
+        detections: Vec::new(),
         frame: Frame {
             meta: FrameMeta {
                 seq: number - 1,

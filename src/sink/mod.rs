@@ -20,7 +20,7 @@ use crate::frame::{Event, TrackedFrame};
 
 pub use annotate::Annotator;
 pub use jsonl::{JsonLinesSink, Rotation};
-pub use mot::MotSink;
+pub use mot::{DetectionsSink, MotSink};
 pub use mqtt::{MqttConfig, MqttPublisher, MqttSink};
 pub use preview::{Preview, PreviewSink};
 pub use recording::{open_recordings, RecordConfig};

@@ -344,6 +344,7 @@ mod tests {
             predicted: Vec::new(),
         };
         TrackedFrame {
+            detections: Vec::new(),
             frame: Frame {
                 meta: FrameMeta {
                     seq,

@@ -295,6 +295,7 @@ pub(crate) mod fixtures {
         };
         TrackedFrame {
             frame: Frame::unbudgeted(meta, image),
+            detections: Vec::new(),
             tracks,
             events,
             scene: Default::default(),
