@@ -48,6 +48,26 @@ pub enum Command {
     /// How well look-ahead forecasts people's positions: vigil's model and baselines on
     /// MOTChallenge gt trajectories (and on vigil's own tracks with --detections).
     EvalPredict(EvalPredictArgs),
+    /// Detection quality against MOTChallenge gt: precision, recall, COCO-style AP@0.5 and
+    /// AP@0.5:0.95 of person detections (MOTChallenge det.txt lines).
+    EvalDet(EvalDetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalDetArgs {
+    /// Ground truth: a folder of sequences (SEQ/seqinfo.ini, SEQ/gt/gt.txt), or one sequence.
+    #[arg(long)]
+    pub gt: PathBuf,
+    /// Detections: a folder with one SEQ.txt per sequence (frame,-1,x,y,w,h,score,...).
+    #[arg(long)]
+    pub res: PathBuf,
+    /// Also write every figure, per sequence and combined, as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Pedestrians less visible than this (MOT17's visibility column) are ignored gt, neither
+    /// found nor missed.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_visibility: f64,
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +236,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Eval(args) => eval(&args),
         Command::Serve(args) => serve(&args),
         Command::EvalPredict(args) => eval_predict(&args),
+        Command::EvalDet(args) => eval_det(&args),
     }
 }
 
@@ -608,6 +629,27 @@ fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
     if let Some(path) = &args.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
+    }
+    Ok(0)
+}
+
+fn eval_det(args: &EvalDetArgs) -> Result<i32> {
+    if !(0.0..=1.0).contains(&args.min_visibility) {
+        return Err(Error::input(format!(
+            "--min-visibility {} must be within [0, 1]",
+            args.min_visibility
+        )));
+    }
+    let matches = dataset::match_detections_all(&args.gt, &args.res, args.min_visibility)?;
+    let rows = crate::eval::detections::report(&matches);
+    print!("{}", crate::eval::detections::table(&rows));
+    if let Some(path) = &args.json {
+        let by_name: std::collections::BTreeMap<&str, _> =
+            rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
+        let text =
+            serde_json::to_string_pretty(&by_name).map_err(|e| Error::internal(e.to_string()))?;
         std::fs::write(path, text + "\n")
             .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
     }

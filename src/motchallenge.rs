@@ -69,35 +69,63 @@ pub const MAX_SEQ_LENGTH: u64 = 1_000_000;
 /// (a value of 1e100 once became an infinite `f32` box and NaN tracks).
 const MAX_COORDINATE: f64 = crate::track::MAX_COORDINATE as f64;
 
+/// One line of a MOTChallenge `det.txt`, at the precision it was written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DetectionRow {
+    /// 1-based, within the sequence.
+    pub frame: u64,
+    /// `[x, y, w, h]`, top-left corner and size.
+    pub tlwh: [f64; 4],
+    pub score: f64,
+}
+
+/// The lines of a MOTChallenge `det.txt` (`frame,id,x,y,w,h,score[,...]`) for a sequence of
+/// `length` frames, in file order. A frame outside `1..=length` is an error naming its line: the
+/// tables are sized by the sequence, never by the file.
+pub fn parse_detection_rows(
+    text: &str,
+    length: u64,
+) -> std::result::Result<Vec<DetectionRow>, String> {
+    parse_rows(text, 7)?
+        .into_iter()
+        .map(|(n, v)| {
+            if v[0] > length as f64 {
+                return Err(format!(
+                    "line {n}: frame {} is outside the sequence (seqLength={length})",
+                    v[0]
+                ));
+            }
+            if v[2..6].iter().any(|c| c.abs() > MAX_COORDINATE) || v[6].abs() > MAX_COORDINATE {
+                return Err(format!(
+                    "line {n}: box {:?},{:?},{:?},{:?} or score {:?} is beyond ±{MAX_COORDINATE}",
+                    v[2], v[3], v[4], v[5], v[6]
+                ));
+            }
+            Ok(DetectionRow {
+                frame: v[0] as u64,
+                tlwh: [v[2], v[3], v[4], v[5]],
+                score: v[6],
+            })
+        })
+        .collect()
+}
+
 /// Detections per frame (index 0 is frame 1) of a sequence of `length` frames, from a
-/// MOTChallenge `det.txt`: `frame,id,x,y,w,h,score[,...]`. A frame outside `1..=length` is an
-/// error naming its line: the tables are sized by the sequence, never by the file.
+/// MOTChallenge `det.txt`, checked as [`parse_detection_rows`] checks them.
 pub fn parse_detections(
     text: &str,
     length: u64,
 ) -> std::result::Result<Vec<Vec<Detection>>, String> {
     let mut frames: Vec<Vec<Detection>> = Vec::new();
-    for (n, v) in parse_rows(text, 7)? {
-        if v[0] > length as f64 {
-            return Err(format!(
-                "line {n}: frame {} is outside the sequence (seqLength={length})",
-                v[0]
-            ));
-        }
-        let index = v[0] as usize - 1;
+    for row in parse_detection_rows(text, length)? {
+        let index = row.frame as usize - 1;
         if frames.len() <= index {
             frames.resize_with(index + 1, Vec::new);
         }
-        if v[2..6].iter().any(|c| c.abs() > MAX_COORDINATE) || v[6].abs() > MAX_COORDINATE {
-            return Err(format!(
-                "line {n}: box {:?},{:?},{:?},{:?} or score {:?} is beyond ±{MAX_COORDINATE}",
-                v[2], v[3], v[4], v[5], v[6]
-            ));
-        }
-        let bbox = BBox::from_tlwh(v[2] as f32, v[3] as f32, v[4] as f32, v[5] as f32);
+        let [x, y, w, h] = row.tlwh.map(|c| c as f32);
         frames[index].push(Detection {
-            bbox,
-            score: v[6] as f32,
+            bbox: BBox::from_tlwh(x, y, w, h),
+            score: row.score as f32,
             class_id: 0,
         });
     }

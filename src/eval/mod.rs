@@ -7,11 +7,14 @@
 //!   zero-marked gt dropped) and the per-frame IoU matrices.
 //! - `clear.rs`, `identity.rs`, `hota.rs`: one metric family each.
 //! - `dataset.rs`: the one file that reads folders from disk for these metrics.
+//! - `detections.rs`: `vigil eval-det`, detections (not tracks) scored by precision, recall and
+//!   COCO-style AP against the same gt.
 //! - `forecasts.rs`: `vigil eval-predict`, look-ahead scored on gt and on vigil's tracks (the
 //!   scoring itself is `predict::score`).
 
 mod clear;
 pub mod dataset;
+pub mod detections;
 pub mod forecasts;
 mod hota;
 mod identity;

@@ -9,8 +9,14 @@ use crate::assignment::{max_weight_matching, Weights};
 
 /// Gt classes whose matched tracker boxes are removed before scoring (MOT17): person on
 /// vehicle, static person, distractor, reflection.
-const DISTRACTOR_CLASSES: [i64; 4] = [2, 7, 8, 12];
-const PEDESTRIAN: i64 = 1;
+pub(super) const DISTRACTOR_CLASSES: [i64; 4] = [2, 7, 8, 12];
+pub(super) const PEDESTRIAN: i64 = 1;
+
+/// Whether a gt file has MOT17 classes on every row; MOT15's have none (or world coordinates in
+/// that column), and every row there is a pedestrian.
+pub(super) fn has_classes(gt: &[GtRow]) -> bool {
+    !gt.is_empty() && gt.iter().all(|r| r.class != -1)
+}
 
 /// One frame after preprocessing: ids relabelled to `0..num_*_ids`, and the gt × tracker IoUs.
 #[derive(Clone, Debug, Default)]
@@ -40,7 +46,7 @@ pub struct Prepared {
 /// ignored, as TrackEval ignores them. A gt file without MOT17 classes on every row (MOT15) is
 /// scored without class filtering or distractor removal, as TrackEval's MOT15 benchmark is.
 pub fn prepare(gt: &[GtRow], results: &[ResultRow], length: u64) -> Prepared {
-    let has_classes = !gt.is_empty() && gt.iter().all(|r| r.class != -1);
+    let has_classes = has_classes(gt);
     let mut gt_by_frame: Vec<Vec<&GtRow>> = vec![Vec::new(); length as usize];
     for row in gt.iter().filter(|r| r.frame <= length) {
         gt_by_frame[row.frame as usize - 1].push(row);

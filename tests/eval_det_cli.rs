@@ -1,0 +1,155 @@
+//! `vigil eval-det` against the pycocotools reference (scripts/eval_det_reference.sh wrote
+//! tests/golden/eval_det_reference.json), and its handling of bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{root, run, run_ok, scratch, shared, stderr};
+
+const SEQUENCES: [&str; 4] = ["MOT17-02", "MOT17-04", "MOT17-05", "MOT17-09"];
+
+/// The MOT17 val half as tools/mot_valhalf.py builds it (the golden's input), under `dir/val`,
+/// and `dir/res` holding each sequence's det/det.txt as `SEQ.txt`.
+fn val_half_with_detections(dir: &Path) -> (PathBuf, PathBuf) {
+    let (val, res) = (dir.join("val"), dir.join("res"));
+    let built = std::process::Command::new("/usr/bin/python3")
+        .arg(shared().join("tools/mot_valhalf.py"))
+        .arg(&val)
+        .output()
+        .expect("run tools/mot_valhalf.py");
+    assert!(built.status.success(), "{}", stderr(&built));
+    std::fs::create_dir_all(&res).unwrap();
+    for seq in SEQUENCES {
+        std::fs::copy(
+            val.join(seq).join("det/det.txt"),
+            res.join(format!("{seq}.txt")),
+        )
+        .unwrap();
+    }
+    (val, res)
+}
+
+#[test]
+fn reproduces_the_pycocotools_reference_on_every_figure() {
+    let dir = scratch("eval_det_golden");
+    let (val, res) = val_half_with_detections(&dir);
+    let out = dir.join("eval_det.json");
+    let o = run_ok(&[
+        "eval-det",
+        "--gt",
+        val.to_str().unwrap(),
+        "--res",
+        res.to_str().unwrap(),
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("AP50:95") && table.contains("COMBINED"),
+        "{table}"
+    );
+    let ours: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/golden/eval_det_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let mut compared = 0;
+    for (name, figures) in golden.as_object().unwrap() {
+        for (key, expected) in figures.as_object().unwrap() {
+            let got = &ours[name][key];
+            let (got, expected) = (got.as_f64(), expected.as_f64());
+            assert!(
+                matches!((got, expected), (Some(g), Some(e)) if (g - e).abs() <= 1e-4),
+                "{name} {key}: vigil {got:?}, reference {expected:?}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, (SEQUENCES.len() + 1) * 10);
+}
+
+/// One line, exit 2, no panic; returns the line.
+fn fails_cleanly(args: &[&str]) -> String {
+    let o = run(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// A folder `dir/gt` with sequence S1 of three frames and one target, and an empty `dir/res`.
+fn one_sequence(dir: &Path) -> (PathBuf, PathBuf) {
+    let (gt, res) = (dir.join("gt"), dir.join("res"));
+    std::fs::create_dir_all(gt.join("S1/gt")).unwrap();
+    std::fs::create_dir_all(&res).unwrap();
+    std::fs::write(gt.join("S1/gt/gt.txt"), "1,1,10,10,20,40,1,1,1\n").unwrap();
+    std::fs::write(
+        gt.join("S1/seqinfo.ini"),
+        "[Sequence]\nname=S1\nframeRate=30\nseqLength=3\n",
+    )
+    .unwrap();
+    (gt, res)
+}
+
+fn eval_det_args<'a>(gt: &'a Path, res: &'a Path) -> Vec<&'a str> {
+    vec![
+        "eval-det",
+        "--gt",
+        gt.to_str().unwrap(),
+        "--res",
+        res.to_str().unwrap(),
+    ]
+}
+
+#[test]
+fn bad_detection_lines_name_file_and_line() {
+    let dir = scratch("eval_det_bad_lines");
+    let (gt, res) = one_sequence(&dir);
+    for (text, expect) in [
+        (
+            "1,-1,10,10,20,40,0.9\n2,-1,10,10\n",
+            "line 2: expected at least 7",
+        ),
+        (
+            "1,-1,10,10,20,40,0.9\n4,-1,10,10,20,40,0.9\n",
+            "line 2: frame 4 is outside the sequence (seqLength=3)",
+        ),
+        ("0,-1,10,10,20,40,0.9\n", "line 1: frame 0"),
+        ("1,-1,10,nan,20,40,0.9\n", "line 1: 'nan' is not a finite"),
+        ("1,-1,10,10,20,40,inf\n", "line 1: 'inf' is not a finite"),
+        ("1,-1,10,10,20,40,high\n", "line 1: 'high' is not a finite"),
+    ] {
+        std::fs::write(res.join("S1.txt"), text).unwrap();
+        let line = fails_cleanly(&eval_det_args(&gt, &res));
+        assert!(line.contains("S1.txt") && line.contains(expect), "{line}");
+    }
+    // A good file scores; the gt's own errors name gt.txt.
+    std::fs::write(res.join("S1.txt"), "1,-1,10,10,20,40,0.9\n").unwrap();
+    let o = run_ok(&eval_det_args(&gt, &res));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("COMBINED"));
+    std::fs::write(gt.join("S1/gt/gt.txt"), "1,1,10,10,20,40,1,1,1\n2,1,x\n").unwrap();
+    let line = fails_cleanly(&eval_det_args(&gt, &res));
+    assert!(line.contains("gt.txt") && line.contains("line 2"), "{line}");
+}
+
+#[test]
+fn missing_folders_and_files_are_named() {
+    let dir = scratch("eval_det_missing");
+    let (gt, res) = one_sequence(&dir);
+    // A results folder without this sequence's file (but with another's).
+    std::fs::write(res.join("S2.txt"), "1,-1,10,10,20,40,0.9\n").unwrap();
+    let line = fails_cleanly(&eval_det_args(&gt, &res));
+    assert!(line.contains("no results for sequence S1"), "{line}");
+    let nowhere = dir.join("nowhere");
+    let line = fails_cleanly(&eval_det_args(&nowhere, &res));
+    assert!(line.contains("nowhere"), "{line}");
+    let line = fails_cleanly(&eval_det_args(&gt, &nowhere));
+    assert!(line.contains("nowhere"), "{line}");
+    let mut args = eval_det_args(&gt, &res);
+    args.extend(["--min-visibility", "1.5"]);
+    let line = fails_cleanly(&args);
+    assert!(line.contains("--min-visibility"), "{line}");
+}
