@@ -153,3 +153,71 @@ fn missing_folders_and_files_are_named() {
     let line = fails_cleanly(&args);
     assert!(line.contains("--min-visibility"), "{line}");
 }
+
+/// `vigil track --dets` writes what the detector found, before tracking, frame numbers as the
+/// input's: the same boxes as the Python reference of the detector (tests/golden/detections.json),
+/// to the det file's two decimals, and `eval-det` reads them.
+#[test]
+fn track_dets_writes_the_detectors_boxes_for_eval_det() {
+    let dir = scratch("track_dets");
+    let res = dir.join("res");
+    std::fs::create_dir_all(&res).unwrap();
+    let seq = "MOT17-09";
+    let dets = res.join(format!("{seq}.txt"));
+    let input = shared().join("mot/MOT17-mini").join(seq);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    run_ok(&[
+        "track",
+        &s(&input),
+        "--classes",
+        "person",
+        "--dets",
+        &s(&dets),
+    ]);
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/golden/detections.json")).unwrap(),
+    )
+    .unwrap();
+    let written = std::fs::read_to_string(&dets).unwrap();
+    let rows: Vec<Vec<f64>> = written
+        .lines()
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let mut compared = 0;
+    for record in golden["images"].as_array().unwrap() {
+        let source = record["source"].as_str().unwrap();
+        let Some(file) = source.strip_prefix(&format!("mot/MOT17-mini/{seq}/img1/")) else {
+            continue;
+        };
+        let frame: f64 = file.trim_end_matches(".jpg").parse().unwrap();
+        let people: Vec<&serde_json::Value> = record["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d[5].as_u64() == Some(0))
+            .collect();
+        let ours: Vec<&Vec<f64>> = rows.iter().filter(|r| r[0] == frame).collect();
+        assert_eq!(ours.len(), people.len(), "frame {frame}");
+        for reference in people {
+            let r: Vec<f64> = (0..5).map(|i| reference[i].as_f64().unwrap()).collect();
+            let tlwh = [r[0], r[1], r[2] - r[0], r[3] - r[1]];
+            let found = ours.iter().any(|row| {
+                row[1] == -1.0
+                    && (0..4).all(|i| (row[2 + i] - tlwh[i]).abs() <= 0.006)
+                    && (row[6] - r[4]).abs() <= 6e-5
+            });
+            assert!(found, "frame {frame}: no row for {r:?} in\n{written}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 20, "{compared} boxes compared");
+    let o = run_ok(&[
+        "eval-det",
+        "--gt",
+        &s(&shared().join("mot/MOT17-mini").join(seq)),
+        "--res",
+        &s(&res),
+    ]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains(seq), "{table}");
+}

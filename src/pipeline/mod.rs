@@ -644,7 +644,7 @@ impl TrackStage {
     /// `delivered` tells the intake that a frame has left the workers for this tracker.
     fn run(&mut self, rx: &Receiver<FromDetectors>, delivered: impl Fn()) -> Result<()> {
         let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
-        let mut lag = self.tracker.config().fixed_lag::<(Frame, Vec<Detection>)>();
+        let mut lag = self.tracker.config().fixed_lag::<Detected>();
         let (mut next, mut end) = (0, None);
         for message in rx {
             match message {
@@ -667,7 +667,14 @@ impl TrackStage {
                 }
                 self.registry
                     .observe_stage("tracking", started.elapsed().as_secs_f64());
-                if !self.emit(lag.push(time_s, (item.frame, detections), tracks)) {
+                if !self.emit(lag.push(
+                    time_s,
+                    Detected {
+                        frame: item.frame,
+                        detections,
+                    },
+                    tracks,
+                )) {
                     return Ok(()); // a sink failed; its error says why
                 }
             }
@@ -690,8 +697,8 @@ impl TrackStage {
     }
 
     /// Sends tracked frames to every sink; false once a lossless sink has gone.
-    fn emit(&mut self, frames: Vec<((Frame, Vec<Detection>), Vec<Track>)>) -> bool {
-        for ((frame, detections), tracks) in frames {
+    fn emit(&mut self, frames: Vec<(Detected, Vec<Track>)>) -> bool {
+        for (Detected { frame, detections }, tracks) in frames {
             let (events, scene) = self.analyzer.update(frame.meta.pts_ms, &tracks);
             self.metrics.active_tracks.set(tracks.len() as i64);
             let latency = frame.meta.captured_at.elapsed().as_secs_f64();
