@@ -4,7 +4,9 @@
 #   - apt packages: OpenCV (headers + libs), clang for the opencv crate's bindings, ffmpeg (ffprobe),
 #     FFmpeg's demuxer headers (libavformat-dev, pkg-config);
 #     for the tests of the live path: GStreamer's RTSP server (python3-gi + plugins) and mosquitto
-#   - the ONNX Runtime 1.31.1 shared library, from the `onnxruntime` PyPI wheel, into .deps/
+#   - the ONNX Runtime 1.31.1 shared library, from the `onnxruntime` PyPI wheel, into .deps/;
+#     with --gpu also its GPU build (the `onnxruntime-gpu` wheel: CUDA and TensorRT providers)
+#     into .deps/onnxruntime-gpu/, which vigil then prefers (it needs CUDA 12 and cuDNN 9)
 #   - the default model, labels and sample video into models/ and .deps/data/, from
 #     $VIGIL_SHARED or ../shared, else from their upstream URLs, checked against MANIFEST sums.
 set -euo pipefail
@@ -15,6 +17,13 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 ORT_VERSION=1.31.1
 ORT_LIB=libonnxruntime.so.$ORT_VERSION
 shared=${VIGIL_SHARED:-$root/../shared}
+gpu=false
+for arg in "$@"; do
+  case $arg in
+    --gpu) gpu=true ;;
+    *) say "unknown option $arg (usage: scripts/bootstrap.sh [--gpu])"; exit 2 ;;
+  esac
+done
 
 # --- system packages ---------------------------------------------------------------------------
 need_apt=()
@@ -39,20 +48,29 @@ if ((${#need_apt[@]})); then
 fi
 
 # --- ONNX Runtime ------------------------------------------------------------------------------
-if [[ ! -f .deps/onnxruntime/$ORT_LIB ]]; then
-  say "fetching ONNX Runtime $ORT_VERSION (onnxruntime wheel from PyPI)"
+# fetch_ort PACKAGE DEST LIB...: the libraries LIB... of a PyPI wheel of ONNX Runtime, into DEST.
+fetch_ort() {
+  local package=$1 dest=$2; shift 2
+  say "fetching ONNX Runtime $ORT_VERSION ($package wheel from PyPI)"
+  local tmp
   tmp=$(mktemp -d)
   python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
-    --python-version 3.11 --implementation cp "onnxruntime==$ORT_VERSION" -d "$tmp"
-  mkdir -p .deps/onnxruntime
-  python3 - "$tmp" "$root/.deps/onnxruntime" "$ORT_LIB" <<'PY'
+    --python-version 3.11 --implementation cp "$package==$ORT_VERSION" -d "$tmp"
+  mkdir -p "$dest"
+  python3 - "$tmp" "$dest" "$@" <<'PY'
 import pathlib, sys, zipfile
-src, dst, name = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
-whl = next(src.glob("onnxruntime-*.whl"))
+src, dst, names = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3:]
+whl = next(src.glob("*.whl"))
 with zipfile.ZipFile(whl) as z:
-    (dst / name).write_bytes(z.read(f"onnxruntime/capi/{name}"))
+    for name in names:
+        (dst / name).write_bytes(z.read(f"onnxruntime/capi/{name}"))
 PY
   rm -rf "$tmp"
+}
+[[ -f .deps/onnxruntime/$ORT_LIB ]] || fetch_ort onnxruntime .deps/onnxruntime "$ORT_LIB"
+if $gpu && [[ ! -f .deps/onnxruntime-gpu/$ORT_LIB ]]; then
+  fetch_ort onnxruntime-gpu .deps/onnxruntime-gpu "$ORT_LIB" libonnxruntime_providers_shared.so \
+    libonnxruntime_providers_cuda.so libonnxruntime_providers_tensorrt.so
 fi
 
 # --- models and sample data --------------------------------------------------------------------

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::analytics::LineTotal;
 use crate::bench;
 use crate::config::Config;
-use crate::detect::{DetectionFilter, Device, Labels};
+use crate::detect::{DetectionFilter, Device, Labels, Tiles};
 use crate::error::{Error, Result};
 use crate::eval::{dataset, Counts, Summary as EvalSummary};
 use crate::metrics::Metrics;
@@ -135,6 +135,9 @@ pub struct DetectorArgs {
     /// Keep at most N detections a frame, the most confident (1: single-object localisation).
     #[arg(long, value_name = "N")]
     pub max_objects: Option<usize>,
+    /// Detect in overlapping tiles of each frame too, for small objects: off, auto or RxC.
+    #[arg(long, value_name = "auto|RxC|off")]
+    pub tiles: Option<Tiles>,
     /// TOML configuration; command-line options override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -265,6 +268,7 @@ impl DetectorArgs {
         d.iou = self.iou.unwrap_or(d.iou);
         d.device = self.device.unwrap_or(d.device);
         d.max_objects = self.max_objects.unwrap_or(d.max_objects);
+        d.tiles = self.tiles.unwrap_or(d.tiles);
         config
             .validate()
             .map_err(|e| Error::input(format!("{e} (from the options or the config)")))?;
@@ -332,6 +336,9 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     )?;
     let info = source.info().clone();
     let pool = DetectorPool::load(&config.detector)?;
+    if info.width > 0 && info.height > 0 {
+        pool.detectors[0].regions(info.width as usize, info.height as usize)?;
+    }
     let sinks = open_sinks(&args, &info, &config, &pool.labels)?;
     let pool_labels = pool.labels.clone();
     if sinks.is_empty() {

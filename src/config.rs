@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::analytics::AnalyticsConfig;
-use crate::detect::{Device, Family};
+use crate::detect::{Device, Family, Tiles};
 use crate::error::{Error, Result};
 use crate::source::StreamOptions;
 use crate::track::TrackerConfig;
@@ -44,6 +44,9 @@ pub struct DetectorConfig {
     /// Keep at most this many detections a frame, the most confident (0: all). 1 turns the
     /// detector into a single-object localiser.
     pub max_objects: usize,
+    /// Detect in overlapping tiles of each frame too: "off", "auto" (frames at least about
+    /// three model inputs across) or "RxC".
+    pub tiles: Tiles,
 }
 
 impl Default for DetectorConfig {
@@ -59,6 +62,7 @@ impl Default for DetectorConfig {
             threads: 0,
             family: None,
             max_objects: 0,
+            tiles: Tiles::Auto,
         }
     }
 }

@@ -33,6 +33,16 @@ pub struct Letterbox {
 }
 
 impl Letterbox {
+    /// The same mapping for an image that sat at (`x`, `y`) in a larger one (a tile of a frame):
+    /// boxes map back into the larger image.
+    pub fn within(self, x: usize, y: usize) -> Self {
+        Self {
+            offset_x: self.offset_x - x as f32 * self.scale,
+            offset_y: self.offset_y - y as f32 * self.scale,
+            ..self
+        }
+    }
+
     /// Maps a box from tensor coordinates back to the source image.
     pub fn to_source(&self, b: BBox) -> BBox {
         let x = |v: f32| (v - self.offset_x) / self.scale;
@@ -96,6 +106,14 @@ impl Preprocessor {
 
         let plane = spec.width * spec.height;
         let mut data = vec![spec.pad_value as f32 * spec.scale; 3 * plane];
+        // A tile that needs no resizing is a view into the frame, with gaps between its rows.
+        let packed;
+        let src = if src.is_continuous() {
+            src
+        } else {
+            packed = src.try_clone().internal_err(|| "copy of a tile".into())?;
+            &packed
+        };
         let pixels = src
             .data_bytes()
             .internal_err(|| "resized image is not continuous".into())?;

@@ -34,6 +34,7 @@ impl DetectorPool {
             threads,
             family: config.family,
             max_objects: config.max_objects,
+            tiles: config.tiles,
         };
         let mut detectors = (0..workers)
             .map(|_| Detector::load(&settings))
@@ -44,7 +45,10 @@ impl DetectorPool {
             detector.keep_classes(classes.clone());
         }
         let family = detectors[0].family().name();
-        tracing::info!(model = %settings.model.display(), family, workers, threads, device = ?settings.device, "detector ready");
+        if let Some(why) = detectors[0].passed_over() {
+            tracing::info!("--device {}: {why}", settings.device.name());
+        }
+        tracing::info!(model = %settings.model.display(), family, workers, threads, device = detectors[0].device().name(), "detector ready");
         Ok(Self {
             detectors,
             labels: Arc::new(labels),

@@ -123,6 +123,25 @@ fn models_vigil_cannot_read_are_refused_with_their_ports() {
 }
 
 #[test]
+fn tiles_finer_than_the_frame_allows() {
+    let dir = scratch("tiny_frames");
+    let tiny = dir.join("tiny.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(vtest())
+        .args(["-frames:v", "3", "-vf", "scale=160:120"])
+        .arg(&tiny)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    let line = fails_cleanly(&["track", s(&tiny), "--tiles", "8x8"]);
+    assert!(
+        line.contains("--tiles") && line.contains("8x8") && line.contains("160x120"),
+        "{line}"
+    );
+}
+
+#[test]
 fn a_labels_file_that_disagrees_with_the_model() {
     let dir = scratch("short_labels");
     let labels = dir.join("three.names");
@@ -223,4 +242,27 @@ fn gpu_device_with_the_cpu_runtime_is_refused_not_silently_cpu() {
         "2",
     ]);
     assert!(line.contains("--device cuda"), "{line}");
+}
+
+#[test]
+fn device_auto_falls_back_to_the_cpu_and_says_why() {
+    // The only device choice that may fall back: here the library has no CUDA.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(common::root())
+        .args([
+            "track",
+            s(&vtest()),
+            "--device",
+            "auto",
+            "--max-frames",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("--device auto: running on the cpu") && err.contains("device=\"cpu\""),
+        "{err}"
+    );
 }

@@ -7,7 +7,7 @@ mod common;
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use serde_json::Value;
-use vigil::detect::{Detector, DetectorSettings, Device, Family};
+use vigil::detect::{Detector, DetectorSettings, Device, Family, Tiles};
 use vigil::frame::Detection;
 use vigil::preprocess::Preprocessor;
 use vigil::source::{FrameSource, VideoSource};
@@ -27,6 +27,7 @@ fn detector(golden: &Value) -> Detector {
         threads: 1,
         family: None,
         max_objects: 0,
+        tiles: Tiles::Off,
     })
     .expect("load detector")
 }

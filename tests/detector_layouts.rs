@@ -9,7 +9,7 @@ use opencv::core::{Mat, Scalar, CV_8UC3};
 use opencv::prelude::*;
 use opencv::videoio;
 use serde_json::Value;
-use vigil::detect::{Detector, DetectorSettings, Device, Family};
+use vigil::detect::{Detector, DetectorSettings, Device, Family, Tiles};
 use vigil::preprocess::Preprocessor;
 
 fn expected() -> Value {
@@ -41,6 +41,7 @@ fn every_layout_decodes_to_the_known_boxes() {
             threads: 1,
             family: None,
             max_objects: 0,
+            tiles: Tiles::Off,
         })
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(

@@ -5,6 +5,7 @@ mod labels;
 mod nms;
 mod outputs;
 pub mod runtime;
+mod tiles;
 mod yolox;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +17,10 @@ use ort::value::TensorRef;
 
 use crate::error::{first_line, Error, Result};
 use crate::frame::Detection;
-use crate::preprocess::{InputSpec, Letterbox};
+use crate::preprocess::{InputSpec, Letterbox, Preprocessor};
+use opencv::core::{Mat, Rect};
+use opencv::prelude::*;
+use std::time::Instant;
 
 use family::{identify, Graph, Identified, Port};
 pub use family::{parse_class_names, Family};
@@ -24,6 +28,7 @@ pub use labels::Labels;
 pub use nms::nms;
 use outputs::DecodeContext;
 pub use runtime::Device;
+pub use tiles::{Region, Tiles};
 
 /// What the detector stage needs to build one detector.
 #[derive(Clone, Debug)]
@@ -42,6 +47,8 @@ pub struct DetectorSettings {
     pub family: Option<Family>,
     /// Keep at most this many detections a frame, the most confident (0: no limit).
     pub max_objects: usize,
+    /// Detect in overlapping tiles of each frame too (small objects).
+    pub tiles: Tiles,
 }
 
 /// A stream's own choice among what the shared detectors found: in the daemon, cameras share one
@@ -73,6 +80,10 @@ pub struct Detector {
     session: Session,
     model: Identified,
     settings: DetectorSettings,
+    /// Where it runs: the device asked for, or what `auto` found.
+    device: Device,
+    /// Why `auto` did not run on the devices it tried first.
+    passed_over: Option<String>,
 }
 
 impl Detector {
@@ -92,27 +103,34 @@ impl Detector {
                 model.display()
             )));
         }
-        let device_unavailable = |e: ort::Error| {
+        let device_unavailable = |device: Device, e: ort::Error| {
             Error::input(format!(
                 "--device {}: {} (the ONNX Runtime library in use has no such execution provider)",
-                settings.device.name(),
+                device.name(),
                 first_line(&e.to_string())
             ))
         };
-        let session = Session::builder(&env)
-            .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::All)?))
-            .and_then(|b| Ok(b.with_intra_threads(settings.threads.max(1))?))
-            .and_then(|b| Ok(b.with_inter_threads(1)?))
-            .map_err(|e| Error::internal(format!("cannot configure an ONNX Runtime session: {e}")))?
-            .with_execution_providers(runtime::execution_providers(settings.device))
-            .map_err(|e| device_unavailable(e.into()))?
-            .commit_from_file(model)
-            .map_err(|e| what(&format!("not a loadable ONNX model ({e})")))?;
+        let open = |device: Device| {
+            Session::builder(&env)
+                .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::All)?))
+                .and_then(|b| Ok(b.with_intra_threads(settings.threads.max(1))?))
+                .and_then(|b| Ok(b.with_inter_threads(1)?))
+                .map_err(|e| {
+                    Error::internal(format!("cannot configure an ONNX Runtime session: {e}"))
+                })?
+                .with_execution_providers(runtime::execution_providers(device))
+                .map_err(|e| device_unavailable(device, e.into()))?
+                .commit_from_file(model)
+                .map_err(|e| what(&format!("not a loadable ONNX model ({e})")))
+        };
+        let (session, device, passed_over) = open_first(settings.device, open)?;
         let identified = identify(&graph_of(&session), settings.family).map_err(|e| what(&e))?;
         let mut detector = Self {
             session,
             model: identified,
             settings: settings.clone(),
+            device,
+            passed_over,
         };
         // ONNX Runtime allocates its buffers on the first run, which takes several times as
         // long as the next: done here, it delays no camera's first frame, and a model that loads
@@ -126,6 +144,15 @@ impl Detector {
 
     pub fn input_spec(&self) -> InputSpec {
         self.model.spec
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Why `--device auto` did not take the devices it tried before this one.
+    pub fn passed_over(&self) -> Option<&str> {
+        self.passed_over.as_deref()
     }
 
     pub fn family(&self) -> Family {
@@ -161,6 +188,70 @@ impl Detector {
     /// Decodes raw outputs into detections in source pixels, after NMS (unless the graph has
     /// suppressed them itself), the most confident first when `max_objects` caps them.
     pub fn postprocess(&self, raw: &[Vec<f32>], letterbox: &Letterbox) -> Result<Vec<Detection>> {
+        let whole = self.candidates(raw, letterbox)?.into_iter().map(|d| (0, d));
+        Ok(self.suppress(whole.collect()))
+    }
+
+    /// The regions detected in a `width`×`height` frame: the whole, then the tiles, if any.
+    pub fn regions(&self, width: usize, height: usize) -> Result<Vec<Region>> {
+        let input = (self.model.spec.width, self.model.spec.height);
+        self.settings
+            .tiles
+            .regions((width, height), input)
+            .map_err(|e| Error::input(format!("--tiles: {e}")))
+    }
+
+    /// Detects in every region of a frame (the whole frame, then any tiles: see `Tiles`) and
+    /// merges the boxes; also returns the time spent preprocessing and in the network.
+    pub fn detect_frame(
+        &mut self,
+        pre: &mut Preprocessor,
+        image: &Mat,
+    ) -> std::result::Result<(Vec<Detection>, RegionTimes), Failure> {
+        let frame = (image.cols() as usize, image.rows() as usize);
+        let regions = self.regions(frame.0, frame.1).map_err(Failure::Frame)?;
+        let mut times = RegionTimes::default();
+        let mut found = Vec::new();
+        for (k, region) in regions.iter().enumerate() {
+            let started = Instant::now();
+            let whole = (region.width, region.height) == frame;
+            let view;
+            let picture = if whole {
+                image
+            } else {
+                let rect = Rect::new(
+                    region.x as i32,
+                    region.y as i32,
+                    region.width as i32,
+                    region.height as i32,
+                );
+                // A view into the frame, not a copy.
+                view = Mat::roi(image, rect)
+                    .map_err(|e| Failure::Frame(Error::internal(format!("tile {region:?}: {e}"))))?
+                    .clone_pointee();
+                &view
+            };
+            let (tensor, letterbox) = pre.run(picture).map_err(Failure::Frame)?;
+            let inferred = Instant::now();
+            times.preprocess_s += (inferred - started).as_secs_f64();
+            let raw = self.infer(&tensor).map_err(Failure::Network)?;
+            times.inference_s += inferred.elapsed().as_secs_f64();
+            let letterbox = letterbox.within(region.x, region.y);
+            let candidates = self
+                .candidates(&raw, &letterbox)
+                .map_err(Failure::Network)?;
+            found.extend(
+                candidates
+                    .into_iter()
+                    .filter(|d| whole || region.keeps(d, frame))
+                    .map(|d| (k, d)),
+            );
+        }
+        Ok((self.suppress(found), times))
+    }
+
+    /// Every box the outputs hold above the score threshold, in source pixels.
+    fn candidates(&self, raw: &[Vec<f32>], letterbox: &Letterbox) -> Result<Vec<Detection>> {
         let classes = &self.settings.classes;
         let keep_class = |c: usize| classes.as_ref().is_none_or(|v| v.contains(&c));
         let context = DecodeContext {
@@ -170,20 +261,31 @@ impl Detector {
             min_score: self.settings.conf,
             keep_class: &keep_class,
         };
-        let head = &self.model.head;
-        let candidates = head.decode(raw, &context).map_err(|e| {
-            Error::internal(format!("model '{}': {e}", self.settings.model.display()))
-        })?;
-        let mut kept = if head.is_suppressed() {
-            candidates
+        self.model
+            .head
+            .decode(raw, &context)
+            .map_err(|e| Error::internal(format!("model '{}': {e}", self.settings.model.display())))
+    }
+
+    /// NMS (unless the graph did it in the only region), then the `max_objects` most
+    /// confident. `(region, box)`: boxes of several regions are merged across them too.
+    fn suppress(&self, candidates: Vec<(usize, Detection)>) -> Vec<Detection> {
+        let one_region = candidates.iter().all(|(r, _)| *r == 0);
+        let mut kept = if one_region && self.model.head.is_suppressed() {
+            candidates.into_iter().map(|(_, d)| d).collect()
+        } else if one_region {
+            nms(
+                candidates.into_iter().map(|(_, d)| d).collect(),
+                self.settings.iou,
+            )
         } else {
-            nms(candidates, self.settings.iou)
+            nms::merge_regions(candidates, self.settings.iou, REGION_COVER)
         };
         if self.settings.max_objects > 0 {
             kept.sort_by(|a, b| b.score.total_cmp(&a.score));
             kept.truncate(self.settings.max_objects);
         }
-        Ok(kept)
+        kept
     }
 
     pub fn detect(
@@ -194,6 +296,50 @@ impl Detector {
         let raw = self.infer(tensor)?;
         self.postprocess(&raw, letterbox)
     }
+}
+
+/// A box covered this much by a more confident one from another region of the frame is the
+/// same object (`nms::merge_regions`); measured on MOT17-mini with 1x2 tiles, 0.6–0.8 drop a
+/// few duplicates and no hits.
+const REGION_COVER: f32 = 0.7;
+
+/// Why a frame got no detections.
+#[derive(Debug)]
+pub enum Failure {
+    /// The frame cannot be detected (an empty picture, tiles that do not fit it): it is
+    /// skipped and the stream goes on.
+    Frame(Error),
+    /// The network failed: no frame can be detected any more.
+    Network(Error),
+}
+
+/// A session on the first of the device's candidates that opens (`auto`: CUDA, else the CPU),
+/// with why the ones before it did not; the last candidate's error if none opens.
+fn open_first(
+    requested: Device,
+    open: impl Fn(Device) -> Result<Session>,
+) -> Result<(Session, Device, Option<String>)> {
+    let candidates = requested.candidates();
+    let mut failure = Error::internal(format!("--device {}: nothing to try", requested.name()));
+    let mut passed_over = None;
+    for (k, &device) in candidates.iter().enumerate() {
+        match open(device) {
+            Ok(session) => return Ok((session, device, passed_over)),
+            Err(e) if k + 1 < candidates.len() => {
+                passed_over = Some(format!("running on the {}: {e}", candidates[k + 1].name()));
+                failure = e;
+            }
+            Err(e) => failure = e,
+        }
+    }
+    Err(failure)
+}
+
+/// Where a frame's detection spent its time, summed over its regions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RegionTimes {
+    pub preprocess_s: f64,
+    pub inference_s: f64,
 }
 
 /// The graph as `family::identify` reads it.

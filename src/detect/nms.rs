@@ -1,6 +1,7 @@
 //! Class-aware greedy non-maximum suppression.
 
 use crate::frame::Detection;
+use crate::geom::BBox;
 
 /// Keeps, per class, the highest-scoring boxes and drops any box that overlaps an already kept
 /// box of the same class by more than `iou_threshold`. Output is sorted by descending score;
@@ -19,10 +20,46 @@ pub fn nms(mut candidates: Vec<Detection>, iou_threshold: f32) -> Vec<Detection>
     kept
 }
 
+/// NMS over the boxes of several regions of one frame (`(region, box)`: the whole frame and its
+/// tiles). Besides the IoU rule, a box is dropped when a kept box of the same class from another
+/// region covers `cover` of it or more (intersection over the smaller box): the same object
+/// seen whole in one region and framed differently in another, which IoU alone lets through
+/// when one box is much smaller than the other.
+pub fn merge_regions(
+    mut candidates: Vec<(usize, Detection)>,
+    iou_threshold: f32,
+    cover: f32,
+) -> Vec<Detection> {
+    candidates.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+    let mut kept: Vec<(usize, Detection)> = Vec::with_capacity(candidates.len().min(64));
+    for (region, cand) in candidates {
+        let suppressed = kept.iter().any(|(r, k)| {
+            k.class_id == cand.class_id
+                && (k.bbox.iou(&cand.bbox) > iou_threshold
+                    || (*r != region && covered(&k.bbox, &cand.bbox) >= cover))
+        });
+        if !suppressed {
+            kept.push((region, cand));
+        }
+    }
+    kept.into_iter().map(|(_, d)| d).collect()
+}
+
+/// The intersection of two boxes over the smaller one's area.
+fn covered(a: &BBox, b: &BBox) -> f32 {
+    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
+    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
+    let smaller = a.area().min(b.area());
+    if smaller > 0.0 {
+        w * h / smaller
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geom::BBox;
 
     fn det(x1: f32, score: f32, class_id: usize) -> Detection {
         Detection {

@@ -21,6 +21,9 @@ pub enum Device {
     Cpu,
     Cuda,
     Tensorrt,
+    /// CUDA when this ONNX Runtime library has it and a GPU answers, else the CPU (said in the
+    /// log). The only choice that may fall back.
+    Auto,
 }
 
 impl Device {
@@ -29,6 +32,17 @@ impl Device {
             Device::Cpu => "cpu",
             Device::Cuda => "cuda",
             Device::Tensorrt => "tensorrt",
+            Device::Auto => "auto",
+        }
+    }
+
+    /// The devices to try, in order: `auto` tries CUDA, then the CPU; the others only themselves.
+    pub fn candidates(self) -> &'static [Device] {
+        match self {
+            Device::Auto => &[Device::Cuda, Device::Cpu],
+            Device::Cpu => &[Device::Cpu],
+            Device::Cuda => &[Device::Cuda],
+            Device::Tensorrt => &[Device::Tensorrt],
         }
     }
 }
@@ -55,7 +69,8 @@ pub fn environment() -> Result<Environment> {
 }
 
 /// `$ORT_DYLIB_PATH`, else the project's `.deps/` (beside the binary's checkout or the working
-/// directory), else the system's dynamic loader path.
+/// directory; the GPU build that `scripts/bootstrap.sh --gpu` fetched first), else the system's
+/// dynamic loader path.
 fn locate_library() -> std::result::Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
         let path = PathBuf::from(path);
@@ -68,8 +83,10 @@ fn locate_library() -> std::result::Result<PathBuf, String> {
             ))
         };
     }
-    if let Some(bundled) = super::locate_asset(&Path::new(".deps/onnxruntime").join(ORT_LIBRARY)) {
-        return Ok(bundled);
+    for folder in [".deps/onnxruntime-gpu", ".deps/onnxruntime"] {
+        if let Some(bundled) = super::locate_asset(&Path::new(folder).join(ORT_LIBRARY)) {
+            return Ok(bundled);
+        }
     }
     let system = ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu"]
         .iter()
@@ -82,13 +99,37 @@ fn locate_library() -> std::result::Result<PathBuf, String> {
 
 /// Execution providers for a device. GPU providers fail loudly instead of silently running on
 /// the CPU, so a user who asked for CUDA learns that it is not available.
+/// `Auto` is resolved by the caller (`Device::candidates`) and never reaches here as such.
 pub fn execution_providers(device: Device) -> Vec<ExecutionProviderDispatch> {
     match device {
-        Device::Cpu => vec![],
+        Device::Cpu | Device::Auto => vec![],
         Device::Cuda => vec![ort::ep::CUDA::default().build().error_on_failure()],
         Device::Tensorrt => vec![
-            ort::ep::TensorRT::default().build().error_on_failure(),
+            ort::ep::TensorRT::default()
+                .with_engine_cache(true)
+                .with_engine_cache_path(tensorrt_cache().display())
+                .with_timing_cache(true)
+                .with_timing_cache_path(tensorrt_cache().display())
+                .build()
+                .error_on_failure(),
             ort::ep::CUDA::default().build().error_on_failure(),
         ],
     }
+}
+
+/// Where TensorRT keeps the engines it builds (minutes per model) between runs:
+/// `$VIGIL_TRT_CACHE`, else `$XDG_CACHE_HOME/vigil/tensorrt`, else `~/.cache/vigil/tensorrt`.
+pub fn tensorrt_cache() -> PathBuf {
+    let dir = std::env::var_os("VIGIL_TRT_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("vigil/tensorrt"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/vigil/tensorrt"))
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("vigil-tensorrt"));
+    // TensorRT writes into it but does not create it; if this fails, its own error says where.
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }

@@ -33,6 +33,8 @@ use crate::motchallenge::DetectionRow;
 const THRESHOLDS: usize = 10;
 /// How many recall points the interpolated precision is read at.
 const RECALL_POINTS: usize = 101;
+/// The precision of the operating point reported beside AP.
+const OPERATING_PRECISION: f64 = 0.8;
 
 /// `N` evenly spaced values from `start` to `stop`, computed as `np.linspace` computes them
 /// (`start + i·step`, the last one exactly `stop`): pycocotools' thresholds are these, and a
@@ -179,6 +181,7 @@ impl Matches {
             .sum();
         let ratio = |num: f64, den: u64| (den > 0).then(|| num / den as f64);
         let ap = self.average_precisions();
+        let operating = self.best_recall_at_precision(OPERATING_PRECISION);
         Summary {
             targets: self.targets as u64,
             detections: self.detections.len() as u64,
@@ -190,7 +193,33 @@ impl Matches {
             ap50: ap.map(|a| a[0]),
             ap50_95: ap.map(|a| a.iter().sum::<f64>() / THRESHOLDS as f64),
             mean_iou: ratio(hit_iou, tp),
+            recall_at_p80: operating.map(|(recall, _)| recall),
+            score_at_p80: operating.map(|(_, score)| score),
         }
+    }
+
+    /// The highest recall at IoU 0.5 of a score threshold whose precision is at least
+    /// `precision`, and that threshold: the operating point a deployment would pick. Thresholds
+    /// fall between distinct scores, so ties are never split.
+    fn best_recall_at_precision(&self, precision: f64) -> Option<(f64, f64)> {
+        if self.targets == 0 {
+            return None;
+        }
+        let mut ranked: Vec<&(f64, [Outcome; THRESHOLDS])> = self.detections.iter().collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (mut tp, mut fp, mut best) = (0u64, 0u64, None);
+        for (k, (score, outcomes)) in ranked.iter().enumerate() {
+            match outcomes[0] {
+                Outcome::Hit { .. } => tp += 1,
+                Outcome::Miss => fp += 1,
+                Outcome::Ignored => {}
+            }
+            let threshold_ends_here = ranked.get(k + 1).is_none_or(|next| next.0 < *score);
+            if threshold_ends_here && tp > 0 && tp as f64 >= precision * (tp + fp) as f64 {
+                best = Some((tp as f64 / self.targets as f64, *score));
+            }
+        }
+        best
     }
 
     /// AP at each threshold; none without targets (pycocotools' −1).
@@ -330,6 +359,9 @@ pub struct Summary {
     pub ap50_95: Option<f64>,
     /// The mean IoU of the hits at 0.5.
     pub mean_iou: Option<f64>,
+    /// The best recall at IoU 0.5 with precision ≥ 0.8, and the lowest score kept to reach it.
+    pub recall_at_p80: Option<f64>,
+    pub score_at_p80: Option<f64>,
 }
 
 /// Each sequence's summary, then COMBINED: all sequences pooled.
@@ -345,13 +377,24 @@ pub fn report(per_sequence: &[(String, Matches)]) -> Vec<(String, Summary)> {
 /// The report as a table, fractions in percent.
 pub fn table(rows: &[(String, Summary)]) -> String {
     let mut out = format!(
-        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-        "sequence", "targets", "dets", "TP", "FP", "prec", "recall", "AP50", "AP50:95", "mIoU"
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "sequence",
+        "targets",
+        "dets",
+        "TP",
+        "FP",
+        "prec",
+        "recall",
+        "AP50",
+        "AP50:95",
+        "mIoU",
+        "R@P80",
+        "score"
     );
     let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.3}", v * 100.0));
     for (name, s) in rows {
         out += &format!(
-            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
             name,
             s.targets,
             s.detections,
@@ -361,7 +404,9 @@ pub fn table(rows: &[(String, Summary)]) -> String {
             pct(s.recall),
             pct(s.ap50),
             pct(s.ap50_95),
-            pct(s.mean_iou)
+            pct(s.mean_iou),
+            pct(s.recall_at_p80),
+            s.score_at_p80.map_or("-".into(), |v| format!("{v:.3}"))
         );
     }
     out
@@ -386,6 +431,25 @@ mod tests {
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-12)
+    }
+
+    #[test]
+    fn the_operating_point_is_the_best_recall_at_precision_080() {
+        // Ranked: hit 0.9, hit 0.8, miss 0.7, hit 0.6, miss 0.5, miss 0.5 — 5 targets.
+        let t: Vec<[f64; 4]> = (0..5).map(|i| square(i as f64 * 10.0)).collect();
+        let dets = [
+            (square(0.0), 0.9),
+            (square(10.0), 0.8),
+            (square(100.0), 0.7),
+            (square(20.0), 0.6),
+            (square(200.0), 0.5),
+            (square(300.0), 0.5),
+        ];
+        let m = Matches::of_frames(&[frame(&t, &[], &dets)]);
+        // Precision 1, 1, 2/3, 3/4, 3/6: the last point ≥ 0.8 is at score 0.8 (recall 2/5).
+        assert_eq!(m.best_recall_at_precision(0.8), Some((0.4, 0.8)));
+        assert_eq!(m.best_recall_at_precision(0.75), Some((0.6, 0.6)));
+        assert_eq!(Matches::default().best_recall_at_precision(0.8), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use opencv::core::Mat;
 use opencv::prelude::*;
 
 use crate::analytics::{Analyzer, LineTotal};
-use crate::detect::{DetectionFilter, Detector};
+use crate::detect::{DetectionFilter, Detector, Failure};
 use crate::error::{Error, Result};
 use crate::frame::{Detection, Event, Frame, FrameMeta, Track, TrackedFrame};
 use crate::geom::{Affine, BBox};
@@ -596,18 +596,16 @@ fn detect(
             }
         };
         frame.meta.seq = seq;
-        let t0 = Instant::now();
-        let detections = match pre.run(&frame.image) {
-            Ok((tensor, letterbox)) => {
-                let t1 = Instant::now();
-                metrics.observe_stage("preprocess", (t1 - t0).as_secs_f64());
-                let found = detector.detect(&tensor, &letterbox)?;
-                metrics.observe_stage("inference", t1.elapsed().as_secs_f64());
+        let detections = match detector.detect_frame(&mut pre, &frame.image) {
+            Ok((found, times)) => {
+                metrics.observe_stage("preprocess", times.preprocess_s);
+                metrics.observe_stage("inference", times.inference_s);
                 found
             }
-            Err(e) => {
-                // One unusable frame must not end the stream: it passes with nothing detected,
-                // so the tracker's order is kept.
+            Err(Failure::Network(e)) => return Err(e),
+            // One unusable frame must not end the stream: it passes with nothing detected, so
+            // the tracker's order is kept.
+            Err(Failure::Frame(e)) => {
                 outputs.cameras[i].frame_undetected(frame.meta.number, &e);
                 Vec::new()
             }
