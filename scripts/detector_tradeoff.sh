@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The detector trade-off table: each model × tiling scored by `vigil eval-det` on MOT17-mini
 # (persons; `vigil track --dets` writes the boxes), and its speed: `vigil track --mot` frames per
-# second on vtest.avi (768×576) and on vtest.avi scaled to 1080p (300 frames, made here).
+# second on vtest.avi (768×576) and on vtest.avi scaled to 1080p (made here), 200 frames each.
 #
 #   scripts/detector_tradeoff.sh [RUNS]     (median of RUNS speed runs, default 3)
 set -euo pipefail
@@ -19,7 +19,7 @@ clip=$work/vtest-1080p.mp4
 fps() { # fps INPUT ARGS...: median frames per second of RUNS runs
   local input=$1; shift
   for ((i = 0; i < runs; i++)); do
-    "$vigil" track "$input" "$@" --mot "$work/speed.txt" 2>&1 | tail -1 |
+    "$vigil" track "$input" "$@" --max-frames 200 --mot "$work/speed.txt" 2>&1 | tail -1 |
       sed -n 's/.*(\([0-9.]*\) fps).*/\1/p'
   done | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
 }
