@@ -339,6 +339,12 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     if info.width > 0 && info.height > 0 {
         pool.detectors[0].regions(info.width as usize, info.height as usize)?;
     }
+    let privacy = stages::privacy(
+        &config.privacy,
+        &pool.labels,
+        ("main", "privacy"),
+        (info.width, info.height),
+    )?;
     let sinks = open_sinks(&args, &info, &config, &pool.labels)?;
     let pool_labels = pool.labels.clone();
     if sinks.is_empty() {
@@ -364,6 +370,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         ),
     );
     stream.max_frames = args.max_frames;
+    stream.privacy = privacy;
     let pipeline = Pipeline {
         streams: vec![stream],
         detectors: pool.detectors,

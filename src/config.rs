@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::analytics::AnalyticsConfig;
 use crate::detect::{Device, Family, Tiles};
 use crate::error::{Error, Result};
+use crate::privacy::PrivacyConfig;
 use crate::source::StreamOptions;
 use crate::track::TrackerConfig;
 
@@ -19,6 +20,7 @@ pub struct Config {
     pub output: OutputConfig,
     pub source: StreamOptions,
     pub analytics: AnalyticsConfig,
+    pub privacy: PrivacyConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -82,10 +84,17 @@ impl Default for OutputConfig {
 
 /// Parses TOML into `T`; a mistake is one line that gives its line number: `line 3: ...`.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
-    toml::from_str(text).map_err(|e| {
+    serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+        // The key's path (`privacy.mode`), where the error is about a value.
+        let path = e.path().to_string();
+        let e = e.into_inner();
         let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         let at = line.map_or(String::new(), |l| format!("line {l}: "));
-        format!("{at}{}", e.message().trim().replace('\n', "; "))
+        let key = match path.as_str() {
+            "" | "." => String::new(),
+            p => format!("{p}: "),
+        };
+        format!("{at}{key}{}", e.message().trim().replace('\n', "; "))
     })
 }
 
@@ -120,7 +129,8 @@ impl Config {
         }
         self.tracker.validate()?;
         self.source.validate("source")?;
-        self.analytics.validate("analytics")
+        self.analytics.validate("analytics")?;
+        self.privacy.validate("privacy")
     }
 }
 

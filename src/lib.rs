@@ -21,6 +21,7 @@ pub mod offline;
 pub mod pipeline;
 pub mod predict;
 pub mod preprocess;
+pub mod privacy;
 pub mod serve;
 pub mod sink;
 pub mod source;

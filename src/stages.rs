@@ -10,6 +10,7 @@ use crate::detect::{locate_asset, DetectionFilter, Detector, DetectorSettings, L
 use crate::error::{Error, Result};
 use crate::metrics::CameraMetrics;
 use crate::pipeline::Stream;
+use crate::privacy::{Privacy, PrivacyConfig};
 use crate::sink::{Sink, VideoSink};
 use crate::source::{FrameSource, SourceInfo, StreamOptions};
 use crate::track::{Tracker, TrackerConfig};
@@ -142,7 +143,24 @@ pub fn stream(
         max_fps: reading.max_fps,
         metrics,
         analyzer,
+        privacy: Privacy::default(),
     }
+}
+
+/// A stream's privacy filter; `section` is where `privacy` sits in the configuration
+/// (`privacy`, `cameras.NAME.privacy`), for errors and the log line that says what it hides.
+pub fn privacy(
+    config: &PrivacyConfig,
+    labels: &Labels,
+    (camera, section): (&str, &str),
+    (width, height): (i32, i32),
+) -> Result<Privacy> {
+    let privacy = Privacy::new(config, labels, section)?;
+    if width > 0 && height > 0 {
+        privacy.check_frame(width, height, section)?;
+    }
+    tracing::info!(camera, "privacy: {}", privacy.describe(labels));
+    Ok(privacy)
 }
 
 /// A stream's lines, zones and lifecycle events. `section` is where `analytics` sits in the

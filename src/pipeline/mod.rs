@@ -31,6 +31,7 @@ use crate::geom::{Affine, BBox};
 use crate::metrics::{CameraMetrics, Metrics, SourceState};
 use crate::motion::{MotionConfig, MotionEstimator};
 use crate::preprocess::{InputSpec, Preprocessor};
+use crate::privacy::Privacy;
 use crate::sink::{Sink, SinkPolicy};
 use crate::source::FrameSource;
 use crate::track::{CameraMotion, Tracker};
@@ -57,6 +58,8 @@ pub struct Stream {
     pub metrics: CameraMetrics,
     /// Lifecycle events and the configured lines and zones.
     pub analyzer: Analyzer,
+    /// What every picture hides before it reaches an output.
+    pub privacy: Privacy,
 }
 
 /// Everything a run needs, already opened and validated, so that a run starts only when all
@@ -124,6 +127,15 @@ pub struct Outcome {
 struct Detected {
     frame: Frame,
     detections: Vec<Detection>,
+}
+
+/// A tracked frame on its way to the outputs (through the output lag, if any): the picture, what
+/// was detected in it, and where the tracks it did not see are predicted to be, so that the
+/// privacy filter hides a person the detector briefly missed.
+struct Held {
+    frame: Frame,
+    detections: Vec<Detection>,
+    unseen: Vec<(usize, BBox)>,
 }
 
 /// What a stream's tracker receives from the detector workers.
@@ -428,6 +440,7 @@ fn start_stream(
         tracker: stream.tracker,
         filter: stream.filter,
         analyzer: stream.analyzer,
+        privacy: stream.privacy,
         sinks: links,
         metrics: metrics.clone(),
         registry: registry.clone(),
@@ -629,6 +642,7 @@ struct TrackStage {
     tracker: Tracker,
     filter: DetectionFilter,
     analyzer: Analyzer,
+    privacy: Privacy,
     sinks: Vec<SinkLink>,
     metrics: CameraMetrics,
     registry: Arc<Metrics>,
@@ -642,7 +656,7 @@ impl TrackStage {
     /// `delivered` tells the intake that a frame has left the workers for this tracker.
     fn run(&mut self, rx: &Receiver<FromDetectors>, delivered: impl Fn()) -> Result<()> {
         let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
-        let mut lag = self.tracker.config().fixed_lag::<Detected>();
+        let mut lag = self.tracker.config().fixed_lag::<Held>();
         let (mut next, mut end) = (0, None);
         for message in rx {
             match message {
@@ -656,7 +670,9 @@ impl TrackStage {
                 next += 1;
                 let time_s = item.frame.meta.pts_ms / 1000.0;
                 let started = Instant::now();
-                let detections = self.filter.apply(item.detections);
+                let detections = self
+                    .privacy
+                    .filter_detections(self.filter.apply(item.detections));
                 let camera = &item.frame.meta.camera;
                 let tracks = self.tracker.update_moved(&detections, time_s, camera);
                 if self.tracker.config().camera_motion == CameraMotion::On {
@@ -665,14 +681,12 @@ impl TrackStage {
                 }
                 self.registry
                     .observe_stage("tracking", started.elapsed().as_secs_f64());
-                if !self.emit(lag.push(
-                    time_s,
-                    Detected {
-                        frame: item.frame,
-                        detections,
-                    },
-                    tracks,
-                )) {
+                let held = Held {
+                    frame: item.frame,
+                    detections,
+                    unseen: self.tracker.unseen(),
+                };
+                if !self.emit(lag.push(time_s, held, tracks)) {
                     return Ok(()); // a sink failed; its error says why
                 }
             }
@@ -695,8 +709,19 @@ impl TrackStage {
     }
 
     /// Sends tracked frames to every sink; false once a lossless sink has gone.
-    fn emit(&mut self, frames: Vec<(Detected, Vec<Track>)>) -> bool {
-        for (Detected { frame, detections }, tracks) in frames {
+    fn emit(&mut self, frames: Vec<(Held, Vec<Track>)>) -> bool {
+        for (held, tracks) in frames {
+            let Held {
+                mut frame,
+                detections,
+                unseen,
+            } = held;
+            let hidden = tracks.iter().map(|t| (t.class_id, t.bbox)).chain(unseen);
+            if let Err(e) = self.privacy.apply(&mut frame.image, hidden) {
+                // An unfiltered picture must not leave: no image output gets this frame.
+                tracing::error!(camera = %self.metrics.name, "privacy filter failed, picture withheld: {e}");
+                frame.release_image();
+            }
             let (events, scene) = self.analyzer.update(frame.meta.pts_ms, &tracks);
             self.metrics.active_tracks.set(tracks.len() as i64);
             let latency = frame.meta.captured_at.elapsed().as_secs_f64();

@@ -12,6 +12,7 @@ use super::http::HttpConfig;
 use crate::analytics::AnalyticsConfig;
 use crate::config::{parse_toml, Config, OutputConfig};
 use crate::error::Result;
+use crate::privacy::PrivacyConfig;
 use crate::sink::{MqttConfig, RecordConfig};
 use crate::source::StreamOptions;
 use crate::track::TrackerConfig;
@@ -46,6 +47,7 @@ pub struct CameraConfig {
     pub record: RecordConfig,
     pub output: OutputConfig,
     pub analytics: AnalyticsConfig,
+    pub privacy: PrivacyConfig,
 }
 
 /// The top level: which sections exist. Unknown sections are rejected by name.
@@ -64,6 +66,8 @@ struct FileSections {
     record: Table,
     #[serde(default)]
     analytics: Table,
+    #[serde(default)]
+    privacy: Table,
     #[serde(default)]
     http: Table,
     mqtt: Option<Table>,
@@ -89,6 +93,7 @@ struct CameraSection {
     record: RecordConfig,
     output: OutputConfig,
     analytics: AnalyticsConfig,
+    privacy: PrivacyConfig,
 }
 
 fn yes() -> bool {
@@ -97,7 +102,15 @@ fn yes() -> bool {
 
 /// Sections a camera may override, each merged key by key over the global one.
 /// A camera's `analytics` keys (`lines`, `zones`, `homography`) replace the global ones whole.
-const CAMERA_SECTIONS: [&str; 5] = ["source", "tracker", "record", "output", "analytics"];
+/// A camera's `privacy` keys replace the global ones one by one (`masks` whole).
+const CAMERA_SECTIONS: [&str; 6] = [
+    "source",
+    "tracker",
+    "record",
+    "output",
+    "analytics",
+    "privacy",
+];
 
 impl ServeConfig {
     /// The RTSP transport of every camera (validated to be one).
@@ -188,6 +201,7 @@ fn camera(
         "tracker" => &file.tracker,
         "record" => &file.record,
         "analytics" => &file.analytics,
+        "privacy" => &file.privacy,
         _ => &file.output,
     };
     for key in CAMERA_SECTIONS {
@@ -211,6 +225,7 @@ fn camera(
     c.tracker.validate().map_err(|e| format!("{prefix}: {e}"))?;
     c.record.validate().map_err(|e| format!("{prefix}: {e}"))?;
     c.analytics.validate(&format!("{prefix}.analytics"))?;
+    c.privacy.validate(&format!("{prefix}.privacy"))?;
     Ok(CameraConfig {
         name: name.to_string(),
         url: c.url,
@@ -226,6 +241,7 @@ fn camera(
         record: c.record,
         output: c.output,
         analytics: c.analytics,
+        privacy: c.privacy,
     })
 }
 

@@ -75,7 +75,7 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
             classes: class_ids(labels, &camera.classes)
                 .map_err(|e| e.prefixed(&format!("cameras.{}.classes", camera.name)))?,
         };
-        streams.push(stages::stream(
+        let mut stream = stages::stream(
             &camera.name,
             source,
             (&camera.tracker, &camera.source),
@@ -90,7 +90,12 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
                     &format!("cameras.{}.analytics", camera.name),
                 )?,
             ),
-        ));
+        );
+        // Live cameras tell their size once connected; their masks are clipped to it.
+        let section = format!("cameras.{}.privacy", camera.name);
+        stream.privacy =
+            stages::privacy(&camera.privacy, labels, (&camera.name, &section), (0, 0))?;
+        streams.push(stream);
     }
     let state = Arc::new(HttpState {
         metrics: metrics.clone(),

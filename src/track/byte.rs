@@ -259,6 +259,16 @@ impl Tracker {
     }
 
     /// How many identities have been confirmed so far.
+    /// The class and predicted box of every confirmed track not seen in the latest frame and
+    /// not yet forgotten: what a privacy filter must keep hiding.
+    pub fn unseen(&self) -> Vec<(usize, BBox)> {
+        self.tracks
+            .iter()
+            .filter(|t| t.phase == Phase::Lost && t.id.is_some())
+            .map(|t| (t.class_id, t.bbox()))
+            .collect()
+    }
+
     pub fn confirmed_count(&self) -> u64 {
         self.next_id - 1
     }
@@ -685,6 +695,23 @@ mod tests {
         assert!(tr.tracks.is_empty());
         tr.update(&[det(0.0, 0.0, 0.9)], 1.3);
         assert_eq!(ids(&tr.update(&[det(0.0, 0.0, 0.9)], 1.4)), vec![2]);
+    }
+
+    #[test]
+    fn unseen_tracks_are_known_until_forgotten() {
+        let mut tr = Tracker::new(without_coasting());
+        tr.update(&[det(0.0, 0.0, 0.9)], 0.0);
+        assert!(tr.unseen().is_empty(), "seen in the latest frame");
+        assert!(
+            tr.update(&[], 0.5).is_empty(),
+            "not reported without coasting"
+        );
+        let unseen = tr.unseen();
+        assert_eq!(unseen.len(), 1, "but still there to be hidden");
+        assert_eq!(unseen[0].0, det(0.0, 0.0, 0.9).class_id);
+        assert!(unseen[0].1.iou(&det(0.0, 0.0, 0.9).bbox) > 0.9);
+        tr.update(&[], 1.2);
+        assert!(tr.unseen().is_empty(), "forgotten after the timeout");
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub fn ffprobe_frames(path: &Path) -> u64 {
 }
 
 /// One parsed MOTChallenge result line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MotRow {
     pub frame: u64,
     pub id: u64,

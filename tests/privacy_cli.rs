@@ -1,0 +1,211 @@
+//! Privacy filters as a user meets them: `vigil track vtest.avi --config` with `[privacy]`,
+//! compared frame by frame with the same run without it. Overlays are reduced to boxes and
+//! labels (no trails, no forecasts), so the inside of each box is the picture itself.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{read_mot, run_ok, scratch, vtest, MotRow};
+use opencv::core::{self, Mat, Rect, Scalar};
+use opencv::imgproc;
+use opencv::prelude::*;
+use opencv::videoio::{VideoCapture, CAP_FFMPEG};
+
+const FRAMES: u64 = 40;
+const CHECKED_FRAME: u64 = 30;
+/// No forecasts, no trails: only boxes and labels are drawn.
+const PLAIN_DRAWING: &str = "[output]\ntrail_length = 0\n[tracker]\nhorizons_s = []\n";
+/// A mask over the top-left corner (a neighbour's window, say).
+const MASK: &str = "masks = [[[0, 0], [200, 0], [200, 100], [0, 100]]]\n";
+
+/// Tracks `FRAMES` frames of vtest.avi with `privacy` (TOML keys of `[privacy]`); the annotated
+/// video and the MOT tracks.
+fn track(dir: &Path, name: &str, privacy: &str) -> (PathBuf, Vec<MotRow>) {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, format!("{PLAIN_DRAWING}[privacy]\n{privacy}")).unwrap();
+    let (video, mot) = (
+        dir.join(format!("{name}.avi")),
+        dir.join(format!("{name}.txt")),
+    );
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    run_ok(&[
+        "track",
+        &s(&vtest()),
+        "--config",
+        &s(&config),
+        "--max-frames",
+        &FRAMES.to_string(),
+        "-o",
+        &s(&video),
+        "--mot",
+        &s(&mot),
+        "--json",
+        &s(&dir.join(format!("{name}.jsonl"))),
+    ]);
+    (video, read_mot(&mot))
+}
+
+fn frame(video: &Path, number: u64) -> Mat {
+    let mut cap = VideoCapture::from_file(video.to_str().unwrap(), CAP_FFMPEG).unwrap();
+    let mut image = Mat::default();
+    for _ in 0..number {
+        assert!(cap.read(&mut image).unwrap(), "{video:?} frame {number}");
+    }
+    image
+}
+
+/// The variance of the Laplacian of a grey region: how much fine detail it holds.
+fn detail(image: &Mat, area: Rect) -> f64 {
+    let roi = Mat::roi(image, area).unwrap().clone_pointee();
+    let (mut grey, mut lap) = (Mat::default(), Mat::default());
+    imgproc::cvt_color_def(&roi, &mut grey, imgproc::COLOR_BGR2GRAY).unwrap();
+    imgproc::laplacian_def(&grey, &mut lap, core::CV_64F).unwrap();
+    let (mut mean, mut std) = (Mat::default(), Mat::default());
+    core::mean_std_dev_def(&lap, &mut mean, &mut std).unwrap();
+    let s = *std.at::<f64>(0).unwrap();
+    s * s
+}
+
+/// A box grown by `margin` px on every side (its outline and label lie within 20 px).
+fn grown(r: &MotRow, margin: i32) -> Rect {
+    Rect::new(
+        r.x as i32 - margin,
+        r.y as i32 - margin,
+        r.w as i32 + 2 * margin,
+        r.h as i32 + 2 * margin,
+    )
+}
+
+/// The middle half of a box (its drawn outline and label stay outside it).
+fn inner(r: &MotRow) -> Rect {
+    Rect::new(
+        (r.x + r.w / 4.0) as i32,
+        (r.y + r.h / 4.0) as i32,
+        (r.w / 2.0) as i32,
+        (r.h / 2.0) as i32,
+    )
+}
+
+#[test]
+fn people_are_blurred_in_the_video_and_nothing_else_changes() {
+    let dir = scratch("privacy_blur");
+    let (plain, plain_rows) = track(&dir, "plain", "");
+    let (blurred, rows) = track(&dir, "blurred", &format!("blur = [\"person\"]\n{MASK}"));
+    assert_eq!(rows, plain_rows, "privacy changes no track");
+    let json: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("blurred.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let class_of = |id: u64| {
+        json.iter()
+            .flat_map(|f| f["tracks"].as_array().unwrap())
+            .find(|t| t["id"].as_u64() == Some(id))
+            .map(|t| t["class"].as_str().unwrap().to_string())
+    };
+    let clip = Rect::new(0, 0, 768, 576);
+    let mut checked = 0;
+    for number in [10, 20, 30, 40] {
+        let in_frame: Vec<&MotRow> = rows.iter().filter(|r| r.frame == number).collect();
+        // People whose middle no other box's outline or label crosses: only the picture is there.
+        let people = in_frame.iter().filter(|r| {
+            let middle = inner(r);
+            class_of(r.id).as_deref() == Some("person")
+                && r.w >= 16.0
+                && in_frame
+                    .iter()
+                    .all(|o| o.id == r.id || (middle & grown(o, 20)).area() == 0)
+        });
+        let (before, after) = (frame(&plain, number), frame(&blurred, number));
+        for r in people {
+            let area = inner(r) & clip;
+            let (was, kept) = (detail(&before, area), detail(&after, area));
+            assert!(
+                kept <= 0.1 * was,
+                "frame {number}, track {}: detail {kept:.1} of {was:.1}",
+                r.id
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "{checked} people checked");
+    let in_frame: Vec<&MotRow> = rows.iter().filter(|r| r.frame == CHECKED_FRAME).collect();
+    let (before, after) = (frame(&plain, CHECKED_FRAME), frame(&blurred, CHECKED_FRAME));
+    // Outside every box and the mask, the two videos differ by codec noise only.
+    let mut outside = Mat::new_rows_cols_with_default(
+        before.rows(),
+        before.cols(),
+        core::CV_8U,
+        Scalar::all(255.0),
+    )
+    .unwrap();
+    // Around each box: its outline and label, and the blur of unseen ones nearby.
+    for r in &in_frame {
+        let around = grown(r, 40) & clip;
+        imgproc::rectangle(
+            &mut outside,
+            around,
+            Scalar::all(0.0),
+            -1,
+            imgproc::LINE_8,
+            0,
+        )
+        .unwrap();
+    }
+    imgproc::rectangle(
+        &mut outside,
+        Rect::new(0, 0, 210, 110),
+        Scalar::all(0.0),
+        -1,
+        imgproc::LINE_8,
+        0,
+    )
+    .unwrap();
+    let mut diff = Mat::default();
+    core::absdiff(&before, &after, &mut diff).unwrap();
+    let mean = core::mean(&diff, &outside).unwrap();
+    assert!(
+        mean[0].max(mean[1]).max(mean[2]) < 2.0,
+        "outside the boxes: {mean:?}"
+    );
+    // The mask is black.
+    let masked = core::mean(
+        &Mat::roi(&after, Rect::new(5, 5, 190, 90)).unwrap(),
+        &core::no_array(),
+    )
+    .unwrap();
+    assert!(
+        masked[0].max(masked[1]).max(masked[2]) < 12.0,
+        "mask: {masked:?}"
+    );
+}
+
+#[test]
+fn bad_privacy_settings_name_the_key() {
+    let dir = scratch("privacy_bad");
+    let cases = [
+        ("blur = [\"unicorn\"]", "privacy.blur"),
+        ("mode = \"smudge\"", "privacy.mode"),
+        ("region = \"feet\"", "privacy.region"),
+        ("masks = [[[0, 0], [10, 10]]]", "privacy.masks[0]"),
+        (
+            "masks = [[[0, 0], [10000, 0], [0, 10]]]",
+            "outside the 768x576 frame",
+        ),
+    ];
+    for (i, (keys, named)) in cases.iter().enumerate() {
+        let config = dir.join(format!("{i}.toml"));
+        std::fs::write(&config, format!("[privacy]\n{keys}\n")).unwrap();
+        let out = common::run(&[
+            "track",
+            vtest().to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{keys}: {err}");
+        assert_eq!(err.lines().count(), 1, "{keys}: {err}");
+        assert!(err.contains(named), "{keys}: {err}");
+    }
+}
