@@ -264,6 +264,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
         let tracked = TrackedFrame {
             frame: Frame::unbudgeted(meta, raw.image),
             detections,
+            detected: true,
             tracks,
             events: Vec::new(),
             scene: Default::default(),

@@ -135,6 +135,9 @@ pub struct DetectorArgs {
     /// Keep at most N detections a frame, the most confident (1: single-object localisation).
     #[arg(long, value_name = "N")]
     pub max_objects: Option<usize>,
+    /// Run the detector on every Nth frame only; tracks are predicted in between.
+    #[arg(long, value_name = "N")]
+    pub detect_every: Option<u64>,
     /// Detect in overlapping tiles of each frame too, for small objects: off, auto or RxC.
     #[arg(long, value_name = "auto|RxC|off")]
     pub tiles: Option<Tiles>,
@@ -269,6 +272,7 @@ impl DetectorArgs {
         d.device = self.device.unwrap_or(d.device);
         d.max_objects = self.max_objects.unwrap_or(d.max_objects);
         d.tiles = self.tiles.unwrap_or(d.tiles);
+        d.detect_every = self.detect_every.unwrap_or(d.detect_every);
         config
             .validate()
             .map_err(|e| Error::input(format!("{e} (from the options or the config)")))?;
@@ -371,6 +375,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     );
     stream.max_frames = args.max_frames;
     stream.privacy = privacy;
+    stream.detect_every = config.detector.detect_every;
     let pipeline = Pipeline {
         streams: vec![stream],
         detectors: pool.detectors,
@@ -427,6 +432,12 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if let Some(every) = args.detector.detect_every {
+        config.detector.detect_every = every;
+        config
+            .validate()
+            .map_err(|e| Error::input(format!("{e} (from the options or the config)")))?;
+    }
     if let Some(lag) = args.lag {
         config.tracker.output_lag_s = lag;
     }

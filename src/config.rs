@@ -49,6 +49,9 @@ pub struct DetectorConfig {
     /// Detect in overlapping tiles of each frame too: "off", "auto" (frames at least about
     /// three model inputs across) or "RxC".
     pub tiles: Tiles,
+    /// Run the detector on every Nth frame of a stream only; the tracker carries the tracks
+    /// through the frames between by prediction.
+    pub detect_every: u64,
 }
 
 impl Default for DetectorConfig {
@@ -65,6 +68,7 @@ impl Default for DetectorConfig {
             family: None,
             max_objects: 0,
             tiles: Tiles::Auto,
+            detect_every: 1,
         }
     }
 }
@@ -126,6 +130,9 @@ impl Config {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{key} = {v} must be within [0, 1]"));
             }
+        }
+        if d.detect_every == 0 {
+            return Err("detector.detect_every = 0: must be 1 (every frame) or more".into());
         }
         self.tracker.validate()?;
         self.source.validate("source")?;

@@ -134,6 +134,8 @@ pub struct TrackedFrame {
     pub frame: Frame,
     /// What the detector found in the frame, after the stream's own filter, before tracking.
     pub detections: Vec<Detection>,
+    /// False on a frame the detector skipped (`detect_every`): its tracks are predictions.
+    pub detected: bool,
     pub tracks: Vec<Track>,
     pub events: Vec<Event>,
     /// What the configured lines and zones saw (empty without `[analytics]`).

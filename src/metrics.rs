@@ -73,6 +73,7 @@ pub struct Metrics {
     processed: IntCounterVec,
     dropped: IntCounterVec,
     undetected: IntCounterVec,
+    budget_skipped: IntCounterVec,
     reconnects: IntCounterVec,
     state_changes: IntCounterVec,
     sink_errors: IntCounterVec,
@@ -121,6 +122,11 @@ impl Metrics {
             undetected: counter(
                 "vigil_frames_undetected_total",
                 "Frames the detector could not take (passed on with nothing detected)",
+                cam,
+            )?,
+            budget_skipped: counter(
+                "vigil_frames_budget_skipped_total",
+                "Frames the detection budget (detect_every) left to the tracker's prediction",
                 cam,
             )?,
             reconnects: counter(
@@ -202,6 +208,7 @@ impl Metrics {
             processed: self.processed.with_label_values(l),
             dropped: self.dropped.with_label_values(l),
             undetected: self.undetected.with_label_values(l),
+            budget_skipped: self.budget_skipped.with_label_values(l),
             reconnects: self.reconnects.with_label_values(l),
             active_tracks: self.active_tracks.with_label_values(l),
             latency: self.latency.with_label_values(l),
@@ -259,6 +266,7 @@ pub struct CameraMetrics {
     pub processed: IntCounter,
     pub dropped: IntCounter,
     undetected: IntCounter,
+    budget_skipped: IntCounter,
     pub reconnects: IntCounter,
     pub active_tracks: IntGauge,
     pub latency: Histogram,
@@ -302,6 +310,10 @@ impl CameraMetrics {
                 "frame skipped by the detector: {reason}"
             );
         }
+    }
+
+    pub fn frame_skipped_by_budget(&self) {
+        self.budget_skipped.inc();
     }
 
     pub fn sink_error(&self, sink: &str) {

@@ -13,18 +13,20 @@ use crate::error::{Context, Error, Result};
 use crate::frame::{Detection, Frame, FrameMeta, Track, TrackedFrame};
 use crate::geom::Affine;
 use crate::motchallenge::{parse_camera_motion, parse_detections, sequence_dirs, SeqInfo};
+use crate::pipeline::detected;
 use crate::sink::{JsonLinesSink, MotSink, Sink};
 use crate::stages;
 use crate::track::{Tracker, TrackerConfig};
 
 /// Tracks every frame `1..=length`; `detections[i]` are frame `i + 1`'s, and `camera[i]` (if
-/// given) the camera's motion into frame `i + 1`. The tracks of every frame, after the configured
-/// output lag. Pure.
+/// given) the camera's motion into frame `i + 1`. Under `detect_every` N, only every Nth
+/// frame's detections are used, as if the detector had skipped the others. The tracks of every
+/// frame, after the configured output lag. Pure.
 pub fn track_frames(
     detections: &[Vec<Detection>],
     (length, fps): (u64, f64),
     camera: Option<&[Affine]>,
-    config: &TrackerConfig,
+    (config, detect_every): (&TrackerConfig, u64),
 ) -> Vec<Vec<Track>> {
     let mut tracker = Tracker::new(config.clone());
     let mut lag = config.fixed_lag::<()>();
@@ -33,7 +35,11 @@ pub fn track_frames(
         let time_s = i as f64 / fps;
         let moved = camera.and_then(|c| c.get(i)).unwrap_or(&Affine::IDENTITY);
         let frame = detections.get(i).map_or(&[][..], Vec::as_slice);
-        let tracks = tracker.update_moved(frame, time_s, moved);
+        let tracks = if detected(i as u64, detect_every) {
+            tracker.update_moved(frame, time_s, moved)
+        } else {
+            tracker.carry(time_s, moved)
+        };
         out.extend(lag.push(time_s, (), tracks).into_iter().map(|(_, t)| t));
     }
     out.extend(lag.finish().into_iter().map(|(_, t)| t));
@@ -147,11 +153,12 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
         .transpose()?;
     let labels = pedestrians();
     let mut analyzer = stages::analyzer(&config.analytics, &config.tracker, &labels, "analytics")?;
+    let detect_every = config.detector.detect_every;
     let frames = track_frames(
         &detections,
         (info.length, info.frame_rate),
         camera.as_deref(),
-        &config.tracker,
+        (&config.tracker, detect_every),
     );
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(MotSink::create(&job.output)?)];
     if let Some(path) = &job.json {
@@ -171,6 +178,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
         let frame = TrackedFrame {
             frame: Frame::unbudgeted(meta, Mat::default()),
             detections: detections.get(i).cloned().unwrap_or_default(),
+            detected: detected(i as u64, detect_every),
             tracks,
             events,
             scene,
@@ -216,8 +224,8 @@ mod tests {
             ..online.clone()
         };
         let count = |frames: &[Vec<Track>]| frames.iter().filter(|f| !f.is_empty()).count();
-        let plain = track_frames(&dets, (10, 10.0), None, &online);
-        let filled = track_frames(&dets, (10, 10.0), None, &lagged);
+        let plain = track_frames(&dets, (10, 10.0), None, (&online, 1));
+        let filled = track_frames(&dets, (10, 10.0), None, (&lagged, 1));
         assert_eq!((plain.len(), filled.len()), (10, 10));
         assert_eq!((count(&plain), count(&filled)), (6, 8));
         assert!(filled[3].iter().chain(&filled[4]).all(|t| t.id == 1));
@@ -234,7 +242,7 @@ mod tests {
             &[vec![det], vec![det]],
             (5, 30.0),
             None,
-            &TrackerConfig::default(),
+            (&TrackerConfig::default(), 1),
         );
         assert_eq!(frames.len(), 5);
         assert_eq!(frames[1].len(), 1);

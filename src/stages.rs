@@ -144,6 +144,7 @@ pub fn stream(
         metrics,
         analyzer,
         privacy: Privacy::default(),
+        detect_every: 1,
     }
 }
 

@@ -24,6 +24,17 @@ fn s(p: &Path) -> &str {
 }
 
 #[test]
+fn a_detection_budget_of_zero_frames() {
+    let line = fails_cleanly(&["track", s(&vtest()), "--detect-every", "0"]);
+    assert!(line.contains("detector.detect_every = 0"), "{line}");
+    let dir = scratch("detect_every_zero");
+    let config = dir.join("zero.toml");
+    std::fs::write(&config, "[detector]\ndetect_every = 0\n").unwrap();
+    let line = fails_cleanly(&["track", s(&vtest()), "--config", s(&config)]);
+    assert!(line.contains("detector.detect_every = 0"), "{line}");
+}
+
+#[test]
 fn bad_command_line_values() {
     let line = fails_cleanly(&["track", s(&vtest()), "--lag", "-1"]);
     assert!(line.contains("--lag") && line.contains("'-1'"), "{line}");

@@ -73,6 +73,7 @@ fn event(kind: EventKind, id: u64, pts_ms: f64) -> Event {
 fn frame(number: u64, pts_ms: f64, tracks: Vec<Track>, events: Vec<Event>) -> TrackedFrame {
     TrackedFrame {
         detections: Vec::new(),
+        detected: true,
         frame: Frame {
             meta: FrameMeta {
                 seq: number - 1,

@@ -271,3 +271,45 @@ fn interrupt_halfway(name: &str, extra: &[&str]) {
     let rows = read_mot(&mot);
     assert!(rows.iter().map(|r| r.frame).max().unwrap() <= frames);
 }
+
+/// `--detect-every 2`: the detector sees every other frame, yet every frame has its boxes (the
+/// tracker's predictions in between, marked in the JSON), and the MOT file has every frame.
+#[test]
+fn detecting_every_second_frame_still_writes_every_frame() {
+    let dir = scratch("detect_every");
+    let (mot, json) = (dir.join("t.txt"), dir.join("t.jsonl"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    run_ok(&[
+        "track",
+        &s(&vtest()),
+        "--detect-every",
+        "2",
+        "--max-frames",
+        "40",
+        "--mot",
+        &s(&mot),
+        "--json",
+        &s(&json),
+    ]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 40);
+    for (i, frame) in lines.iter().enumerate() {
+        let predicted = frame["predicted_only"].as_bool().unwrap_or(false);
+        assert_eq!(predicted, i % 2 == 1, "frame {}: {frame}", i + 1);
+        if i >= 4 {
+            assert!(
+                !frame["tracks"].as_array().unwrap().is_empty(),
+                "frame {}",
+                i + 1
+            );
+        }
+    }
+    let rows = read_mot(&mot);
+    for frame in 5..=40 {
+        assert!(rows.iter().any(|r| r.frame == frame), "MOT frame {frame}");
+    }
+}

@@ -316,7 +316,7 @@ fn score_tracks(
             .collect(),
         ..Default::default()
     };
-    let frames = track_frames(&dets, (info.length, info.frame_rate), None, &config);
+    let frames = track_frames(&dets, (info.length, info.frame_rate), None, (&config, 1));
     let (trajectories, forecasts) = match_tracks(&frames, gt);
     let mut in_tracker = vec![HorizonErrors::default(); steps.len()];
     for (frame, target, f) in &forecasts {

@@ -60,6 +60,8 @@ pub struct Stream {
     pub analyzer: Analyzer,
     /// What every picture hides before it reaches an output.
     pub privacy: Privacy,
+    /// The detector sees every Nth frame of the stream (1: all).
+    pub detect_every: u64,
 }
 
 /// Everything a run needs, already opened and validated, so that a run starts only when all
@@ -126,7 +128,14 @@ pub struct Outcome {
 
 struct Detected {
     frame: Frame,
-    detections: Vec<Detection>,
+    /// `None` when the detection budget skipped the frame.
+    detections: Option<Vec<Detection>>,
+}
+
+/// Whether the frame at position `seq` of a stream is detected under `detect_every` (the
+/// first always is).
+pub fn detected(seq: u64, detect_every: u64) -> bool {
+    seq.is_multiple_of(detect_every.max(1))
 }
 
 /// A tracked frame on its way to the outputs (through the output lag, if any): the picture, what
@@ -134,7 +143,7 @@ struct Detected {
 /// privacy filter hides a person the detector briefly missed.
 struct Held {
     frame: Frame,
-    detections: Vec<Detection>,
+    detections: Option<Vec<Detection>>,
     unseen: Vec<(usize, BBox)>,
 }
 
@@ -169,6 +178,8 @@ struct Outputs<'a> {
     keep_images: &'a [bool],
     /// Each stream's camera, to name it when one of its frames cannot be detected.
     cameras: &'a [CameraMetrics],
+    /// Each stream's `detect_every`.
+    detect_every: &'a [u64],
 }
 
 /// The first error a stream (or the detector pool) hit; later ones are usually its consequences.
@@ -288,6 +299,7 @@ impl Pipeline {
         let mut det_txs = Vec::new();
         let mut keep_images = Vec::new();
         let mut cameras = Vec::new();
+        let mut detect_every = Vec::new();
         let mut finished = Vec::new();
         for (i, (stream, limits)) in self.streams.into_iter().zip(limits).enumerate() {
             // The tracker's channel holds as many frames as may be in flight, so a worker's send
@@ -296,6 +308,7 @@ impl Pipeline {
             det_txs.push(det_tx);
             keep_images.push(stream.sinks.iter().any(|s| s.needs_image()));
             cameras.push(stream.metrics.clone());
+            detect_every.push(stream.detect_every.max(1));
             finished.push(start_stream(
                 i,
                 (stream, limits),
@@ -307,20 +320,23 @@ impl Pipeline {
         }
         let keep_images = Arc::new(keep_images);
         let cameras = Arc::new(cameras);
+        let detect_every = Arc::new(detect_every);
         for (k, mut detector) in self.detectors.into_iter().enumerate() {
-            let (intake, txs, ctl, metrics, keep, cams) = (
+            let (intake, txs, ctl, metrics, keep, cams, every) = (
                 intake.clone(),
                 det_txs.clone(),
                 control.clone(),
                 self.metrics.clone(),
                 keep_images.clone(),
                 cameras.clone(),
+                detect_every.clone(),
             );
             let body = move || {
                 let outputs = Outputs {
                     streams: &txs,
                     keep_images: &keep,
                     cameras: &cams,
+                    detect_every: &every,
                 };
                 let result = detect(&mut detector, spec, &intake, outputs, &ctl, &metrics);
                 if result.is_err() {
@@ -609,6 +625,22 @@ fn detect(
             }
         };
         frame.meta.seq = seq;
+        if !detected(seq, outputs.detect_every[i]) {
+            outputs.cameras[i].frame_skipped_by_budget();
+            if !outputs.keep_images[i] {
+                frame.release_image();
+            }
+            if outputs.streams[i]
+                .send(FromDetectors::Frame(Detected {
+                    frame,
+                    detections: None,
+                }))
+                .is_err()
+            {
+                intake.abandon(i);
+            }
+            continue;
+        }
         let detections = match detector.detect_frame(&mut pre, &frame.image) {
             Ok((found, times)) => {
                 metrics.observe_stage("preprocess", times.preprocess_s);
@@ -627,7 +659,10 @@ fn detect(
             frame.release_image();
         }
         if outputs.streams[i]
-            .send(FromDetectors::Frame(Detected { frame, detections }))
+            .send(FromDetectors::Frame(Detected {
+                frame,
+                detections: Some(detections),
+            }))
             .is_err()
         {
             intake.abandon(i);
@@ -670,11 +705,14 @@ impl TrackStage {
                 next += 1;
                 let time_s = item.frame.meta.pts_ms / 1000.0;
                 let started = Instant::now();
-                let detections = self
-                    .privacy
-                    .filter_detections(self.filter.apply(item.detections));
                 let camera = &item.frame.meta.camera;
-                let tracks = self.tracker.update_moved(&detections, time_s, camera);
+                let (tracks, detections) = match item.detections {
+                    Some(found) => {
+                        let kept = self.privacy.filter_detections(self.filter.apply(found));
+                        (self.tracker.update_moved(&kept, time_s, camera), Some(kept))
+                    }
+                    None => (self.tracker.carry(time_s, camera), None),
+                };
                 if self.tracker.config().camera_motion == CameraMotion::On {
                     *self.masks.lock().unwrap_or_else(|p| p.into_inner()) =
                         tracks.iter().map(|t| t.bbox).collect();
@@ -716,6 +754,8 @@ impl TrackStage {
                 detections,
                 unseen,
             } = held;
+            let detected = detections.is_some();
+            let detections = detections.unwrap_or_default();
             let hidden = tracks.iter().map(|t| (t.class_id, t.bbox)).chain(unseen);
             if let Err(e) = self.privacy.apply(&mut frame.image, hidden) {
                 // An unfiltered picture must not leave: no image output gets this frame.
@@ -734,6 +774,7 @@ impl TrackStage {
                 Arc::new(TrackedFrame {
                     frame: Frame::unbudgeted(meta, Mat::default()),
                     detections: detections.clone(),
+                    detected,
                     tracks: tracks.clone(),
                     events: events.clone(),
                     scene: scene.clone(),
@@ -742,6 +783,7 @@ impl TrackStage {
             let mut with_image = Some(Arc::new(TrackedFrame {
                 frame,
                 detections,
+                detected,
                 tracks,
                 events,
                 scene,

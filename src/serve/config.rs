@@ -38,6 +38,8 @@ pub struct CameraConfig {
     pub classes: Vec<String>,
     /// Minimum detection score for this camera.
     pub conf: f32,
+    /// The detector sees every Nth frame of this camera (default `[detector] detect_every`).
+    pub detect_every: u64,
     /// The live MJPEG preview and snapshot endpoint.
     pub preview: bool,
     /// Publish this camera's events and tracks over MQTT (when `[mqtt]` is configured).
@@ -84,6 +86,7 @@ struct CameraSection {
     enabled: bool,
     classes: Option<Vec<String>>,
     conf: Option<f32>,
+    detect_every: Option<u64>,
     #[serde(default = "yes")]
     preview: bool,
     #[serde(default = "yes")]
@@ -221,6 +224,12 @@ fn camera(
     if !(0.0..=1.0).contains(&conf) {
         return Err(format!("{prefix}.conf = {conf} must be within [0, 1]"));
     }
+    let detect_every = c.detect_every.unwrap_or(defaults.detector.detect_every);
+    if detect_every == 0 {
+        return Err(format!(
+            "{prefix}.detect_every = 0: must be 1 (every frame) or more"
+        ));
+    }
     c.source.validate(&format!("{prefix}.source"))?;
     c.tracker.validate().map_err(|e| format!("{prefix}: {e}"))?;
     c.record.validate().map_err(|e| format!("{prefix}: {e}"))?;
@@ -234,6 +243,7 @@ fn camera(
             .classes
             .unwrap_or_else(|| defaults.detector.classes.clone()),
         conf,
+        detect_every,
         preview: c.preview,
         mqtt: c.mqtt,
         source: c.source,

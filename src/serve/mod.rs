@@ -95,6 +95,7 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         let section = format!("cameras.{}.privacy", camera.name);
         stream.privacy =
             stages::privacy(&camera.privacy, labels, (&camera.name, &section), (0, 0))?;
+        stream.detect_every = camera.detect_every;
         streams.push(stream);
     }
     let state = Arc::new(HttpState {

@@ -58,6 +58,9 @@ const EXISTS_CHECK: Duration = Duration::from_secs(1);
 struct FrameRecord<'a> {
     frame: u64,
     pts_ms: f64,
+    /// Only on frames the detector skipped (`detect_every`), whose boxes are predictions.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    predicted_only: bool,
     tracks: Vec<TrackRecord<'a>>,
     /// Only on frames where something happened.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -127,6 +130,7 @@ impl JsonLinesSink {
         let record = FrameRecord {
             frame: f.frame.meta.number,
             pts_ms: round_ms(f.frame.meta.pts_ms),
+            predicted_only: !f.detected,
             tracks: TrackRecord::all(&f.tracks, &f.scene, &self.labels),
             events: AnyEventRecord::all(&f.events, &f.scene, &self.labels, None),
             lines: f

@@ -345,6 +345,7 @@ mod tests {
         };
         TrackedFrame {
             detections: Vec::new(),
+            detected: true,
             frame: Frame {
                 meta: FrameMeta {
                     seq,

@@ -296,6 +296,7 @@ pub(crate) mod fixtures {
         TrackedFrame {
             frame: Frame::unbudgeted(meta, image),
             detections: Vec::new(),
+            detected: true,
             tracks,
             events,
             scene: Default::default(),

@@ -286,6 +286,22 @@ impl Tracker {
         time_s: f64,
         camera: &Affine,
     ) -> Vec<Track> {
+        self.step(Some(detections), time_s, camera)
+    }
+
+    /// A frame the detector did not look at (`detect_every`): every track moves on by its
+    /// prediction, none is matched, lost or started, and the tracks being followed are reported
+    /// where they are predicted to be.
+    pub fn carry(&mut self, time_s: f64, camera: &Affine) -> Vec<Track> {
+        self.step(None, time_s, camera)
+    }
+
+    fn step(
+        &mut self,
+        detections: Option<&[Detection]>,
+        time_s: f64,
+        camera: &Affine,
+    ) -> Vec<Track> {
         let first_frame = self.last_time_s.is_none();
         let dt = self
             .last_time_s
@@ -304,6 +320,9 @@ impl Tracker {
             t.kf.predict(dt, &self.noise);
             t.frames_since_observation += 1;
         }
+        let Some(detections) = detections else {
+            return self.report(time_s, true);
+        };
 
         let (low_score, high_score) = (self.config.low_score, self.config.high_score);
         let (high, low): (Vec<&Detection>, Vec<&Detection>) = detections
@@ -365,7 +384,7 @@ impl Tracker {
         for i in doomed.into_iter().rev() {
             self.tracks.swap_remove(i);
         }
-        self.report(time_s)
+        self.report(time_s, false)
     }
 
     fn indices(&self, keep: impl Fn(Phase) -> bool) -> Vec<usize> {
@@ -492,7 +511,9 @@ impl Tracker {
         out
     }
 
-    fn report(&self, time_s: f64) -> Vec<Track> {
+    /// The tracks of this frame: those seen in it (`carried`: followed until the frame before),
+    /// and lost ones still coasting.
+    fn report(&self, time_s: f64, carried: bool) -> Vec<Track> {
         // With an output lag, gaps are filled from both ends instead of extrapolated.
         let coast_s = if self.config.output_lag_s > 0.0 {
             0.0
@@ -503,7 +524,7 @@ impl Tracker {
             .tracks
             .iter()
             .filter(|t| {
-                (t.phase == Phase::Tracked && t.last_seen_s == time_s)
+                (t.phase == Phase::Tracked && (carried || t.last_seen_s == time_s))
                     || (t.phase == Phase::Lost && time_s - t.last_seen_s <= coast_s)
             })
             .filter_map(|t| {
@@ -698,6 +719,32 @@ mod tests {
     }
 
     #[test]
+    fn carried_frames_move_tracks_on_without_losing_them() {
+        let mut tr = Tracker::new(without_coasting());
+        for step in 0..3 {
+            tr.update(&[det(step as f32 * 10.0, 0.0, 0.9)], step as f64 * 0.1);
+        }
+        // Frame 3 is not detected: the track is reported, moved on by its velocity.
+        let carried = tr.carry(0.3, &Affine::IDENTITY);
+        assert_eq!(ids(&carried), vec![1]);
+        let (cx, _) = carried[0].bbox.center();
+        let (seen, _) = det(20.0, 0.0, 0.9).bbox.center();
+        assert!(cx > seen + 5.0, "moved on from {seen} to {cx}");
+        // And found again on the next detected frame, with the same identity.
+        assert_eq!(ids(&tr.update(&[det(40.0, 0.0, 0.9)], 0.4)), vec![1]);
+        // A tentative track survives a carried frame too. (Tracks of the first frame are
+        // confirmed at once; this one starts on the second.)
+        let mut tr = Tracker::new(without_coasting());
+        tr.update(&[], 0.0);
+        tr.update(&[det(0.0, 0.0, 0.9)], 0.1);
+        assert!(
+            tr.carry(0.2, &Affine::IDENTITY).is_empty(),
+            "not confirmed yet"
+        );
+        assert_eq!(ids(&tr.update(&[det(0.0, 0.0, 0.9)], 0.3)), vec![1]);
+    }
+
+    #[test]
     fn unseen_tracks_are_known_until_forgotten() {
         let mut tr = Tracker::new(without_coasting());
         tr.update(&[det(0.0, 0.0, 0.9)], 0.0);
@@ -822,7 +869,7 @@ mod tests {
             assert!((p.bbox.center().0 - x).abs() < 2.0, "{p:?}");
             assert!(p.cov_xy[0] > 0.0 && p.cov_xy[2] > 0.0);
         }
-        let again = tr.report(2.0);
+        let again = tr.report(2.0, false);
         assert_eq!(again, out, "forecasting must not change any state");
     }
 
