@@ -223,19 +223,7 @@ fn detecting_every_second_frame_costs_at_most_two_hota() {
     let val = val_half(&dir, &seqs, u64::MAX);
     let hota = |extra: &[&str]| {
         let res = dir.join(format!("res{}", extra.join("")));
-        let config = common::root().join("configs/mot17.toml");
-        let mut args = vec![
-            "track",
-            val.to_str().unwrap(),
-            "--detections",
-            "det/det.txt",
-            "--mot",
-            res.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        run_ok(&args);
+        track_all(&val, &res, Path::new("configs/mot17.toml"), extra);
         eval_json(&val, &res, &dir.join("eval.json"))["COMBINED"]["hota"]
             .as_f64()
             .unwrap()
