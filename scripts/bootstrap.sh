@@ -36,7 +36,7 @@ dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 # A real RTSP server (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests;
 # /usr/bin/time for the memory test.
-for pkg in python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \
+for pkg in python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \
   gstreamer1.0-plugins-bad gstreamer1.0-libav mosquitto mosquitto-clients time; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

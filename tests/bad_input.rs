@@ -96,14 +96,13 @@ fn non_onnx_model() {
 
 #[test]
 fn models_vigil_cannot_read_are_refused_with_their_ports() {
-    let layouts = common::root().join("tests/fixtures/layouts");
-    let two = layouts.join("two_inputs.onnx");
+    let two = common::layout_model("two_inputs");
     let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&two)]);
     assert!(
         line.contains("two_inputs.onnx") && line.contains("2 inputs"),
         "{line}"
     );
-    let odd = layouts.join("unknown_layout.onnx");
+    let odd = common::layout_model("unknown_layout");
     let line = fails_cleanly(&["track", s(&vtest()), "--model", s(&odd)]);
     assert!(
         line.contains("unknown_layout.onnx")

@@ -13,7 +13,7 @@ use vigil::detect::{Detector, DetectorSettings, Device, Family, Tiles};
 use vigil::preprocess::Preprocessor;
 
 fn expected() -> Value {
-    let path = common::root().join("tests/fixtures/layouts/expected.json");
+    let path = common::root().join("tests/golden/layouts.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -33,7 +33,7 @@ fn every_layout_decodes_to_the_known_boxes() {
     assert_eq!(models.len(), 4);
     for (name, case) in models {
         let mut detector = Detector::load(&DetectorSettings {
-            model: common::root().join(format!("tests/fixtures/layouts/{name}.onnx")),
+            model: common::layout_model(name),
             device: Device::Cpu,
             conf: expected["conf"].as_f64().unwrap() as f32,
             iou: expected["iou"].as_f64().unwrap() as f32,
@@ -76,7 +76,7 @@ fn every_layout_decodes_to_the_known_boxes() {
 #[test]
 fn class_names_come_from_the_model_and_max_objects_keeps_the_best() {
     let dir = common::scratch("layout_names");
-    let model = common::root().join("tests/fixtures/layouts/yolov5.onnx");
+    let model = common::layout_model("yolov5");
     let json = dir.join("one.jsonl");
     let video = dir.join("grey.avi");
     let picture = Mat::new_rows_cols_with_default(64, 128, CV_8UC3, Scalar::all(90.0)).unwrap();

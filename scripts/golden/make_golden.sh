@@ -12,4 +12,5 @@ fi
 "$venv/bin/python" "$here/detections_reference.py" "$shared" "$shared/models/yolox_nano.onnx" "$root/tests/golden/detections.json"
 "$venv/bin/python" "$here/detections_reference.py" "$shared" "$shared/models/yolov8n_int8.onnx" \
   "$root/tests/golden/detections_yolov8n.json" --family yolov8
-"$venv/bin/python" "$here/make_layout_models.py" "$root/tests/fixtures/layouts"
+"$venv/bin/python" "$here/make_layout_models.py" "$root/.deps/layouts"
+cp "$root/.deps/layouts/expected.json" "$root/tests/golden/layouts.json"

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Tiny ONNX graphs for the detector layouts no shared model covers, and the boxes vigil must
-decode from them (tests/fixtures/layouts/: *.onnx and expected.json).
+decode from them (OUT_DIR/*.onnx and OUT_DIR/expected.json). scripts/test.sh builds them into
+.deps/layouts/ (models stay out of the repository); scripts/golden/make_golden.sh keeps the
+expected boxes as tests/golden/layouts.json.
 
 Each graph takes an image [1, 3, 64, 64] and returns fixed tensors of one layout, with the
 metadata an exporter would write. The expected boxes are computed here, independently of vigil:
@@ -20,7 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from detections_reference import nms  # noqa: E402
+from nms_reference import nms  # noqa: E402
 
 SIZE, CONF, IOU = 64, 0.25, 0.45
 RATIO, LEFT, TOP = 0.5, 0, 16

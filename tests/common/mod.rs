@@ -21,6 +21,17 @@ pub fn shared() -> PathBuf {
     dir
 }
 
+/// The tiny layout graphs scripts/test.sh builds (scripts/golden/make_layout_models.py).
+pub fn layout_model(name: &str) -> PathBuf {
+    let path = root().join(".deps/layouts").join(format!("{name}.onnx"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/test.sh, which builds it",
+        path.display()
+    );
+    path
+}
+
 pub fn vtest() -> PathBuf {
     shared().join("videos/vtest.avi")
 }
