@@ -48,10 +48,15 @@ impl BBox {
     }
 
     /// Intersection over union; 0 for disjoint or degenerate boxes.
-    pub fn iou(&self, other: &BBox) -> f32 {
+    /// The area the two boxes share.
+    pub fn intersection(&self, other: &BBox) -> f32 {
         let iw = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
         let ih = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
-        let inter = iw * ih;
+        iw * ih
+    }
+
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
         if union > 0.0 {
             inter / union

@@ -9,6 +9,7 @@ use opencv::imgproc;
 use opencv::prelude::*;
 use serde::Deserialize;
 
+use crate::analytics::Polygon;
 use crate::detect::Labels;
 use crate::error::{Context, Result};
 use crate::frame::Detection;
@@ -46,7 +47,7 @@ pub struct PrivacyConfig {
     pub mode: Mode,
     pub region: Region,
     /// Polygons (frame pixels, at least 3 points each) blacked out in every image output.
-    pub masks: Vec<Vec<[f32; 2]>>,
+    pub masks: Vec<Vec<[f64; 2]>>,
     /// Also ignore detections centred inside a mask.
     pub mask_detections: bool,
 }
@@ -55,18 +56,18 @@ impl PrivacyConfig {
     /// Checks what can be checked before the frame size is known; `section` names where the
     /// keys sit (`privacy`, `cameras.NAME.privacy`).
     pub fn validate(&self, section: &str) -> std::result::Result<(), String> {
-        for (i, mask) in self.masks.iter().enumerate() {
-            if mask.len() < 3 {
-                return Err(format!(
-                    "{section}.masks[{i}]: a mask needs at least 3 points, got {}",
-                    mask.len()
-                ));
-            }
-            if mask.iter().flatten().any(|v| !v.is_finite()) {
-                return Err(format!("{section}.masks[{i}]: coordinates must be finite"));
-            }
-        }
-        Ok(())
+        self.polygons(section).map(|_| ())
+    }
+
+    /// The masks as checked polygons (the shape rules of `[analytics]` zones).
+    fn polygons(&self, section: &str) -> std::result::Result<Vec<Polygon>, String> {
+        self.masks
+            .iter()
+            .enumerate()
+            .map(|(i, mask)| {
+                Polygon::new(mask.clone()).map_err(|e| format!("{section}.masks[{i}]: {e}"))
+            })
+            .collect()
     }
 }
 
@@ -76,7 +77,7 @@ pub struct Privacy {
     classes: Vec<usize>,
     mode: Mode,
     region: Region,
-    masks: Vec<Vec<[f32; 2]>>,
+    masks: Vec<Polygon>,
     mask_detections: bool,
 }
 
@@ -96,7 +97,9 @@ impl Privacy {
             classes,
             mode: config.mode,
             region: config.region,
-            masks: config.masks.clone(),
+            masks: config
+                .polygons(section)
+                .map_err(|e| crate::error::Error::input(format!("config: {e}")))?,
             mask_detections: config.mask_detections,
         })
     }
@@ -129,9 +132,11 @@ impl Privacy {
     /// Refuses masks that lie outside a `width`×`height` frame.
     pub fn check_frame(&self, width: i32, height: i32, section: &str) -> Result<()> {
         for (i, mask) in self.masks.iter().enumerate() {
+            let (w, h) = (width as f64, height as f64);
             let outside = mask
+                .corners
                 .iter()
-                .find(|[x, y]| *x < 0.0 || *y < 0.0 || *x > width as f32 || *y > height as f32);
+                .find(|[x, y]| *x < 0.0 || *y < 0.0 || *x > w || *y > h);
             if let Some([x, y]) = outside {
                 return Err(crate::error::Error::input(format!(
                     "config: {section}.masks[{i}]: point ({x}, {y}) is outside the {width}x{height} frame"
@@ -146,7 +151,10 @@ impl Privacy {
         if self.mask_detections && !self.masks.is_empty() {
             detections.retain(|d| {
                 let (cx, cy) = d.bbox.center();
-                !self.masks.iter().any(|m| contains(m, cx, cy))
+                !self
+                    .masks
+                    .iter()
+                    .any(|m| m.contains([cx as f64, cy as f64]))
             });
         }
         detections
@@ -170,6 +178,7 @@ impl Privacy {
         }
         for mask in &self.masks {
             let corners: Vector<Point> = mask
+                .corners
                 .iter()
                 .map(|[x, y]| Point::new(x.round() as i32, y.round() as i32))
                 .collect();
@@ -222,20 +231,6 @@ impl Privacy {
             }
         }
     }
-}
-
-/// Whether (`x`, `y`) lies inside the polygon (even–odd rule).
-fn contains(polygon: &[[f32; 2]], x: f32, y: f32) -> bool {
-    let mut inside = false;
-    let mut j = polygon.len() - 1;
-    for i in 0..polygon.len() {
-        let ([xi, yi], [xj, yj]) = (polygon[i], polygon[j]);
-        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ impl Polygon {
     pub fn new(corners: Vec<Point>) -> Result<Self, String> {
         if corners.len() < 3 {
             return Err(format!(
-                "a zone needs at least 3 points, got {}",
+                "a polygon needs at least 3 points, got {}",
                 corners.len()
             ));
         }

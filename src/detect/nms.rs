@@ -47,11 +47,9 @@ pub fn merge_regions(
 
 /// The intersection of two boxes over the smaller one's area.
 fn covered(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
     let smaller = a.area().min(b.area());
     if smaller > 0.0 {
-        w * h / smaller
+        a.intersection(b) / smaller
     } else {
         0.0
     }
