@@ -68,6 +68,7 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
         let control = Arc::new(Control::default());
         let metrics = Metrics::new()?;
         let camera = metrics.camera("bench");
+        let counts = camera.clone();
         let source = open_input(&args.input, &config, &camera, &control)?;
         let info = source.info().clone();
         let sink = stages::annotated_video(scratch, &info, &config.output, &pool.labels)?;
@@ -75,14 +76,14 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
         let stream = stages::stream(
             "bench",
             source,
-            (&config.tracker, &config.source),
+            (&config.tracker, &config.source, config.detector.schedule()),
             DetectionFilter::default(),
             vec![Box::new(sink)],
             (camera, analyzer(&config, &pool.labels)?),
         );
         let summary =
             run_streams(stream_set(vec![stream], pool, metrics), &control)?.swap_remove(0);
-        println!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out)", summary.frames, summary.seconds, summary.fps());
+        println!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out; {})", summary.frames, summary.seconds, summary.fps(), detector_share(&[counts]));
         fps.push(summary.fps());
     }
     if !fps.is_empty() {
@@ -136,7 +137,7 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
                 streams.push(stages::stream(
                     &camera.name.clone(),
                     source,
-                    (&config.tracker, &config.source),
+                    (&config.tracker, &config.source, config.detector.schedule()),
                     DetectionFilter::default(),
                     vec![Box::new(sink)],
                     (camera, analyzer(&config, &pool.labels)?),
@@ -166,9 +167,10 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
             };
             let per_camera = summaries.iter().map(|s| s.frames);
             let fairness = format!(
-                "processed {}..{}",
+                "processed {}..{}; {}",
                 per_camera.clone().min().unwrap_or(0),
-                per_camera.max().unwrap_or(0)
+                per_camera.max().unwrap_or(0),
+                detector_share(&metrics.cameras())
             );
             println!(
                 "{n:>7} {run:>4} {:>9} {processed:>9} {:>8} {:>9.1} {:>7.1}ms {:>7.1}ms {:>7.1}ms {processing_ms:>7.1}ms {bound_ms:>7.1}ms  {fairness}",
@@ -182,6 +184,23 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// What the detector saw of the frames, and why it skipped the others (`detect_every`, motion
+/// gating).
+fn detector_share(cameras: &[CameraMetrics]) -> String {
+    let [mut detected, mut budget, mut gated] = [0; 3];
+    for c in cameras {
+        let [d, b, g] = c.detection_counts();
+        (detected, budget, gated) = (detected + d, budget + b, gated + g);
+    }
+    let all = (detected + budget + gated).max(1) as f64;
+    format!(
+        "detector on {:.0} % of frames, {:.0} % skipped by budget, {:.0} % by motion gating",
+        100.0 * detected as f64 / all,
+        100.0 * budget as f64 / all,
+        100.0 * gated as f64 / all
+    )
 }
 
 fn open_input(
@@ -260,11 +279,13 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
             pts_ms: raw.pts_ms,
             captured_at: Instant::now(),
             camera: Affine::IDENTITY,
+            plan: Default::default(),
         };
         let tracked = TrackedFrame {
             frame: Frame::unbudgeted(meta, raw.image),
             detections,
             detected: true,
+            unchanged: false,
             tracks,
             events: Vec::new(),
             scene: Default::default(),

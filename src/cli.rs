@@ -138,6 +138,9 @@ pub struct DetectorArgs {
     /// Run the detector on every Nth frame only; tracks are predicted in between.
     #[arg(long, value_name = "N")]
     pub detect_every: Option<u64>,
+    /// Skip the detector on frames where nothing has changed since it last ran (motion gating).
+    #[arg(long)]
+    pub motion_gate: bool,
     /// Detect in overlapping tiles of each frame too, for small objects: off, auto or RxC.
     #[arg(long, value_name = "auto|RxC|off")]
     pub tiles: Option<Tiles>,
@@ -273,6 +276,7 @@ impl DetectorArgs {
         d.max_objects = self.max_objects.unwrap_or(d.max_objects);
         d.tiles = self.tiles.unwrap_or(d.tiles);
         d.detect_every = self.detect_every.unwrap_or(d.detect_every);
+        d.motion_gate.enabled |= self.motion_gate;
         config
             .validate()
             .map_err(|e| Error::input(format!("{e} (from the options or the config)")))?;
@@ -360,7 +364,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     let mut stream = stages::stream(
         "main",
         source,
-        (&config.tracker, &config.source),
+        (&config.tracker, &config.source, config.detector.schedule()),
         DetectionFilter::default(),
         sinks,
         (
@@ -375,7 +379,6 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
     );
     stream.max_frames = args.max_frames;
     stream.privacy = privacy;
-    stream.detect_every = config.detector.detect_every;
     let pipeline = Pipeline {
         streams: vec![stream],
         detectors: pool.detectors,

@@ -8,6 +8,8 @@ use serde::Deserialize;
 use crate::analytics::AnalyticsConfig;
 use crate::detect::{Device, Family, Tiles};
 use crate::error::{Error, Result};
+use crate::motion::GateConfig;
+use crate::pipeline::Schedule;
 use crate::privacy::PrivacyConfig;
 use crate::source::StreamOptions;
 use crate::track::TrackerConfig;
@@ -52,6 +54,8 @@ pub struct DetectorConfig {
     /// Run the detector on every Nth frame of a stream only; the tracker carries the tracks
     /// through the frames between by prediction.
     pub detect_every: u64,
+    /// Skip the detector on frames where nothing has changed since it last ran.
+    pub motion_gate: GateConfig,
 }
 
 impl Default for DetectorConfig {
@@ -69,6 +73,7 @@ impl Default for DetectorConfig {
             max_objects: 0,
             tiles: Tiles::Auto,
             detect_every: 1,
+            motion_gate: GateConfig::default(),
         }
     }
 }
@@ -134,6 +139,7 @@ impl Config {
         if d.detect_every == 0 {
             return Err("detector.detect_every = 0: must be 1 (every frame) or more".into());
         }
+        d.motion_gate.validate("detector.motion_gate")?;
         self.tracker.validate()?;
         self.source.validate("source")?;
         self.analytics.validate("analytics")?;
@@ -142,6 +148,14 @@ impl Config {
 }
 
 impl DetectorConfig {
+    /// Which frames of a stream the detector sees.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            detect_every: self.detect_every,
+            motion_gate: self.motion_gate.clone(),
+        }
+    }
+
     /// Inference sessions and threads per session for the cores present, unless configured.
     pub fn worker_layout(&self) -> (usize, usize) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -23,6 +23,20 @@ pub struct FrameMeta {
     /// How the camera moved since the previous frame of the stream (its coordinates → this
     /// frame's), when camera motion is measured; the identity otherwise.
     pub camera: Affine,
+    /// Whether the detector looks at this frame, decided at capture.
+    pub plan: Plan,
+}
+
+/// Whether the detector looks at a frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Plan {
+    #[default]
+    Detect,
+    /// Left to the tracker's prediction by the detection budget (`detect_every`).
+    Budget,
+    /// Nothing has changed since frame `since` (source number) was detected: its detections
+    /// still hold (motion gating).
+    Unchanged { since: u64 },
 }
 
 /// A decoded BGR image with its metadata.
@@ -136,6 +150,9 @@ pub struct TrackedFrame {
     pub detections: Vec<Detection>,
     /// False on a frame the detector skipped (`detect_every`): its tracks are predictions.
     pub detected: bool,
+    /// The picture had not changed since the detector last ran (motion gating): `detections`
+    /// are that run's.
+    pub unchanged: bool,
     pub tracks: Vec<Track>,
     pub events: Vec<Event>,
     /// What the configured lines and zones saw (empty without `[analytics]`).

@@ -13,6 +13,7 @@ use prometheus::{
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::frame::Plan;
 
 /// Where a camera's source stands. Each change is logged once and counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -73,12 +74,15 @@ pub struct Metrics {
     processed: IntCounterVec,
     dropped: IntCounterVec,
     undetected: IntCounterVec,
+    detected: IntCounterVec,
     budget_skipped: IntCounterVec,
+    gated: IntCounterVec,
     reconnects: IntCounterVec,
     state_changes: IntCounterVec,
     sink_errors: IntCounterVec,
     events_dropped: IntCounterVec,
     frames_skipped: IntCounterVec,
+    recordings_deleted: IntCounterVec,
     active_tracks: IntGaugeVec,
     latency: HistogramVec,
     stage: HistogramVec,
@@ -124,9 +128,19 @@ impl Metrics {
                 "Frames the detector could not take (passed on with nothing detected)",
                 cam,
             )?,
+            detected: counter(
+                "vigil_frames_detected_total",
+                "Frames the detector ran on",
+                cam,
+            )?,
             budget_skipped: counter(
                 "vigil_frames_budget_skipped_total",
                 "Frames the detection budget (detect_every) left to the tracker's prediction",
+                cam,
+            )?,
+            gated: counter(
+                "vigil_frames_gated_total",
+                "Frames motion gating kept from the detector: nothing had changed since it last ran",
                 cam,
             )?,
             reconnects: counter(
@@ -153,6 +167,11 @@ impl Metrics {
                 "vigil_sink_frames_skipped_total",
                 "Frames a never-blocking output (network, preview) was not ready for",
                 &["camera", "sink"],
+            )?,
+            recordings_deleted: counter(
+                "vigil_recordings_deleted_total",
+                "Recorded files deleted by retention, by reason (age: record.retain_days, disk: record.min_free_mb)",
+                &["camera", "reason"],
             )?,
             active_tracks: {
                 let g = IntGaugeVec::new(
@@ -208,7 +227,9 @@ impl Metrics {
             processed: self.processed.with_label_values(l),
             dropped: self.dropped.with_label_values(l),
             undetected: self.undetected.with_label_values(l),
+            detected: self.detected.with_label_values(l),
             budget_skipped: self.budget_skipped.with_label_values(l),
+            gated: self.gated.with_label_values(l),
             reconnects: self.reconnects.with_label_values(l),
             active_tracks: self.active_tracks.with_label_values(l),
             latency: self.latency.with_label_values(l),
@@ -216,6 +237,7 @@ impl Metrics {
             sink_errors: self.sink_errors.clone(),
             events_dropped: self.events_dropped.clone(),
             frames_skipped: self.frames_skipped.clone(),
+            recordings_deleted: self.recordings_deleted.clone(),
             health: Arc::new(Health::new()),
         };
         for state in SourceState::ALL {
@@ -266,7 +288,9 @@ pub struct CameraMetrics {
     pub processed: IntCounter,
     pub dropped: IntCounter,
     undetected: IntCounter,
+    detected: IntCounter,
     budget_skipped: IntCounter,
+    gated: IntCounter,
     pub reconnects: IntCounter,
     pub active_tracks: IntGauge,
     pub latency: Histogram,
@@ -274,6 +298,7 @@ pub struct CameraMetrics {
     sink_errors: IntCounterVec,
     events_dropped: IntCounterVec,
     frames_skipped: IntCounterVec,
+    recordings_deleted: IntCounterVec,
     pub health: Arc<Health>,
 }
 
@@ -312,8 +337,32 @@ impl CameraMetrics {
         }
     }
 
-    pub fn frame_skipped_by_budget(&self) {
-        self.budget_skipped.inc();
+    pub fn recording_deleted(&self, reason: &str) {
+        self.recordings_deleted
+            .with_label_values(&[&self.name, reason])
+            .inc();
+    }
+
+    pub fn frame_detected(&self) {
+        self.detected.inc();
+    }
+
+    /// Counts a frame the detector did not see, by the reason its plan gives.
+    pub fn frame_not_detected(&self, plan: Plan) {
+        match plan {
+            Plan::Detect => {}
+            Plan::Budget => self.budget_skipped.inc(),
+            Plan::Unchanged { .. } => self.gated.inc(),
+        }
+    }
+
+    /// Frames the detector ran on, skipped by the budget, and kept from it by motion gating.
+    pub fn detection_counts(&self) -> [u64; 3] {
+        [
+            self.detected.get(),
+            self.budget_skipped.get(),
+            self.gated.get(),
+        ]
     }
 
     pub fn sink_error(&self, sink: &str) {

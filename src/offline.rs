@@ -173,12 +173,14 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
             pts_ms: i as f64 * 1000.0 / info.frame_rate,
             captured_at: std::time::Instant::now(),
             camera: Affine::IDENTITY,
+            plan: Default::default(),
         };
         let (events, scene) = analyzer.update(meta.pts_ms, &tracks);
         let frame = TrackedFrame {
             frame: Frame::unbudgeted(meta, Mat::default()),
             detections: detections.get(i).cloned().unwrap_or_default(),
             detected: detected(i as u64, detect_every),
+            unchanged: false,
             tracks,
             events,
             scene,

@@ -9,7 +9,7 @@ use crate::config::{DetectorConfig, OutputConfig};
 use crate::detect::{locate_asset, DetectionFilter, Detector, DetectorSettings, Labels};
 use crate::error::{Error, Result};
 use crate::metrics::CameraMetrics;
-use crate::pipeline::Stream;
+use crate::pipeline::{Schedule, Stream};
 use crate::privacy::{Privacy, PrivacyConfig};
 use crate::sink::{Sink, VideoSink};
 use crate::source::{FrameSource, SourceInfo, StreamOptions};
@@ -124,11 +124,11 @@ pub fn annotated_video(
 }
 
 /// A stream with its own tracker, reading `source` as `[source]` says (its fps cap), keeping
-/// what `filter` keeps of the shared detectors' output.
+/// what `filter` keeps of the shared detectors' output, on the frames `schedule` gives them.
 pub fn stream(
     name: &str,
     source: Box<dyn FrameSource>,
-    (tracker, reading): (&TrackerConfig, &StreamOptions),
+    (tracker, reading, schedule): (&TrackerConfig, &StreamOptions, Schedule),
     filter: DetectionFilter,
     sinks: Vec<Box<dyn Sink>>,
     (metrics, analyzer): (CameraMetrics, Analyzer),
@@ -144,7 +144,7 @@ pub fn stream(
         metrics,
         analyzer,
         privacy: Privacy::default(),
-        detect_every: 1,
+        schedule,
     }
 }
 

@@ -74,6 +74,7 @@ fn frame(number: u64, pts_ms: f64, tracks: Vec<Track>, events: Vec<Event>) -> Tr
     TrackedFrame {
         detections: Vec::new(),
         detected: true,
+        unchanged: false,
         frame: Frame {
             meta: FrameMeta {
                 seq: number - 1,
@@ -81,6 +82,7 @@ fn frame(number: u64, pts_ms: f64, tracks: Vec<Track>, events: Vec<Event>) -> Tr
                 pts_ms,
                 captured_at: Instant::now(),
                 camera: vigil::geom::Affine::IDENTITY,
+                plan: Default::default(),
             },
             image: Mat::default(),
             slot: Default::default(),

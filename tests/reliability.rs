@@ -7,20 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{read_mot, run, scratch, shared, stderr, vigil, vtest};
+use common::{ffmpeg, read_mot, run, scratch, shared, stderr, vigil, vtest};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Runs ffmpeg (quietly), requiring success.
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg (apt install ffmpeg)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", stderr(&out));
 }
 
 /// The presentation times ffprobe reads from the container, in ms.

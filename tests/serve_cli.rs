@@ -511,3 +511,71 @@ realtime = true
     signal(&daemon.0, "-TERM");
     assert_eq!(daemon.0.wait().unwrap().code(), Some(0));
 }
+
+/// Retention (issue 12): with `retain_days = 1`, exactly the recordings older than a day are
+/// deleted, and counted in `/metrics`; the newest of each series, recent files and files vigil
+/// did not write stay.
+#[test]
+fn retention_deletes_exactly_the_expired_recordings() {
+    let dir = scratch("serve_retention");
+    let rec = dir.join("rec");
+    let lobby = rec.join("lobby");
+    std::fs::create_dir_all(lobby.join("snapshots")).unwrap();
+    let day = Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    let files = [
+        ("tracks-2026-01-01.jsonl", 3 * day, false),
+        ("tracks-2026-01-02.jsonl", day / 2, true),
+        ("video-old.mp4", 2 * day, false),
+        ("video-recent.mp4", day / 4, true),
+        ("snapshots/track-1-class0.jpg", 5 * day, false),
+        ("snapshots/track-2-class0.jpg", 4 * day, false),
+        ("snapshots/track-3-class0.jpg", day / 10, true),
+        ("notes.txt", 30 * day, true),
+    ];
+    for (name, age, _) in files {
+        let path = lobby.join(name);
+        std::fs::write(&path, "x").unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(now - age).unwrap();
+    }
+    let http_port = free_port();
+    let mut daemon = start_daemon(
+        &dir,
+        &format!(
+            r#"
+[http]
+listen = "127.0.0.1:{http_port}"
+[record]
+dir = "{rec}"
+retain_days = 1
+min_free_mb = 0
+[cameras.lobby]
+url = "{vtest}"
+[cameras.lobby.source]
+realtime = true
+"#,
+            rec = rec.display(),
+            vtest = vtest().display(),
+        ),
+    );
+    let deleted = || {
+        metric(
+            &metrics_text(http_port),
+            "vigil_recordings_deleted_total",
+            "lobby",
+        )
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || deleted() == Some(4.0)),
+        "deleted: {:?}",
+        deleted()
+    );
+    for (name, _, kept) in files {
+        assert_eq!(lobby.join(name).exists(), kept, "{name}");
+    }
+    signal(&daemon.0, "-TERM");
+    assert_eq!(daemon.0.wait().unwrap().code(), Some(0));
+    // What the camera recorded meanwhile is new, so kept.
+    assert!(!recorded(&lobby).is_empty());
+}

@@ -313,3 +313,73 @@ fn detecting_every_second_frame_still_writes_every_frame() {
         assert!(rows.iter().any(|r| r.frame == frame), "MOT frame {frame}");
     }
 }
+
+/// The frames of a JSON Lines output by frame number.
+fn json_frames(path: &Path) -> std::collections::BTreeMap<u64, serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| Some((v["frame"].as_u64()?, v)))
+        .collect()
+}
+
+/// Intersection over union of two `[x, y, w, h]` boxes.
+fn iou_xywh(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+    let v = |x: &serde_json::Value, i: usize| x[i].as_f64().unwrap();
+    let ix = (v(a, 0) + v(a, 2)).min(v(b, 0) + v(b, 2)) - v(a, 0).max(v(b, 0));
+    let iy = (v(a, 1) + v(a, 3)).min(v(b, 1) + v(b, 3)) - v(a, 1).max(v(b, 1));
+    let inter = ix.max(0.0) * iy.max(0.0);
+    inter / (v(a, 2) * v(a, 3) + v(b, 2) * v(b, 3) - inter)
+}
+
+/// Motion gating (issue 12) on vtest.avi with a 10 s freeze made by ffmpeg (frames 101–200 are
+/// frame 100 again): the detector runs on under 10 % of the still frames and on every frame with
+/// motion, and every box of the ungated run has its match in the gated run.
+#[test]
+fn motion_gating_skips_a_still_stretch_and_loses_no_track() {
+    let dir = scratch("motion_gate");
+    let clip = dir.join("freeze.mp4");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    common::ffmpeg(&[
+        "-i",
+        &s(&vtest()),
+        "-filter_complex",
+        "[0:v]trim=end_frame=100,tpad=stop_mode=clone:stop_duration=10[a];\
+         [0:v]trim=start_frame=100:end_frame=200,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]",
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        &s(&clip),
+    ]);
+    let (plain, gated) = (dir.join("plain.jsonl"), dir.join("gated.jsonl"));
+    run_ok(&["track", &s(&clip), "--json", &s(&plain)]);
+    run_ok(&["track", &s(&clip), "--motion-gate", "--json", &s(&gated)]);
+    let (plain, gated) = (json_frames(&plain), json_frames(&gated));
+    assert_eq!(gated.len(), 300);
+    let still = 101..=200;
+    let detected = |f: &serde_json::Value| f["unchanged"].as_bool() != Some(true);
+    let detected_still = still.clone().filter(|n| detected(&gated[n])).count();
+    assert!(
+        detected_still < 10,
+        "detected {detected_still} of 100 still frames"
+    );
+    for (n, frame) in &gated {
+        if !still.contains(n) {
+            assert!(detected(frame), "frame {n} moves but was not detected");
+        }
+    }
+    for (n, frame) in &plain {
+        for track in frame["tracks"].as_array().unwrap() {
+            let found = gated[n]["tracks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| iou_xywh(&t["bbox"], &track["bbox"]) > 0.5);
+            assert!(found, "frame {n}: track {} lost with gating", track["id"]);
+        }
+    }
+}

@@ -218,6 +218,7 @@ mod tests {
                 pts_ms: number as f64,
                 captured_at: Instant::now(),
                 camera: crate::geom::Affine::IDENTITY,
+                plan: Default::default(),
             },
             image: Mat::default(),
             slot: Default::default(),

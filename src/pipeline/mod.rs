@@ -26,10 +26,12 @@ use opencv::prelude::*;
 use crate::analytics::{Analyzer, LineTotal};
 use crate::detect::{DetectionFilter, Detector, Failure};
 use crate::error::{Error, Result};
-use crate::frame::{Detection, Event, Frame, FrameMeta, Track, TrackedFrame};
+use crate::frame::{Detection, Event, Frame, FrameMeta, Plan, Track, TrackedFrame};
 use crate::geom::{Affine, BBox};
 use crate::metrics::{CameraMetrics, Metrics, SourceState};
-use crate::motion::{MotionConfig, MotionEstimator};
+use crate::motion::{
+    grey_thumbnail, ActivityGate, GateConfig, MotionConfig, MotionEstimator, Verdict,
+};
 use crate::preprocess::{InputSpec, Preprocessor};
 use crate::privacy::Privacy;
 use crate::sink::{Sink, SinkPolicy};
@@ -60,8 +62,25 @@ pub struct Stream {
     pub analyzer: Analyzer,
     /// What every picture hides before it reaches an output.
     pub privacy: Privacy,
-    /// The detector sees every Nth frame of the stream (1: all).
+    /// Which frames the detector sees.
+    pub schedule: Schedule,
+}
+
+/// Which frames of a stream the detector sees: every `detect_every`th (1: all), and of those,
+/// with motion gating, only the ones where something changed since it last looked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
     pub detect_every: u64,
+    pub motion_gate: GateConfig,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            detect_every: 1,
+            motion_gate: GateConfig::default(),
+        }
+    }
 }
 
 /// Everything a run needs, already opened and validated, so that a run starts only when all
@@ -144,6 +163,8 @@ pub fn detected(seq: u64, detect_every: u64) -> bool {
 struct Held {
     frame: Frame,
     detections: Option<Vec<Detection>>,
+    /// `detections` are those of an earlier frame with the same picture (motion gating).
+    unchanged: bool,
     unseen: Vec<(usize, BBox)>,
 }
 
@@ -178,8 +199,6 @@ struct Outputs<'a> {
     keep_images: &'a [bool],
     /// Each stream's camera, to name it when one of its frames cannot be detected.
     cameras: &'a [CameraMetrics],
-    /// Each stream's `detect_every`.
-    detect_every: &'a [u64],
 }
 
 /// The first error a stream (or the detector pool) hit; later ones are usually its consequences.
@@ -235,6 +254,45 @@ impl CameraFollow {
             Err(e) => {
                 tracing::debug!("camera motion not measured: {e}");
                 Affine::IDENTITY
+            }
+        }
+    }
+}
+
+/// Follows a stream's [`Schedule`] at capture, where its frames are in order and whole.
+struct Planner {
+    detect_every: u64,
+    gate: Option<ActivityGate>,
+}
+
+impl Planner {
+    fn new(schedule: Schedule) -> Self {
+        let Schedule {
+            detect_every,
+            motion_gate,
+        } = schedule;
+        Self {
+            detect_every,
+            gate: motion_gate.enabled.then(|| ActivityGate::new(motion_gate)),
+        }
+    }
+
+    /// The plan for the `count`th frame read (0-based), source number `number`.
+    fn plan(&mut self, count: u64, image: &Mat, number: u64, pts_ms: f64) -> Plan {
+        if !detected(count, self.detect_every) {
+            return Plan::Budget;
+        }
+        let Some(gate) = self.gate.as_mut() else {
+            return Plan::Detect;
+        };
+        match grey_thumbnail(image) {
+            Ok(thumbnail) => match gate.judge(thumbnail, number, pts_ms) {
+                Verdict::Changed => Plan::Detect,
+                Verdict::Unchanged { since } => Plan::Unchanged { since },
+            },
+            Err(e) => {
+                tracing::debug!("motion gate: {e}");
+                Plan::Detect
             }
         }
     }
@@ -299,7 +357,6 @@ impl Pipeline {
         let mut det_txs = Vec::new();
         let mut keep_images = Vec::new();
         let mut cameras = Vec::new();
-        let mut detect_every = Vec::new();
         let mut finished = Vec::new();
         for (i, (stream, limits)) in self.streams.into_iter().zip(limits).enumerate() {
             // The tracker's channel holds as many frames as may be in flight, so a worker's send
@@ -308,7 +365,6 @@ impl Pipeline {
             det_txs.push(det_tx);
             keep_images.push(stream.sinks.iter().any(|s| s.needs_image()));
             cameras.push(stream.metrics.clone());
-            detect_every.push(stream.detect_every.max(1));
             finished.push(start_stream(
                 i,
                 (stream, limits),
@@ -320,23 +376,20 @@ impl Pipeline {
         }
         let keep_images = Arc::new(keep_images);
         let cameras = Arc::new(cameras);
-        let detect_every = Arc::new(detect_every);
         for (k, mut detector) in self.detectors.into_iter().enumerate() {
-            let (intake, txs, ctl, metrics, keep, cams, every) = (
+            let (intake, txs, ctl, metrics, keep, cams) = (
                 intake.clone(),
                 det_txs.clone(),
                 control.clone(),
                 self.metrics.clone(),
                 keep_images.clone(),
                 cameras.clone(),
-                detect_every.clone(),
             );
             let body = move || {
                 let outputs = Outputs {
                     streams: &txs,
                     keep_images: &keep,
                     cameras: &cams,
-                    detect_every: &every,
                 };
                 let result = detect(&mut detector, spec, &intake, outputs, &ctl, &metrics);
                 if result.is_err() {
@@ -463,6 +516,7 @@ fn start_stream(
         control: control.clone(),
         latency: finished.latency.clone(),
         masks: Arc::default(),
+        last_detected: None,
     };
     let (stage_camera_motion, masks) = (stage.tracker.config().camera_motion, stage.masks.clone());
     let (seen, totals, taker) = (
@@ -485,6 +539,7 @@ fn start_stream(
     let (mut source, max_frames, max_fps) = (stream.source, stream.max_frames, stream.max_fps);
     let slots = budget::PictureSlots::new(limits.pictures);
     let mut camera = CameraFollow::new(stage_camera_motion, masks);
+    let mut planner = Planner::new(stream.schedule);
     threads
         .capture
         .push(spawn(format!("capture-{name}"), &errors, move || {
@@ -493,7 +548,7 @@ fn start_stream(
                 i,
                 &mut *source,
                 (max_frames, max_fps),
-                (&slots, &mut camera),
+                (&slots, &mut camera, &mut planner),
                 &intake,
                 &ctl,
                 &metrics,
@@ -546,7 +601,7 @@ fn capture(
     i: usize,
     source: &mut dyn FrameSource,
     (max_frames, max_fps): (Option<u64>, f64),
-    (slots, camera): (&Arc<budget::PictureSlots>, &mut CameraFollow),
+    (slots, camera, planner): (&Arc<budget::PictureSlots>, &mut CameraFollow, &mut Planner),
     intake: &Intake,
     control: &Control,
     metrics: &CameraMetrics,
@@ -583,14 +638,17 @@ fn capture(
             // Allow 10 % jitter, so a 25 fps camera capped at 25 keeps every frame.
             next_due_ms = raw.pts_ms + 900.0 / max_fps;
         }
+        let number = raw.index + 1;
+        let plan = planner.plan(count, &raw.image, number, raw.pts_ms);
         count += 1;
         let frame = Frame {
             meta: FrameMeta {
                 seq: 0, // numbered when a detector takes it
-                number: raw.index + 1,
+                number,
                 pts_ms: raw.pts_ms,
                 captured_at: Instant::now(),
                 camera: camera.measure(&raw.image),
+                plan,
             },
             image: raw.image,
             slot,
@@ -625,8 +683,8 @@ fn detect(
             }
         };
         frame.meta.seq = seq;
-        if !detected(seq, outputs.detect_every[i]) {
-            outputs.cameras[i].frame_skipped_by_budget();
+        if frame.meta.plan != Plan::Detect {
+            outputs.cameras[i].frame_not_detected(frame.meta.plan);
             if !outputs.keep_images[i] {
                 frame.release_image();
             }
@@ -641,6 +699,7 @@ fn detect(
             }
             continue;
         }
+        outputs.cameras[i].frame_detected();
         let detections = match detector.detect_frame(&mut pre, &frame.image) {
             Ok((found, times)) => {
                 metrics.observe_stage("preprocess", times.preprocess_s);
@@ -685,6 +744,9 @@ struct TrackStage {
     latency: Arc<Mutex<Vec<f32>>>,
     /// Where the tracked objects are, for the camera-motion measurement to mask them.
     masks: Arc<Mutex<Vec<BBox>>>,
+    /// The source number of the last frame detected and what was kept of its detections: an
+    /// unchanged frame after it (motion gating) sees the same.
+    last_detected: Option<(u64, Vec<Detection>)>,
 }
 
 impl TrackStage {
@@ -705,14 +767,7 @@ impl TrackStage {
                 next += 1;
                 let time_s = item.frame.meta.pts_ms / 1000.0;
                 let started = Instant::now();
-                let camera = &item.frame.meta.camera;
-                let (tracks, detections) = match item.detections {
-                    Some(found) => {
-                        let kept = self.privacy.filter_detections(self.filter.apply(found));
-                        (self.tracker.update_moved(&kept, time_s, camera), Some(kept))
-                    }
-                    None => (self.tracker.carry(time_s, camera), None),
-                };
+                let (tracks, detections, unchanged) = self.track(item.detections, &item.frame.meta);
                 if self.tracker.config().camera_motion == CameraMotion::On {
                     *self.masks.lock().unwrap_or_else(|p| p.into_inner()) =
                         tracks.iter().map(|t| t.bbox).collect();
@@ -722,6 +777,7 @@ impl TrackStage {
                 let held = Held {
                     frame: item.frame,
                     detections,
+                    unchanged,
                     unseen: self.tracker.unseen(),
                 };
                 if !self.emit(lag.push(time_s, held, tracks)) {
@@ -746,12 +802,41 @@ impl TrackStage {
         Ok(())
     }
 
+    /// Tracks one frame: with its detections, with those of the frame it is unchanged from,
+    /// or (skipped by the budget, or unchanged from a frame that was never detected) by
+    /// prediction alone. Returns the tracks, the detections used, and whether they were reused.
+    fn track(
+        &mut self,
+        found: Option<Vec<Detection>>,
+        meta: &FrameMeta,
+    ) -> (Vec<Track>, Option<Vec<Detection>>, bool) {
+        let (time_s, camera) = (meta.pts_ms / 1000.0, &meta.camera);
+        if let Some(found) = found {
+            let kept = self.privacy.filter_detections(self.filter.apply(found));
+            let tracks = self.tracker.update_moved(&kept, time_s, camera);
+            self.last_detected = Some((meta.number, kept.clone()));
+            return (tracks, Some(kept), false);
+        }
+        match (&self.last_detected, meta.plan) {
+            (Some((number, kept)), Plan::Unchanged { since }) if *number == since => {
+                let kept = kept.clone();
+                (
+                    self.tracker.update_moved(&kept, time_s, camera),
+                    Some(kept),
+                    true,
+                )
+            }
+            _ => (self.tracker.carry(time_s, camera), None, false),
+        }
+    }
+
     /// Sends tracked frames to every sink; false once a lossless sink has gone.
     fn emit(&mut self, frames: Vec<(Held, Vec<Track>)>) -> bool {
         for (held, tracks) in frames {
             let Held {
                 mut frame,
                 detections,
+                unchanged,
                 unseen,
             } = held;
             let detected = detections.is_some();
@@ -775,6 +860,7 @@ impl TrackStage {
                     frame: Frame::unbudgeted(meta, Mat::default()),
                     detections: detections.clone(),
                     detected,
+                    unchanged,
                     tracks: tracks.clone(),
                     events: events.clone(),
                     scene: scene.clone(),
@@ -784,6 +870,7 @@ impl TrackStage {
                 frame,
                 detections,
                 detected,
+                unchanged,
                 tracks,
                 events,
                 scene,

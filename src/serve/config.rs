@@ -12,6 +12,8 @@ use super::http::HttpConfig;
 use crate::analytics::AnalyticsConfig;
 use crate::config::{parse_toml, Config, OutputConfig};
 use crate::error::Result;
+use crate::motion::GateConfig;
+use crate::pipeline::Schedule;
 use crate::privacy::PrivacyConfig;
 use crate::sink::{MqttConfig, RecordConfig};
 use crate::source::StreamOptions;
@@ -38,8 +40,9 @@ pub struct CameraConfig {
     pub classes: Vec<String>,
     /// Minimum detection score for this camera.
     pub conf: f32,
-    /// The detector sees every Nth frame of this camera (default `[detector] detect_every`).
-    pub detect_every: u64,
+    /// Which frames the detector sees: `detect_every` (default `[detector] detect_every`) and
+    /// `motion_gate` (`[detector.motion_gate]` merged with the camera's own).
+    pub schedule: Schedule,
     /// The live MJPEG preview and snapshot endpoint.
     pub preview: bool,
     /// Publish this camera's events and tracks over MQTT (when `[mqtt]` is configured).
@@ -87,6 +90,7 @@ struct CameraSection {
     classes: Option<Vec<String>>,
     conf: Option<f32>,
     detect_every: Option<u64>,
+    motion_gate: GateConfig,
     #[serde(default = "yes")]
     preview: bool,
     #[serde(default = "yes")]
@@ -216,6 +220,10 @@ fn camera(
         }
         merged.insert(key.to_string(), Value::Table(base));
     }
+    merged.insert(
+        "motion_gate".into(),
+        Value::Table(motion_gate(&prefix, own, file)?),
+    );
     let c: CameraSection = typed(&format!("{prefix}."), Value::Table(merged))?;
     if c.url.trim().is_empty() {
         return Err(format!("{prefix}.url: is empty"));
@@ -230,6 +238,7 @@ fn camera(
             "{prefix}.detect_every = 0: must be 1 (every frame) or more"
         ));
     }
+    c.motion_gate.validate(&format!("{prefix}.motion_gate"))?;
     c.source.validate(&format!("{prefix}.source"))?;
     c.tracker.validate().map_err(|e| format!("{prefix}: {e}"))?;
     c.record.validate().map_err(|e| format!("{prefix}: {e}"))?;
@@ -243,7 +252,10 @@ fn camera(
             .classes
             .unwrap_or_else(|| defaults.detector.classes.clone()),
         conf,
-        detect_every,
+        schedule: Schedule {
+            detect_every,
+            motion_gate: c.motion_gate,
+        },
         preview: c.preview,
         mqtt: c.mqtt,
         source: c.source,
@@ -253,6 +265,24 @@ fn camera(
         analytics: c.analytics,
         privacy: c.privacy,
     })
+}
+
+/// `[detector.motion_gate]` with the camera's own `motion_gate` keys over it.
+fn motion_gate(
+    prefix: &str,
+    own: &Table,
+    file: &FileSections,
+) -> std::result::Result<Table, String> {
+    let mut gate = match file.detector.get("motion_gate") {
+        Some(Value::Table(t)) => t.clone(),
+        _ => Table::new(), // a wrong type is reported when [detector] is read
+    };
+    match own.get("motion_gate") {
+        Some(Value::Table(over)) => gate.extend(over.clone()),
+        Some(_) => return Err(format!("{prefix}.motion_gate: must be a table")),
+        None => {}
+    }
+    Ok(gate)
 }
 
 /// Deserialises with the path of any bad key in the message: `cameras.gate.tracker.high_score:
@@ -310,6 +340,37 @@ enabled = false
 
     fn error(text: &str) -> String {
         ServeConfig::parse(text).err().expect("must be rejected")
+    }
+
+    #[test]
+    fn motion_gating_is_merged_key_by_key_per_camera() {
+        let text = r#"
+[detector.motion_gate]
+enabled = true
+refresh_s = 5.0
+[cameras.gate]
+url = "rtsp://10.0.0.1/cam"
+[cameras.gate.motion_gate]
+enabled = false
+[cameras.yard]
+url = "rtsp://10.0.0.2/cam"
+motion_gate = { min_area = 0.01 }
+"#;
+        let c = ServeConfig::parse(text).unwrap();
+        let (gate, yard) = (
+            &c.cameras[0].schedule.motion_gate,
+            &c.cameras[1].schedule.motion_gate,
+        );
+        assert!(!gate.enabled);
+        assert_eq!(gate.refresh_s, 5.0, "global key kept");
+        assert!(yard.enabled);
+        assert_eq!((yard.min_area, yard.refresh_s), (0.01, 5.0));
+        let bad = text.replace("min_area = 0.01", "min_area = 2.0");
+        let e = ServeConfig::parse(&bad).err().unwrap();
+        assert!(
+            e.starts_with("cameras.yard.motion_gate.min_area = 2"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod http;
+pub mod retention;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::source::{self, redact_url, OpenOptions};
 use crate::stages::{self, class_ids, DetectorPool};
 pub use config::{CameraConfig, ServeConfig};
 use http::{CameraView, HttpServer, HttpState};
+use retention::{Retention, Watched};
 
 /// How long buffered MQTT messages may take to leave at shutdown.
 const MQTT_FLUSH: Duration = Duration::from_secs(2);
@@ -78,7 +80,7 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         let mut stream = stages::stream(
             &camera.name,
             source,
-            (&camera.tracker, &camera.source),
+            (&camera.tracker, &camera.source, camera.schedule.clone()),
             filter,
             sinks,
             (
@@ -95,7 +97,6 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         let section = format!("cameras.{}.privacy", camera.name);
         stream.privacy =
             stages::privacy(&camera.privacy, labels, (&camera.name, &section), (0, 0))?;
-        stream.detect_every = camera.detect_every;
         streams.push(stream);
     }
     let state = Arc::new(HttpState {
@@ -109,6 +110,18 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         cameras = streams.len(),
         "serving: /, /healthz, /metrics, /cameras/NAME/mjpeg"
     );
+    let retention = Retention::start(
+        config
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| Watched {
+                camera: c.name.clone(),
+                record: c.record.clone(),
+                metrics: metrics.camera(&c.name),
+            })
+            .collect(),
+    );
     let pipeline = Pipeline {
         streams,
         detectors: pool.detectors,
@@ -116,6 +129,7 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         report_failures: true,
     };
     let outcomes = pipeline.run(control.clone());
+    drop(retention);
     if let Some(mqtt) = &mqtt {
         mqtt.shutdown(MQTT_FLUSH);
     }
@@ -197,6 +211,8 @@ fn log_privacy_and_outputs(config: &ServeConfig) {
             snapshots = r.snapshots,
             preview = c.preview,
             mqtt = c.mqtt && config.mqtt.is_some(),
+            retain_days = r.retain_days,
+            min_free_mb = r.min_free_mb,
             "camera outputs"
         );
     }

@@ -61,6 +61,10 @@ struct FrameRecord<'a> {
     /// Only on frames the detector skipped (`detect_every`), whose boxes are predictions.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     predicted_only: bool,
+    /// Only on frames motion gating kept from the detector: nothing had changed since it last
+    /// ran, and its detections were used again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unchanged: bool,
     tracks: Vec<TrackRecord<'a>>,
     /// Only on frames where something happened.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -131,6 +135,7 @@ impl JsonLinesSink {
             frame: f.frame.meta.number,
             pts_ms: round_ms(f.frame.meta.pts_ms),
             predicted_only: !f.detected,
+            unchanged: f.unchanged,
             tracks: TrackRecord::all(&f.tracks, &f.scene, &self.labels),
             events: AnyEventRecord::all(&f.events, &f.scene, &self.labels, None),
             lines: f

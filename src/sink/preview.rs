@@ -346,6 +346,7 @@ mod tests {
         TrackedFrame {
             detections: Vec::new(),
             detected: true,
+            unchanged: false,
             frame: Frame {
                 meta: FrameMeta {
                     seq,
@@ -353,6 +354,7 @@ mod tests {
                     pts_ms,
                     captured_at: Instant::now(),
                     camera: crate::geom::Affine::IDENTITY,
+                    plan: Default::default(),
                 },
                 image,
                 slot: Default::default(),

@@ -35,6 +35,11 @@ pub struct RecordConfig {
     pub snapshots: bool,
     /// Seconds between attempts to reopen a failed output.
     pub retry_s: f64,
+    /// Recordings older than this many days are deleted (`vigil serve`); 0 keeps them.
+    pub retain_days: f64,
+    /// When the recording disk has less free space than this, MiB, the oldest recordings are
+    /// deleted until it has that much again (`vigil serve`); 0: never.
+    pub min_free_mb: u64,
 }
 
 impl Default for RecordConfig {
@@ -48,6 +53,8 @@ impl Default for RecordConfig {
             segment_s: 60.0,
             snapshots: false,
             retry_s: 5.0,
+            retain_days: 0.0,
+            min_free_mb: 500,
         }
     }
 }
@@ -65,6 +72,12 @@ impl RecordConfig {
             if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
                 return Err(format!("{key} = {v} must be > 0 and at most 86400"));
             }
+        }
+        if !(self.retain_days.is_finite() && self.retain_days >= 0.0) {
+            return Err(format!(
+                "record.retain_days = {} must be 0 (keep) or a positive number of days",
+                self.retain_days
+            ));
         }
         Ok(())
     }
@@ -292,11 +305,13 @@ pub(crate) mod fixtures {
             pts_ms,
             captured_at: Instant::now(),
             camera: crate::geom::Affine::IDENTITY,
+            plan: Default::default(),
         };
         TrackedFrame {
             frame: Frame::unbudgeted(meta, image),
             detections: Vec::new(),
             detected: true,
+            unchanged: false,
             tracks,
             events,
             scene: Default::default(),

@@ -79,6 +79,16 @@ pub fn eval_json(gt: &Path, res: &Path, out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
 }
 
+/// Runs ffmpeg (quietly), requiring success.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg (apt install ffmpeg)");
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", stderr(&out));
+}
+
 /// `ffprobe -show_entries ENTRIES` of a video's first video stream, as bare CSV values.
 pub fn ffprobe_entries(path: &Path, extra: &[&str], entries: &str) -> String {
     let out = Command::new("ffprobe")
