@@ -21,10 +21,12 @@ listen = "127.0.0.1:$port"
 dir = "$work/rec"
 [cameras.plaza]
 url = "$shared/videos/vtest.avi"
+preview = true
 [cameras.plaza.source]
 realtime = true
 [cameras.street]
 url = "$shared/videos/car-detection.mp4"
+preview = true
 [cameras.street.source]
 realtime = true
 [cameras.backyard]

@@ -352,6 +352,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         &pool.labels,
         ("main", "privacy"),
         (info.width, info.height),
+        args.output.is_some(),
     )?;
     let sinks = open_sinks(&args, &info, &config, &pool.labels)?;
     let pool_labels = pool.labels.clone();

@@ -50,6 +50,9 @@ pub struct PrivacyConfig {
     pub masks: Vec<Vec<[f64; 2]>>,
     /// Also ignore detections centred inside a mask.
     pub mask_detections: bool,
+    /// No picture may leave at all (annotated video, preview, snapshots): only tracks, events
+    /// and counts. A configuration that asks for a picture output as well is refused.
+    pub metadata_only: bool,
 }
 
 impl PrivacyConfig {

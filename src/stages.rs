@@ -150,17 +150,28 @@ pub fn stream(
 
 /// A stream's privacy filter; `section` is where `privacy` sits in the configuration
 /// (`privacy`, `cameras.NAME.privacy`), for errors and the log line that says what it hides.
+/// `pictures_out`: whether any output of the stream sends pictures out at all.
 pub fn privacy(
     config: &PrivacyConfig,
     labels: &Labels,
     (camera, section): (&str, &str),
     (width, height): (i32, i32),
+    pictures_out: bool,
 ) -> Result<Privacy> {
+    if config.metadata_only && pictures_out {
+        return Err(Error::input(format!(
+            "config: {section}.metadata_only = true, yet a picture output is asked for (annotated video, preview or snapshots): drop one of the two"
+        )));
+    }
     let privacy = Privacy::new(config, labels, section)?;
     if width > 0 && height > 0 {
         privacy.check_frame(width, height, section)?;
     }
-    tracing::info!(camera, "privacy: {}", privacy.describe(labels));
+    if pictures_out {
+        tracing::info!(camera, "privacy: {}", privacy.describe(labels));
+    } else {
+        tracing::info!(camera, "privacy: metadata only, no picture leaves");
+    }
     Ok(privacy)
 }
 

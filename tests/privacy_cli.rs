@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{read_mot, run_ok, scratch, vtest, MotRow};
+use common::{read_mot, run, run_ok, scratch, stderr, vtest, MotRow};
 use opencv::core::{self, Mat, Rect, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
@@ -208,4 +208,45 @@ fn bad_privacy_settings_name_the_key() {
         assert_eq!(err.lines().count(), 1, "{keys}: {err}");
         assert!(err.contains(named), "{keys}: {err}");
     }
+}
+
+/// `privacy.metadata_only = true`: a picture output asked for as well is refused, naming the
+/// key (for `vigil track`: `-o`).
+#[test]
+fn metadata_only_refuses_picture_outputs() {
+    let dir = scratch("metadata_only");
+    let config = dir.join("private.toml");
+    std::fs::write(&config, "[privacy]\nmetadata_only = true\n").unwrap();
+    let video = dir.join("out.mp4");
+    let out = run(&[
+        "track",
+        vtest().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--max-frames",
+        "5",
+        "-o",
+        video.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("privacy.metadata_only = true"), "{err}");
+    assert!(!video.exists(), "nothing written");
+    // Tracks only: allowed, and the start-up log says no picture leaves.
+    let json = dir.join("t.jsonl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("track")
+        .arg(vtest())
+        .arg("--config")
+        .arg(&config)
+        .args(["--max-frames", "5", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("privacy: metadata only"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -170,8 +170,10 @@ stall_timeout_s = 3
 backoff_max_s = 2
 [cameras.gate]
 url = "rtsp://admin:secret@127.0.0.1:{rtsp_port}/cam"
+preview = true
 [cameras.lobby]
 url = "{vtest}"
+preview = true
 [cameras.lobby.source]
 realtime = true
 [cameras.broken]
@@ -435,6 +437,21 @@ fn bad_configurations_stop_the_daemon_with_the_key_named() {
         "no_cameras",
         "[http]\nlisten = \"127.0.0.1:8080\"\n",
         "no cameras",
+    );
+    rejected(
+        "picture_with_metadata_only",
+        &format!("[privacy]\nmetadata_only = true\n{cam}[cameras.gate.record]\nvideo = true\n"),
+        "cameras.gate.record.video = true",
+    );
+    rejected(
+        "bad_gate",
+        &format!("{cam}[cameras.gate.motion_gate]\nmin_area = 0\n"),
+        "cameras.gate.motion_gate.min_area",
+    );
+    rejected(
+        "bad_retention",
+        &format!("{cam}[cameras.gate.record]\nretain_days = -1\n"),
+        "record.retain_days",
     );
     rejected(
         "missing_file",

@@ -91,7 +91,8 @@ struct CameraSection {
     conf: Option<f32>,
     detect_every: Option<u64>,
     motion_gate: GateConfig,
-    #[serde(default = "yes")]
+    /// Off unless asked for: by default nothing but tracks and events leaves the daemon.
+    #[serde(default)]
     preview: bool,
     #[serde(default = "yes")]
     mqtt: bool,
@@ -244,6 +245,18 @@ fn camera(
     c.record.validate().map_err(|e| format!("{prefix}: {e}"))?;
     c.analytics.validate(&format!("{prefix}.analytics"))?;
     c.privacy.validate(&format!("{prefix}.privacy"))?;
+    if c.privacy.metadata_only {
+        let asked = [
+            ("preview", c.preview),
+            ("record.video", c.record.video),
+            ("record.snapshots", c.record.snapshots),
+        ];
+        if let Some((key, _)) = asked.iter().find(|(_, on)| *on) {
+            return Err(format!(
+                "{prefix}.{key} = true sends pictures out, and {prefix}.privacy.metadata_only = true forbids it"
+            ));
+        }
+    }
     Ok(CameraConfig {
         name: name.to_string(),
         url: c.url,
@@ -265,6 +278,13 @@ fn camera(
         analytics: c.analytics,
         privacy: c.privacy,
     })
+}
+
+impl CameraConfig {
+    /// Whether any output of this camera sends pictures (preview, video, snapshots).
+    pub fn sends_pictures(&self) -> bool {
+        self.preview || self.record.video || self.record.snapshots
+    }
 }
 
 /// `[detector.motion_gate]` with the camera's own `motion_gate` keys over it.

@@ -485,7 +485,7 @@ impl Handler {
         camera.preview.as_ref().ok_or_else(|| {
             error(
                 404,
-                &format!("camera {name:?} has no preview (it is disabled for this camera)"),
+                &format!("camera {name:?} sends no pictures (cameras.{name}.preview = true turns its preview on)"),
             )
         })
     }

@@ -95,8 +95,13 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         );
         // Live cameras tell their size once connected; their masks are clipped to it.
         let section = format!("cameras.{}.privacy", camera.name);
-        stream.privacy =
-            stages::privacy(&camera.privacy, labels, (&camera.name, &section), (0, 0))?;
+        stream.privacy = stages::privacy(
+            &camera.privacy,
+            labels,
+            (&camera.name, &section),
+            (0, 0),
+            camera.sends_pictures(),
+        )?;
         streams.push(stream);
     }
     let state = Arc::new(HttpState {
