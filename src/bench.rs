@@ -81,8 +81,11 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
             vec![Box::new(sink)],
             (camera, analyzer(&config, &pool.labels)?),
         );
-        let summary =
-            run_streams(stream_set(vec![stream], pool, metrics), &control)?.swap_remove(0);
+        let summary = run_streams(
+            stream_set(vec![stream], (pool, config.detector.cpu_target), metrics),
+            &control,
+        )?
+        .swap_remove(0);
         println!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out; {})", summary.frames, summary.seconds, summary.fps(), detector_share(&[counts]));
         fps.push(summary.fps());
     }
@@ -143,7 +146,10 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
                     (camera, analyzer(&config, &pool.labels)?),
                 ));
             }
-            let summaries = run_streams(stream_set(streams, pool, metrics.clone()), &control)?;
+            let summaries = run_streams(
+                stream_set(streams, (pool, config.detector.cpu_target), metrics.clone()),
+                &control,
+            )?;
             let processing_ms = ["preprocess", "inference", "tracking"]
                 .iter()
                 .map(|stage| metrics.stage_mean_s(stage).unwrap_or(f64::NAN))
@@ -220,12 +226,17 @@ fn open_input(
     )
 }
 
-fn stream_set(streams: Vec<Stream>, pool: DetectorPool, metrics: Arc<Metrics>) -> Pipeline {
+fn stream_set(
+    streams: Vec<Stream>,
+    (pool, cpu_target): (DetectorPool, f64),
+    metrics: Arc<Metrics>,
+) -> Pipeline {
     Pipeline {
         streams,
         detectors: pool.detectors,
         metrics,
         report_failures: false,
+        cpu_target,
     }
 }
 

@@ -141,6 +141,10 @@ pub struct DetectorArgs {
     /// Skip the detector on frames where nothing has changed since it last ran (motion gating).
     #[arg(long)]
     pub motion_gate: bool,
+    /// Adaptive budget: keep the detectors under this share of the CPU (0–1) by raising
+    /// --detect-every on the busiest streams first.
+    #[arg(long, value_name = "SHARE")]
+    pub cpu_target: Option<f64>,
     /// Detect in overlapping tiles of each frame too, for small objects: off, auto or RxC.
     #[arg(long, value_name = "auto|RxC|off")]
     pub tiles: Option<Tiles>,
@@ -277,6 +281,7 @@ impl DetectorArgs {
         d.tiles = self.tiles.unwrap_or(d.tiles);
         d.detect_every = self.detect_every.unwrap_or(d.detect_every);
         d.motion_gate.enabled |= self.motion_gate;
+        d.cpu_target = self.cpu_target.unwrap_or(d.cpu_target);
         config
             .validate()
             .map_err(|e| Error::input(format!("{e} (from the options or the config)")))?;
@@ -385,6 +390,7 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         detectors: pool.detectors,
         metrics,
         report_failures: false,
+        cpu_target: config.detector.cpu_target,
     };
     install_stop_handler(&control);
     let total = match (info.frame_count, args.max_frames) {

@@ -56,6 +56,9 @@ pub struct DetectorConfig {
     pub detect_every: u64,
     /// Skip the detector on frames where nothing has changed since it last ran.
     pub motion_gate: GateConfig,
+    /// The adaptive budget: keep the detectors under this share of the machine's CPU by
+    /// raising `detect_every` on the busiest cameras first (0: off).
+    pub cpu_target: f64,
 }
 
 impl Default for DetectorConfig {
@@ -74,6 +77,7 @@ impl Default for DetectorConfig {
             tiles: Tiles::Auto,
             detect_every: 1,
             motion_gate: GateConfig::default(),
+            cpu_target: 0.0,
         }
     }
 }
@@ -140,6 +144,12 @@ impl Config {
             return Err("detector.detect_every = 0: must be 1 (every frame) or more".into());
         }
         d.motion_gate.validate("detector.motion_gate")?;
+        if !(d.cpu_target.is_finite() && (0.0..=1.0).contains(&d.cpu_target)) {
+            return Err(format!(
+                "detector.cpu_target = {} must be a share of the CPU in (0, 1], or 0 (off)",
+                d.cpu_target
+            ));
+        }
         self.tracker.validate()?;
         self.source.validate("source")?;
         self.analytics.validate("analytics")?;

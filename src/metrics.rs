@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use serde::Serialize;
 
@@ -83,6 +83,8 @@ pub struct Metrics {
     events_dropped: IntCounterVec,
     frames_skipped: IntCounterVec,
     recordings_deleted: IntCounterVec,
+    detector_seconds: CounterVec,
+    detect_every: IntGaugeVec,
     active_tracks: IntGaugeVec,
     latency: HistogramVec,
     stage: HistogramVec,
@@ -173,6 +175,30 @@ impl Metrics {
                 "Recorded files deleted by retention, by reason (age: record.retain_days, disk: record.min_free_mb)",
                 &["camera", "reason"],
             )?,
+            detector_seconds: {
+                let c = CounterVec::new(
+                    Opts::new(
+                        "vigil_detector_seconds_total",
+                        "Time the detector workers spent on this camera's frames (preprocess and inference)",
+                    ),
+                    cam,
+                )
+                .map_err(fail)?;
+                registry.register(Box::new(c.clone())).map_err(fail)?;
+                c
+            },
+            detect_every: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "vigil_detect_every",
+                        "The detector runs on every Nth frame of this camera (the adaptive budget moves it)",
+                    ),
+                    cam,
+                )
+                .map_err(fail)?;
+                registry.register(Box::new(g.clone())).map_err(fail)?;
+                g
+            },
             active_tracks: {
                 let g = IntGaugeVec::new(
                     Opts::new("vigil_active_tracks", "Tracks reported in the latest frame"),
@@ -238,6 +264,8 @@ impl Metrics {
             events_dropped: self.events_dropped.clone(),
             frames_skipped: self.frames_skipped.clone(),
             recordings_deleted: self.recordings_deleted.clone(),
+            detector_seconds: self.detector_seconds.with_label_values(l),
+            detect_every: self.detect_every.with_label_values(l),
             health: Arc::new(Health::new()),
         };
         for state in SourceState::ALL {
@@ -299,6 +327,8 @@ pub struct CameraMetrics {
     events_dropped: IntCounterVec,
     frames_skipped: IntCounterVec,
     recordings_deleted: IntCounterVec,
+    detector_seconds: Counter,
+    detect_every: IntGauge,
     pub health: Arc<Health>,
 }
 
@@ -343,8 +373,19 @@ impl CameraMetrics {
             .inc();
     }
 
-    pub fn frame_detected(&self) {
+    /// Counts a frame the detector ran on, and the time it took.
+    pub fn frame_detected(&self, seconds: f64) {
         self.detected.inc();
+        self.detector_seconds.inc_by(seconds.max(0.0));
+    }
+
+    /// Time the detectors have spent on this camera's frames so far.
+    pub fn detector_seconds(&self) -> f64 {
+        self.detector_seconds.get()
+    }
+
+    pub fn set_detect_every(&self, every: u64) {
+        self.detect_every.set(every as i64);
     }
 
     /// Counts a frame the detector did not see, by the reason its plan gives.

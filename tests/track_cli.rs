@@ -383,3 +383,45 @@ fn motion_gating_skips_a_still_stretch_and_loses_no_track() {
         }
     }
 }
+
+/// The adaptive budget (`--cpu-target`): with a target no detector can meet, `detect_every`
+/// rises after the first measuring window, so later frames are left to the tracker (marked
+/// `predicted_only`), while every frame is still written.
+#[test]
+fn the_adaptive_budget_thins_detection_to_meet_its_target() {
+    let dir = scratch("cpu_target");
+    let json = dir.join("t.jsonl");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    run_ok(&[
+        "track",
+        &s(&vtest()),
+        "--realtime",
+        "8",
+        "--max-frames",
+        "400",
+        "--cpu-target",
+        "0.01",
+        "--json",
+        &s(&json),
+    ]);
+    let frames = json_frames(&json);
+    assert_eq!(frames.len(), 400);
+    let predicted = |range: std::ops::RangeInclusive<u64>| {
+        range
+            .filter(|n| frames[n]["predicted_only"].as_bool() == Some(true))
+            .count()
+    };
+    assert_eq!(predicted(1..=10), 0, "full rate before the first window");
+    assert!(
+        predicted(300..=400) >= 50,
+        "{} of the last 101 frames predicted",
+        predicted(300..=400)
+    );
+    let out = run(&["track", &s(&vtest()), "--cpu-target", "1.5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("detector.cpu_target = 1.5"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -10,6 +10,7 @@
 //!                 per stream)  + model)
 //! ```
 
+mod adaptive;
 mod budget;
 mod intake;
 
@@ -37,6 +38,7 @@ use crate::privacy::Privacy;
 use crate::sink::{Sink, SinkPolicy};
 use crate::source::FrameSource;
 use crate::track::{CameraMotion, Tracker};
+use adaptive::{Every, Governed, Governor};
 use intake::{Intake, Pushed, QueueSpec, Taken};
 
 /// Outputs that need no picture (files of tracks, network messages) may fall this many frames
@@ -93,6 +95,8 @@ pub struct Pipeline {
     /// The daemon: a stream's failure is logged and shown as `failed` as it happens, while the
     /// other streams go on. Otherwise the caller reports it from the outcome.
     pub report_failures: bool,
+    /// The adaptive detection budget: the share of the CPU the detectors may use (0: off).
+    pub cpu_target: f64,
 }
 
 /// Shared between the pipeline and whoever watches it (the CLI's progress bar, signal handler).
@@ -261,25 +265,23 @@ impl CameraFollow {
 
 /// Follows a stream's [`Schedule`] at capture, where its frames are in order and whole.
 struct Planner {
-    detect_every: u64,
+    /// The schedule's `detect_every`, or what the adaptive budget made of it.
+    detect_every: Every,
     gate: Option<ActivityGate>,
 }
 
 impl Planner {
-    fn new(schedule: Schedule) -> Self {
-        let Schedule {
-            detect_every,
-            motion_gate,
-        } = schedule;
+    fn new(schedule: Schedule, detect_every: Every) -> Self {
+        let gate = schedule.motion_gate;
         Self {
             detect_every,
-            gate: motion_gate.enabled.then(|| ActivityGate::new(motion_gate)),
+            gate: gate.enabled.then(|| ActivityGate::new(gate)),
         }
     }
 
     /// The plan for the `count`th frame read (0-based), source number `number`.
     fn plan(&mut self, count: u64, image: &Mat, number: u64, pts_ms: f64) -> Plan {
-        if !detected(count, self.detect_every) {
+        if !detected(count, self.detect_every.load(Ordering::Relaxed)) {
             return Plan::Budget;
         }
         let Some(gate) = self.gate.as_mut() else {
@@ -358,7 +360,15 @@ impl Pipeline {
         let mut keep_images = Vec::new();
         let mut cameras = Vec::new();
         let mut finished = Vec::new();
+        let mut governed = Vec::new();
         for (i, (stream, limits)) in self.streams.into_iter().zip(limits).enumerate() {
+            let floor = stream.schedule.detect_every.max(1);
+            let every: Every = Arc::new(AtomicU64::new(floor));
+            governed.push(Governed {
+                every: every.clone(),
+                floor,
+                metrics: stream.metrics.clone(),
+            });
             // The tracker's channel holds as many frames as may be in flight, so a worker's send
             // to it never waits.
             let (det_tx, det_rx) = bounded::<FromDetectors>(limits.in_flight);
@@ -367,13 +377,20 @@ impl Pipeline {
             cameras.push(stream.metrics.clone());
             finished.push(start_stream(
                 i,
-                (stream, limits),
+                (stream, limits, every),
                 det_rx,
                 (&intake, &control, &self.metrics),
                 self.report_failures,
                 &mut threads,
             )?);
         }
+        let _governor = match self.cpu_target > 0.0 {
+            true => Some(
+                Governor::start(self.cpu_target, governed)
+                    .map_err(|e| Error::internal(format!("cannot start the budget thread: {e}")))?,
+            ),
+            false => None,
+        };
         let keep_images = Arc::new(keep_images);
         let cameras = Arc::new(cameras);
         for (k, mut detector) in self.detectors.into_iter().enumerate() {
@@ -466,7 +483,7 @@ fn lag_frames(lag_s: f64, fps: f64) -> usize {
 /// Starts one stream's capture, tracker and sink threads.
 fn start_stream(
     i: usize,
-    (stream, limits): (Stream, budget::Limits),
+    (stream, limits, every): (Stream, budget::Limits, Every),
     det_rx: Receiver<FromDetectors>,
     (intake, control, registry): (&Arc<Intake>, &Arc<Control>, &Arc<Metrics>),
     report_failures: bool,
@@ -539,7 +556,7 @@ fn start_stream(
     let (mut source, max_frames, max_fps) = (stream.source, stream.max_frames, stream.max_fps);
     let slots = budget::PictureSlots::new(limits.pictures);
     let mut camera = CameraFollow::new(stage_camera_motion, masks);
-    let mut planner = Planner::new(stream.schedule);
+    let mut planner = Planner::new(stream.schedule, every);
     threads
         .capture
         .push(spawn(format!("capture-{name}"), &errors, move || {
@@ -699,17 +716,18 @@ fn detect(
             }
             continue;
         }
-        outputs.cameras[i].frame_detected();
         let detections = match detector.detect_frame(&mut pre, &frame.image) {
             Ok((found, times)) => {
                 metrics.observe_stage("preprocess", times.preprocess_s);
                 metrics.observe_stage("inference", times.inference_s);
+                outputs.cameras[i].frame_detected(times.preprocess_s + times.inference_s);
                 found
             }
             Err(Failure::Network(e)) => return Err(e),
             // One unusable frame must not end the stream: it passes with nothing detected, so
             // the tracker's order is kept.
             Err(Failure::Frame(e)) => {
+                outputs.cameras[i].frame_detected(0.0);
                 outputs.cameras[i].frame_undetected(frame.meta.number, &e);
                 Vec::new()
             }

@@ -132,6 +132,7 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         detectors: pool.detectors,
         metrics: metrics.clone(),
         report_failures: true,
+        cpu_target: config.defaults.detector.cpu_target,
     };
     let outcomes = pipeline.run(control.clone());
     drop(retention);
