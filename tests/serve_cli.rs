@@ -596,3 +596,81 @@ realtime = true
     // What the camera recorded meanwhile is new, so kept.
     assert!(!recorded(&lobby).is_empty());
 }
+
+/// The brightest channel's mean inside the top-left `w`×`h` of a JPEG.
+fn corner_mean(jpeg: &[u8], w: i32, h: i32) -> f64 {
+    use opencv::prelude::*;
+    let bytes = opencv::core::Vector::<u8>::from_slice(jpeg);
+    let image = opencv::imgcodecs::imdecode(&bytes, opencv::imgcodecs::IMREAD_COLOR).unwrap();
+    assert!(image.cols() > w && image.rows() > h, "decoded a picture");
+    let corner = Mat::roi(&image, opencv::core::Rect::new(0, 0, w, h)).unwrap();
+    let m = opencv::core::mean(&corner, &opencv::core::no_array()).unwrap();
+    m[0].max(m[1]).max(m[2])
+}
+
+/// Privacy masks in every picture the daemon sends out (issue 12): the live preview
+/// (`snapshot.jpg` is its latest frame, the MJPEG stream sends the same), the recorded
+/// snapshots and the video segments all have the masked corner black.
+#[test]
+fn masks_are_black_in_every_picture_output() {
+    let dir = scratch("serve_masks");
+    let rec = dir.join("rec");
+    let http_port = free_port();
+    let mut daemon = start_daemon(
+        &dir,
+        &format!(
+            r#"
+[http]
+listen = "127.0.0.1:{http_port}"
+[record]
+dir = "{rec}"
+video = true
+segment_s = 2
+snapshots = true
+[privacy]
+masks = [[[0, 0], [200, 0], [200, 100], [0, 100]]]
+[cameras.lobby]
+url = "{vtest}"
+preview = true
+[cameras.lobby.source]
+realtime = true
+"#,
+            rec = rec.display(),
+            vtest = vtest().display(),
+        ),
+    );
+    let lobby = rec.join("lobby");
+    let snapshot = || {
+        std::fs::read_dir(lobby.join("snapshots"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "jpg"))
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || snapshot().is_some()
+            && video_segments(&lobby).len() >= 2),
+        "no snapshot or finished segment yet"
+    );
+    // The preview (768 px wide vtest.avi is not scaled under preview_width 960).
+    let (status, _, jpeg) = http_get(http_port, "/cameras/lobby/snapshot.jpg");
+    assert_eq!(status, 200);
+    let mean = corner_mean(&jpeg, 190, 90);
+    assert!(mean < 12.0, "preview corner mean {mean}");
+    let mean = corner_mean(&std::fs::read(snapshot().unwrap()).unwrap(), 190, 90);
+    assert!(mean < 12.0, "snapshot corner mean {mean}");
+    signal(&daemon.0, "-TERM");
+    assert_eq!(daemon.0.wait().unwrap().code(), Some(0));
+    // A frame of the first (finished) segment, through ffmpeg to JPEG.
+    let first = video_segments(&lobby).into_iter().next().unwrap();
+    let frame = dir.join("frame.jpg");
+    common::ffmpeg(&[
+        "-i",
+        first.to_str().unwrap(),
+        "-frames:v",
+        "1",
+        frame.to_str().unwrap(),
+    ]);
+    let mean = corner_mean(&std::fs::read(&frame).unwrap(), 190, 90);
+    assert!(mean < 12.0, "video corner mean {mean}");
+}
