@@ -11,9 +11,7 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => fail(&e),
     };
-    if matches!(cli.command, vigil::cli::Command::Serve(_)) {
-        bound_allocator_growth();
-    }
+    bound_allocator_growth(matches!(cli.command, vigil::cli::Command::Serve(_)));
     let default_level = if cli.quiet { "warn" } else { "info" };
     // ONNX Runtime's own logging is very chatty below WARN.
     let filter = EnvFilter::try_from_default_env()
@@ -37,24 +35,28 @@ fn fail(e: &vigil::error::Error) -> ! {
     std::process::exit(e.exit_code())
 }
 
-/// For the daemon: glibc's allocator raises its mmap threshold after large buffers are freed and
-/// keeps a heap per thread, so a run that keeps allocating frame-sized buffers (decoders reopened
-/// on every reconnect, an encoder per video segment) grows by fragments — measured +40 MB over
-/// 10 minutes of a two-camera daemon (scripts/soak.py). glibc's initial threshold, held fixed
-/// (large buffers always go back to the system), and two arenas keep it flat. It costs batch
-/// throughput (about 10 % on vtest.avi: every frame buffer is mapped afresh), so `vigil track`
-/// keeps the default. Set MALLOC_ARENA_MAX or GLIBC_TUNABLES to choose yourself.
-fn bound_allocator_growth() {
+/// glibc's allocator raises its mmap threshold after large buffers are freed and keeps a heap
+/// per thread, so frame-sized buffers freed in one thread and allocated in another pile up as
+/// fragments: a 4K run with annotated video peaked at 465 MB where 383 MB were needed, and a
+/// two-camera daemon grew by 40 MB over 10 minutes (scripts/soak.py). Two arenas, and a fixed
+/// threshold above which buffers always go back to the system, keep memory to what is in use.
+/// The daemon, which reopens decoders and encoders all day, maps every buffer over 128 KB afresh;
+/// batch runs only those over 8 MB (4K pictures), which keeps vtest.avi's throughput (mapping
+/// each VGA frame afresh cost 10 %). Set MALLOC_ARENA_MAX or GLIBC_TUNABLES to choose yourself.
+fn bound_allocator_growth(daemon: bool) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none()
         && std::env::var_os("GLIBC_TUNABLES").is_none()
     {
-        // SAFETY: mallopt only sets allocator parameters; called before the daemon's threads.
+        let threshold = if daemon { 128 << 10 } else { 8 << 20 };
+        // SAFETY: mallopt only sets allocator parameters; called before any other thread.
         unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, threshold);
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = daemon;
 }
 
 /// A file that reaches the process's size limit (`ulimit -f`) would kill vigil with SIGXFSZ,

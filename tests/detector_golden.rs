@@ -10,7 +10,7 @@ use serde_json::Value;
 use vigil::detect::{Detector, DetectorSettings, Device, Family, Tiles};
 use vigil::frame::Detection;
 use vigil::preprocess::Preprocessor;
-use vigil::source::{FrameSource, VideoSource};
+use vigil::source::{FileSource, FrameSource};
 
 const TOLERANCE_PX: f32 = 1e-3;
 
@@ -112,7 +112,7 @@ fn check_against(file: &str, family: Family) {
         } else {
             let (src, next) = video.get_or_insert_with(|| {
                 let file = shared.join(rel);
-                (Box::new(VideoSource::open_file(&file).unwrap()), 0)
+                (Box::new(FileSource::open(&file).unwrap()), 0)
             });
             loop {
                 let raw = src.next_frame().unwrap().expect("frame");

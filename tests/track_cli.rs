@@ -386,7 +386,8 @@ fn motion_gating_skips_a_still_stretch_and_loses_no_track() {
 
 /// The adaptive budget (`--cpu-target`): with a target no detector can meet, `detect_every`
 /// rises after the first measuring window, so later frames are left to the tracker (marked
-/// `predicted_only`), while every frame is still written.
+/// `predicted_only`). Paced like a camera (`--realtime`), so the run outlasts a few windows; a
+/// loaded machine may drop frames, so shares are taken of the frames written.
 #[test]
 fn the_adaptive_budget_thins_detection_to_meet_its_target() {
     let dir = scratch("cpu_target");
@@ -404,18 +405,21 @@ fn the_adaptive_budget_thins_detection_to_meet_its_target() {
         "--json",
         &s(&json),
     ]);
-    let frames = json_frames(&json);
-    assert_eq!(frames.len(), 400);
-    let predicted = |range: std::ops::RangeInclusive<u64>| {
-        range
-            .filter(|n| frames[n]["predicted_only"].as_bool() == Some(true))
-            .count()
-    };
-    assert_eq!(predicted(1..=10), 0, "full rate before the first window");
+    let predicted: Vec<bool> = json_frames(&json)
+        .values()
+        .map(|f| f["predicted_only"].as_bool() == Some(true))
+        .collect();
+    assert!(predicted.len() > 100, "{} frames written", predicted.len());
     assert!(
-        predicted(300..=400) >= 50,
-        "{} of the last 101 frames predicted",
-        predicted(300..=400)
+        !predicted[..10].contains(&true),
+        "full rate before the first window"
+    );
+    let last = &predicted[predicted.len() * 3 / 4..];
+    let share = last.iter().filter(|&&p| p).count() as f64 / last.len() as f64;
+    assert!(
+        share >= 0.45,
+        "{:.0} % of the last quarter predicted",
+        share * 100.0
     );
     let out = run(&["track", &s(&vtest()), "--cpu-target", "1.5"]);
     assert_eq!(out.status.code(), Some(2));

@@ -115,6 +115,7 @@ impl Detector {
                 .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::All)?))
                 .and_then(|b| Ok(b.with_intra_threads(settings.threads.max(1))?))
                 .and_then(|b| Ok(b.with_inter_threads(1)?))
+                .and_then(|b| Ok(b.with_memory_pattern(false)?))
                 .map_err(|e| {
                     Error::internal(format!("cannot configure an ONNX Runtime session: {e}"))
                 })?

@@ -1313,7 +1313,10 @@ mod tests {
         }
         let got = get(addr, &format!("{OTHER_PATH}/mjpeg"));
         assert_eq!(got.status, 404);
-        assert!(got.json()["error"].as_str().unwrap().contains("no preview"));
+        assert!(got.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("sends no pictures"));
         let got = send(addr, "POST", "/healthz", "Content-Length: 0\r\n");
         assert_eq!(got.status, 405);
         assert_eq!(got.json()["error"], "method not allowed");

@@ -2,6 +2,7 @@
 //! order and is finalised exactly once, at the end of the stream or when the pipeline stops.
 
 mod annotate;
+mod encoder;
 mod jsonl;
 mod mot;
 mod mqtt;

@@ -1,4 +1,4 @@
-//! Annotated video: frames with their tracks drawn, encoded by OpenCV's FFmpeg writer.
+//! Annotated video: frames with their tracks drawn, encoded by FFmpeg (`encoder.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -6,8 +6,8 @@ use std::sync::Arc;
 use opencv::core::{Mat, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
-use opencv::videoio::{self, VideoWriter};
 
+use super::encoder::Encoder;
 use super::{write_failed, Annotator, Sink};
 use crate::detect::Labels;
 use crate::error::{Context, Error, Result};
@@ -15,30 +15,28 @@ use crate::frame::TrackedFrame;
 
 pub struct VideoSink {
     path: PathBuf,
-    writer: VideoWriter,
+    writer: Encoder,
     annotator: Annotator,
     size: Size,
     resize_reported: bool,
 }
 
-/// The codec for a container: MPEG-4 Part 2 plays everywhere and encodes fast on a CPU.
-fn fourcc_for(path: &Path) -> Result<i32> {
+/// Whether the container is AVI (whose players expect the MPEG-4 stream tagged XVID); other
+/// extensions than .mp4, .mov, .mkv and .avi are refused.
+fn is_avi(path: &Path) -> Result<bool> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let code = match ext.as_str() {
-        "mp4" | "mov" | "mkv" => ['m', 'p', '4', 'v'],
-        "avi" => ['X', 'V', 'I', 'D'],
-        _ => {
-            return Err(Error::input(format!(
-                "cannot write '{}': unknown video extension (use .mp4, .avi or .mkv)",
-                path.display()
-            )))
-        }
-    };
-    VideoWriter::fourcc(code[0], code[1], code[2], code[3]).internal_err(|| "fourcc".into())
+    match ext.as_str() {
+        "mp4" | "mov" | "mkv" => Ok(false),
+        "avi" => Ok(true),
+        _ => Err(Error::input(format!(
+            "cannot write '{}': unknown video extension (use .mp4, .avi or .mkv)",
+            path.display()
+        ))),
+    }
 }
 
 impl VideoSink {
@@ -50,20 +48,13 @@ impl VideoSink {
         labels: Arc<Labels>,
         trail_len: usize,
     ) -> Result<Self> {
-        let fourcc = fourcc_for(path)?;
+        let avi = is_avi(path)?;
         // Creating the file first turns a bad folder or permission into the OS's own message.
         std::fs::File::create(path)
             .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
         let size = Size::new(width, height);
-        let writer =
-            VideoWriter::new_with_backend(path, videoio::CAP_FFMPEG, fourcc, fps, size, true)
-                .input_err(|| format!("cannot write '{}'", path.display()))?;
-        if !writer.is_opened().unwrap_or(false) {
-            return Err(Error::input(format!(
-                "cannot write '{}': FFmpeg could not open an encoder for it",
-                path.display()
-            )));
-        }
+        let writer = Encoder::open(path, (width, height), fps, avi)
+            .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
         Ok(Self {
             path: path.to_path_buf(),
             writer,
@@ -153,8 +144,6 @@ impl Sink for VideoSink {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.writer
-            .release()
-            .map_err(|e| write_failed(&self.path, e))
+        self.writer.close().map_err(|e| write_failed(&self.path, e))
     }
 }

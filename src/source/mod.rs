@@ -1,10 +1,11 @@
-//! Frame sources: video files, MOTChallenge image sequences, cameras and network streams, behind
-//! one trait. A source yields BGR frames with presentation timestamps until its stream ends.
+//! Frame sources: video files (FFmpeg directly), MOTChallenge image sequences, cameras and
+//! network streams (OpenCV's capture, reconnecting), behind one trait. A source yields BGR
+//! frames with presentation timestamps until its stream ends.
 
+mod file;
 mod image_seq;
 mod live;
 mod pace;
-mod packet_times;
 mod probe;
 mod video;
 
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::metrics::{self, CameraMetrics};
 
+pub use file::FileSource;
 pub use image_seq::ImageSequence;
 pub use live::{Backoff, LiveInput, LiveSource};
 pub use pace::Paced;
@@ -170,7 +172,7 @@ pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
     let file: Box<dyn FrameSource> = if path.is_dir() {
         Box::new(ImageSequence::open(path)?)
     } else if path.exists() {
-        Box::new(VideoSource::open_file(path)?)
+        Box::new(FileSource::open(path)?)
     } else {
         return Err(Error::input(format!(
             "input '{input}': no such file or directory"

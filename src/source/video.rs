@@ -1,4 +1,5 @@
-//! Sources decoded by OpenCV's video I/O: files, cameras and network streams.
+//! Live sources decoded by OpenCV's video I/O: cameras and network streams (`live.rs` reopens
+//! them). Files are decoded by FFmpeg directly (`file.rs`).
 
 use std::path::Path;
 
@@ -6,7 +7,6 @@ use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
-use super::packet_times::PacketTimes;
 use super::{redact_url, FrameSource, RawFrame, SourceInfo, StreamOptions, Transport};
 use crate::error::{Context, Error, Result};
 
@@ -41,40 +41,9 @@ pub struct VideoSource {
     info: SourceInfo,
     next_index: u64,
     last_pts_ms: f64,
-    /// A file's container times, for the frames the decoder reports none for.
-    packet_times: Option<PacketTimes>,
-    /// Reads that failed in the middle of a file (damaged data skipped).
-    damaged_reads: u64,
 }
 
-/// Failed reads in a row after which a file has ended, rather than hit a damaged stretch.
-const DAMAGED_READS_SKIPPED: u32 = 50;
-/// Damaged stretches logged one by one; after these, only the total at the end.
-const LOGGED_DAMAGE: u64 = 3;
-
 impl VideoSource {
-    pub fn open_file(path: &Path) -> Result<Self> {
-        let name = path.display().to_string();
-        let capture = VideoCapture::from_file(&name, videoio::CAP_FFMPEG)
-            .input_err(|| format!("input '{name}': cannot open"))?;
-        let mut source = Self::from_capture(capture, name, false).map_err(|_| {
-            Error::input(format!(
-                "input '{}': not a video FFmpeg can decode",
-                path.display()
-            ))
-        })?;
-        // A second reader of a pipe would take the decoder's data: regular files only.
-        if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-            source.packet_times = PacketTimes::open(path);
-        }
-        if let Some(count) = source.packet_times.as_ref().and_then(|t| t.frame_count) {
-            // The container's own count; OpenCV's is an estimate from the duration when the
-            // container declares none (wrong for a variable frame rate).
-            source.info.frame_count = Some(count);
-        }
-        Ok(source)
-    }
-
     /// Opens a network stream with FFmpeg's open and read timeouts set, so that neither an
     /// unreachable host nor a silent stream can block a read forever.
     pub fn open_url(url: &str, options: &StreamOptions) -> Result<Self> {
@@ -83,7 +52,7 @@ impl VideoSource {
         // OpenCV's own message may quote the URL, password included: it is not passed on.
         let capture = VideoCapture::from_file_with_params(url, videoio::CAP_FFMPEG, &params)
             .map_err(|_| Error::input(format!("stream '{name}': cannot open")))?;
-        Self::from_capture(capture, name.clone(), true).map_err(|_| {
+        Self::from_capture(capture, name.clone()).map_err(|_| {
             Error::input(format!(
                 "stream '{name}': unreachable or not a video stream"
             ))
@@ -108,14 +77,14 @@ impl VideoSource {
             None => VideoCapture::new(index, videoio::CAP_ANY)
                 .input_err(|| format!("{name}: cannot open"))?,
         };
-        Self::from_capture(capture, name.clone(), true).map_err(|_| {
+        Self::from_capture(capture, name.clone()).map_err(|_| {
             Error::input(format!(
                 "{name}: cannot open /dev/video{index} (busy, or not a capture device)"
             ))
         })
     }
 
-    fn from_capture(capture: VideoCapture, name: String, live: bool) -> Result<Self> {
+    fn from_capture(capture: VideoCapture, name: String) -> Result<Self> {
         if !capture.is_opened().unwrap_or(false) {
             return Err(Error::input(name));
         }
@@ -133,23 +102,19 @@ impl VideoSource {
         } else {
             25.0
         };
-        let count = prop(videoio::CAP_PROP_FRAME_COUNT);
-        let frame_count = (!live && count.is_finite() && count > 0.0).then_some(count as u64);
         let info = SourceInfo {
             name,
             width,
             height,
             fps,
-            frame_count,
-            live,
+            frame_count: None,
+            live: true,
         };
         Ok(Self {
             capture,
             info,
             next_index: 0,
             last_pts_ms: f64::NEG_INFINITY,
-            packet_times: None,
-            damaged_reads: 0,
         })
     }
 }
@@ -161,24 +126,12 @@ impl FrameSource for VideoSource {
 
     fn next_frame(&mut self) -> Result<Option<RawFrame>> {
         let mut image = Mat::default();
-        let mut failed_reads = 0u32;
-        loop {
-            let got = self
-                .capture
-                .read(&mut image)
-                .input_err(|| format!("input '{}': decode failed", self.info.name))?;
-            if got && !image.empty() {
-                break;
-            }
-            // A damaged stretch of a file fails a read but not the ones after it; the end of
-            // the file fails every one.
-            failed_reads += 1;
-            if self.info.live || failed_reads > DAMAGED_READS_SKIPPED {
-                return Ok(None);
-            }
-        }
-        if failed_reads > 0 {
-            self.skip_damaged(failed_reads);
+        let got = self
+            .capture
+            .read(&mut image)
+            .input_err(|| format!("input '{}': decode failed", self.info.name))?;
+        if !got || image.empty() {
+            return Ok(None); // the stream ended or stalled: `LiveSource` reopens it
         }
         let pts_ms = self.frame_time_ms();
         self.last_pts_ms = pts_ms;
@@ -190,77 +143,20 @@ impl FrameSource for VideoSource {
             image,
         }))
     }
-
-    fn check_complete(&self) -> Result<()> {
-        if self.damaged_reads > 0 {
-            tracing::warn!(
-                input = %self.info.name,
-                "{} frame(s) could not be decoded (damaged data) and were skipped",
-                self.damaged_reads
-            );
-        }
-        if self.reached_end() {
-            return Ok(());
-        }
-        let expected = self
-            .info
-            .frame_count
-            .map_or(String::new(), |n| format!(" of {n}"));
-        Err(Error::input(format!(
-            "input '{}': stream ended after {}{expected} frames (truncated or corrupt file); outputs hold the frames read",
-            self.info.name, self.next_index
-        )))
-    }
 }
 
 impl VideoSource {
-    /// Counts frames lost to damaged data; they keep their numbers, so the frames after them
-    /// keep the container's. The first stretches are logged, the rest only in the total.
-    fn skip_damaged(&mut self, frames: u32) {
-        if self.damaged_reads < LOGGED_DAMAGE {
-            tracing::warn!(
-                input = %self.info.name,
-                frame = self.next_index + 1,
-                "damaged data: {frames} frame(s) could not be decoded and were skipped"
-            );
-        }
-        self.damaged_reads += u64::from(frames);
-        self.next_index += u64::from(frames);
-    }
-
-    /// The decoded frame's presentation time: the decoder's while it reports one that moves
-    /// forward, else the container's packet time, else (a container without times) the nominal
-    /// rate's.
-    fn frame_time_ms(&mut self) -> f64 {
+    /// The decoded frame's presentation time: the decoder's while it moves forward, else the
+    /// nominal rate's.
+    fn frame_time_ms(&self) -> f64 {
         let reported = self
             .capture
             .get(videoio::CAP_PROP_POS_MSEC)
             .unwrap_or(f64::NAN);
-        let decoder_ms = (reported.is_finite() && reported > self.last_pts_ms).then_some(reported);
-        let container_ms = match self.packet_times.as_mut() {
-            Some(times) => times.next_frame_ms(decoder_ms, self.last_pts_ms),
-            None => decoder_ms,
-        };
-        container_ms.unwrap_or_else(|| {
-            let nominal = self.next_index as f64 * 1000.0 / self.info.fps;
-            nominal.max(self.last_pts_ms + 1.0)
-        })
-    }
-
-    /// Whether the decoder got to the end of the file: as many frames as the container declares
-    /// or, where it declares no count (Matroska, WebM), frames up to its duration. Both with a
-    /// small slack, for containers whose figures are estimates.
-    fn reached_end(&self) -> bool {
-        let (declared, duration_ms) = match &self.packet_times {
-            Some(t) => (t.frame_count, t.duration_ms),
-            // OpenCV's count, which it estimates from the duration when none is declared.
-            None => (self.info.frame_count, None),
-        };
-        match (declared, duration_ms) {
-            (Some(expected), _) => self.next_index + 2 + expected / 100 >= expected,
-            // The last frame starts within a few frame intervals of the end.
-            (None, Some(d)) => self.last_pts_ms + 3.0 * 1000.0 / self.info.fps + 0.01 * d >= d,
-            (None, None) => true,
+        if reported.is_finite() && reported > self.last_pts_ms {
+            return reported;
         }
+        let nominal = self.next_index as f64 * 1000.0 / self.info.fps;
+        nominal.max(self.last_pts_ms + 1.0)
     }
 }
