@@ -342,7 +342,9 @@ fn peak_rss_mb(args: &[&str]) -> u64 {
 #[test]
 fn memory_stays_bounded_at_4k() {
     // Queues once held frames by count: 25 MB 4K frames in every one of them took a run with
-    // annotated video to 1,080 MB. Queues are now sized by bytes (pipeline/budget.rs).
+    // annotated video to 1,080 MB. Queues are now sized by bytes (pipeline/budget.rs), decoded
+    // pictures are budgeted, and the decoder and encoder are vigil's own (no picture set per
+    // core, no 33 MB packet buffer).
     let dir = scratch("memory_4k");
     let clip = dir.join("4k.mp4");
     ffmpeg(&[
@@ -363,8 +365,10 @@ fn memory_stays_bounded_at_4k() {
     assert!(tracks_only <= 400, "4K, JSON only: {tracks_only} MB");
     let video = dir.join("out.mp4");
     let with_video = peak_rss_mb(&["track", s(&clip), "--json", s(&json), "-o", s(&video)]);
+    // 374–393 MB on the 2-core development machine (README); machines with more cores run
+    // more inference sessions (up to 4), hence the margin.
     assert!(
-        with_video <= 640,
+        with_video <= 480,
         "4K with annotated video: {with_video} MB"
     );
 }
