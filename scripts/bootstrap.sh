@@ -2,7 +2,7 @@
 # Sets up everything vigil needs on a fresh Debian/Ubuntu machine; idempotent and quiet when all
 # is present:
 #   - apt packages: OpenCV (headers + libs), clang for the opencv crate's bindings, ffmpeg (ffprobe),
-#     FFmpeg's demuxer headers (libavformat-dev, pkg-config);
+#     FFmpeg's headers (libavformat/codec/util/swscale-dev, pkg-config);
 #     for the tests of the live path: GStreamer's RTSP server (python3-gi + plugins) and mosquitto
 #   - the ONNX Runtime 1.31.1 shared library, from the `onnxruntime` PyPI wheel, into .deps/;
 #     with --gpu also its GPU build (the `onnxruntime-gpu` wheel: CUDA and TensorRT providers)
@@ -30,8 +30,11 @@ need_apt=()
 dpkg -s libopencv-dev >/dev/null 2>&1 || need_apt+=(libopencv-dev)
 dpkg -s clang >/dev/null 2>&1 || need_apt+=(clang)
 dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
-# FFmpeg's demuxer headers, for the container timestamps (src/source/packet_times.c).
-dpkg -s libavformat-dev >/dev/null 2>&1 || need_apt+=(libavformat-dev libavcodec-dev)
+# FFmpeg's headers, for vigil's own file decoder and video encoder (src/source/decoder.c,
+# src/sink/encoder.c).
+for pkg in libavformat-dev libavcodec-dev libavutil-dev libswscale-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 # A real RTSP server (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests;
