@@ -39,6 +39,10 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
     if let Some(cameras) = &args.cameras {
         return measure_live(args, cameras);
     }
+    if let Some(sizes) = &args.batch {
+        let sizes: Vec<usize> = sizes.iter().map(|&n| usize::from(n)).collect();
+        return measure_batches(args, &sizes);
+    }
     let samples = time_stages(args, scratch)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -207,6 +211,73 @@ fn detector_share(cameras: &[CameraMetrics]) -> String {
         100.0 * budget as f64 / all,
         100.0 * gated as f64 / all
     )
+}
+
+/// `--batch 1,2,4,8`: the network alone on batches of N frames of INPUT (preprocessed, stacked),
+/// in one session that uses every core, as a GPU or a throughput server would run it; the median
+/// time of a batch and the frames per second it gives.
+fn measure_batches(args: &BenchArgs, sizes: &[usize]) -> Result<i32> {
+    let mut config = args.detector.config()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (config.detector.workers, config.detector.threads) = (1, cores);
+    let mut pool = DetectorPool::load(&config.detector)?;
+    let mut detector = pool.detectors.swap_remove(0);
+    let control = Arc::new(Control::default());
+    let metrics = Metrics::new()?;
+    let mut source = open_input(&args.input, &config, &metrics.camera("bench"), &control)?;
+    let mut pre = Preprocessor::new(detector.input_spec());
+    let largest = sizes.iter().copied().max().unwrap_or(1);
+    let mut frames = Vec::new();
+    while frames.len() < largest {
+        let Some(raw) = source.next_frame()? else {
+            break;
+        };
+        frames.push(pre.run(&raw.image)?.0);
+    }
+    if frames.is_empty() {
+        return Err(Error::input(format!("{}: no frame to batch", args.input)));
+    }
+    println!(
+        "batched inference, one session on {cores} cores, {} (median of the runs):",
+        detector.device().name()
+    );
+    println!(
+        "{:>5} {:>5} {:>10} {:>10} {:>9}",
+        "batch", "runs", "ms/batch", "frames/s", "vs 1"
+    );
+    let mut single_fps = None;
+    for &n in sizes {
+        let views: Vec<_> = (0..n).map(|i| frames[i % frames.len()].view()).collect();
+        let batch = ndarray::concatenate(ndarray::Axis(0), &views)
+            .map_err(|e| Error::internal(format!("batch of {n}: {e}")))?;
+        detector.infer(&batch).map_err(|e| fixed_batch(n, e))?; // warm-up, and the check
+        let runs = (args.frames as usize / n).max(5);
+        let mut ms: Vec<f64> = (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                detector
+                    .infer(&batch)
+                    .map(|_| started.elapsed().as_secs_f64() * 1000.0)
+            })
+            .collect::<Result<_>>()?;
+        ms.sort_by(f64::total_cmp);
+        let median = percentile(&ms, 0.5);
+        let fps = n as f64 * 1000.0 / median;
+        let ratio = fps / *single_fps.get_or_insert(fps);
+        println!("{n:>5} {runs:>5} {median:>10.2} {fps:>10.1} {ratio:>8.2}×");
+    }
+    Ok(0)
+}
+
+/// A batch the model refuses: the shared exports take exactly one image.
+fn fixed_batch(n: usize, e: Error) -> Error {
+    if n == 1 {
+        return e;
+    }
+    Error::input(format!(
+        "--batch {n}: the model takes a fixed batch of 1 ({}); scripts/make_batch_models.py makes a copy whose batch is free",
+        e.to_string().lines().next().unwrap_or("")
+    ))
 }
 
 fn open_input(

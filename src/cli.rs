@@ -209,6 +209,10 @@ pub struct BenchArgs {
     /// With --cameras: pace each copy at SPEED × the file's frame rate.
     #[arg(long, value_name = "SPEED", value_parser = positive_speed)]
     pub realtime: Option<f64>,
+    /// Inference alone on batches of these sizes (--batch 1,2,4,8), one session on every core;
+    /// the model needs a free batch dimension (scripts/make_batch_models.py).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub batch: Option<Vec<u16>>,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }

@@ -107,3 +107,85 @@ fn class_names_come_from_the_model_and_max_objects_keeps_the_best() {
     assert_eq!(tracks.len(), 1, "{last}");
     assert_eq!(tracks[0]["class"], "dog", "{last}");
 }
+
+/// The detections of a `--dets` file: frame and box per row.
+fn det_rows(path: &std::path::Path) -> Vec<[f64; 5]> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            [v[0], v[2], v[3], v[4], v[5]]
+        })
+        .collect()
+}
+
+/// `vigil bench --batch` (issue 10) on a copy of YOLOX-Nano whose batch is free (built by
+/// scripts/make_batch_models.py in scripts/test.sh): the copy finds what the original finds,
+/// batches of 1, 2 and 4 run, and the original refuses a batch of 2 with a line that says how to
+/// make such a copy.
+#[test]
+fn batched_inference_runs_on_a_batch_free_copy_and_the_fixed_model_says_why_not() {
+    let free = common::root().join(".deps/batch/yolox_nano.onnx");
+    assert!(
+        free.is_file(),
+        "{} is missing: run scripts/test.sh",
+        free.display()
+    );
+    let dir = common::scratch("batch_models");
+    let vtest = common::vtest();
+    let (fixed_dets, free_dets) = (dir.join("fixed.txt"), dir.join("free.txt"));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    common::run_ok(&[
+        "track",
+        &s(&vtest),
+        "--max-frames",
+        "20",
+        "--dets",
+        &s(&fixed_dets),
+    ]);
+    common::run_ok(&[
+        "track",
+        &s(&vtest),
+        "--model",
+        &s(&free),
+        "--max-frames",
+        "20",
+        "--dets",
+        &s(&free_dets),
+    ]);
+    let (a, b) = (det_rows(&fixed_dets), det_rows(&free_dets));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!(
+            x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 0.02),
+            "{x:?} vs {y:?}"
+        );
+    }
+    let out = common::run_ok(&[
+        "bench",
+        &s(&vtest),
+        "--model",
+        &s(&free),
+        "--batch",
+        "1,2,4",
+        "--frames",
+        "8",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    for n in [1, 2, 4] {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&n.to_string()))
+            .unwrap_or_else(|| panic!("no row for batch {n}: {table}"));
+        let fps: f64 = row.split_whitespace().nth(3).unwrap().parse().unwrap();
+        assert!(fps > 0.0, "{row}");
+    }
+    let out = common::run(&["bench", &s(&vtest), "--batch", "2", "--frames", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("fixed batch of 1") && err.contains("make_batch_models.py"),
+        "{err}"
+    );
+}

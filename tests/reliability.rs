@@ -365,7 +365,7 @@ fn memory_stays_bounded_at_4k() {
     assert!(tracks_only <= 400, "4K, JSON only: {tracks_only} MB");
     let video = dir.join("out.mp4");
     let with_video = peak_rss_mb(&["track", s(&clip), "--json", s(&json), "-o", s(&video)]);
-    // 374–393 MB on the 2-core development machine (README); machines with more cores run
+    // 374–384 MB on the 2-core development machine (README); machines with more cores run
     // more inference sessions (up to 4), hence the margin.
     assert!(
         with_video <= 480,

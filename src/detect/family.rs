@@ -145,6 +145,24 @@ impl Graph {
         Ok((input.name.clone(), size(w, default_w), size(h, default_h)))
     }
 
+    /// The graph as vigil runs it, one image at a time: where the input's batch is free (a
+    /// leading -1, as in `vigil bench --batch` copies), the outputs' leading -1 is that batch: 1.
+    fn one_image_at_a_time(&self) -> Graph {
+        let free_batch = self
+            .inputs
+            .first()
+            .is_some_and(|i| i.shape.first().is_some_and(|&b| b < 0));
+        let mut graph = self.clone();
+        if free_batch {
+            for port in graph.inputs.iter_mut().chain(graph.outputs.iter_mut()) {
+                if let Some(b) = port.shape.first_mut().filter(|b| **b < 0) {
+                    *b = 1;
+                }
+            }
+        }
+        graph
+    }
+
     /// `imgsz` of an Ultralytics export (`[640, 640]`, height first), else the default.
     fn metadata_input_size(&self) -> (usize, usize) {
         let parsed = self.meta("imgsz").and_then(|s| {
@@ -165,6 +183,7 @@ impl Graph {
 
 /// Reads the family from the graph, or checks the one the config names against it.
 pub fn identify(graph: &Graph, forced: Option<Family>) -> Result<Identified, String> {
+    let graph = &graph.one_image_at_a_time();
     let (input_name, width, height) = graph
         .image_input()
         .map_err(|e| format!("{e} ({})", graph.describe()))?;
@@ -309,6 +328,14 @@ mod tests {
 
     fn family_of(g: &Graph) -> Result<Family, String> {
         identify(g, None).map(|m| m.family)
+    }
+
+    #[test]
+    fn a_free_batch_is_read_as_one_image() {
+        let yolox = graph(&[-1, 3, 416, 416], &[("output", &[-1, 3549, 85])], &[]);
+        assert_eq!(family_of(&yolox), Ok(Family::Yolox));
+        let v8 = graph(&[-1, 3, 640, 640], &[("output0", &[-1, 84, 8400])], &[]);
+        assert_eq!(family_of(&v8), Ok(Family::Yolov8));
     }
 
     #[test]
