@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod motchallenge;
 pub mod motion;
 pub mod offline;
+pub mod periodic;
 pub mod pipeline;
 pub mod predict;
 pub mod preprocess;

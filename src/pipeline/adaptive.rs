@@ -6,12 +6,12 @@
 //! window, applies one step of the rule, and publishes every camera's current N where its
 //! capture reads it (and in `/metrics` as `vigil_detect_every`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::metrics::CameraMetrics;
+use crate::periodic::Periodic;
 
 /// The most frames a camera may go between detections under the adaptive budget: beyond it the
 /// tracker's predictions drift too far between looks.
@@ -69,65 +69,53 @@ pub struct Governed {
     pub metrics: CameraMetrics,
 }
 
-/// The thread that applies [`rebalance`] every window while the pipeline runs.
+/// Applies [`rebalance`] every window while the pipeline runs; stops when dropped.
 pub struct Governor {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Held for its drop, which stops the thread.
+    _thread: Periodic,
 }
 
 impl Governor {
     pub fn start(target: f64, streams: Vec<Governed>) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         for s in &streams {
             s.metrics.set_detect_every(s.floor);
         }
-        let thread = thread::Builder::new()
-            .name("budget".into())
-            .spawn(move || {
-                let mut last: Vec<f64> = streams.iter().map(|s| s.metrics.detector_seconds()).collect();
-                let mut since = Instant::now();
-                while !stopped.load(Ordering::Relaxed) {
-                    thread::sleep(Duration::from_millis(100));
-                    if since.elapsed() < WINDOW {
-                        continue;
-                    }
-                    let window_s = since.elapsed().as_secs_f64();
-                    since = Instant::now();
-                    let now: Vec<f64> = streams.iter().map(|s| s.metrics.detector_seconds()).collect();
-                    let loads: Vec<CameraLoad> = streams
-                        .iter()
-                        .zip(now.iter().zip(&last))
-                        .map(|(s, (now, before))| CameraLoad {
-                            every: s.every.load(Ordering::Relaxed),
-                            floor: s.floor,
-                            share: (now - before) / (window_s * cores),
-                        })
-                        .collect();
-                    last = now;
-                    if let Some((i, every)) = rebalance(&loads, target) {
-                        let s = &streams[i];
-                        s.every.store(every, Ordering::Relaxed);
-                        s.metrics.set_detect_every(every);
-                        let load: f64 = loads.iter().map(|l| l.share).sum();
-                        tracing::info!(camera = %s.metrics.name, detect_every = every, load = format!("{:.0} %", load * 100.0), target = format!("{:.0} %", target * 100.0), "detection budget");
-                    }
-                }
-            })?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Governor {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // Detector seconds of each camera at the start of the window, and when it started.
+        let mut window: Option<(Vec<f64>, Instant)> = None;
+        let step = move || {
+            let now: Vec<f64> = streams
+                .iter()
+                .map(|s| s.metrics.detector_seconds())
+                .collect();
+            let Some((before, since)) = window.replace((now.clone(), Instant::now())) else {
+                return; // the first window starts now
+            };
+            let window_s = since.elapsed().as_secs_f64().max(1e-3);
+            let loads: Vec<CameraLoad> = streams
+                .iter()
+                .zip(now.iter().zip(&before))
+                .map(|(s, (now, before))| CameraLoad {
+                    every: s.every.load(Ordering::Relaxed),
+                    floor: s.floor,
+                    share: (now - before) / (window_s * cores),
+                })
+                .collect();
+            if let Some((i, every)) = rebalance(&loads, target) {
+                let s = &streams[i];
+                s.every.store(every, Ordering::Relaxed);
+                s.metrics.set_detect_every(every);
+                let load: f64 = loads.iter().map(|l| l.share).sum();
+                tracing::info!(
+                    camera = %s.metrics.name,
+                    detect_every = every,
+                    load = format!("{:.0} %", load * 100.0),
+                    target = format!("{:.0} %", target * 100.0),
+                    "detection budget"
+                );
+            }
+        };
+        Periodic::start("budget", WINDOW, step).map(|t| Self { _thread: t })
     }
 }
 

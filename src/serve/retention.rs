@@ -10,12 +10,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
 use crate::metrics::CameraMetrics;
+use crate::periodic::Periodic;
 use crate::sink::RecordConfig;
 
 /// How often the folders are looked at.
@@ -120,10 +118,10 @@ pub struct Watched {
     pub metrics: CameraMetrics,
 }
 
-/// The retention thread of the daemon.
+/// The retention thread of the daemon; stops when dropped.
 pub struct Retention {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Held for its drop, which stops the thread.
+    _thread: Periodic,
 }
 
 impl Retention {
@@ -140,40 +138,12 @@ impl Retention {
         if cameras.is_empty() {
             return None;
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = thread::Builder::new()
-            .name("retention".into())
-            .spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
-                    sweep(&cameras, SystemTime::now());
-                    sleep_unless(&stopped, CHECK_EVERY);
-                }
-            })
-            .map_err(|e| tracing::error!("retention: cannot start its thread: {e}"))
-            .ok()?;
-        Some(Self {
-            stop,
-            thread: Some(thread),
+        Periodic::start("retention", CHECK_EVERY, move || {
+            sweep(&cameras, SystemTime::now())
         })
-    }
-}
-
-impl Drop for Retention {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn sleep_unless(stop: &AtomicBool, total: Duration) {
-    let step = Duration::from_millis(200);
-    let mut slept = Duration::ZERO;
-    while slept < total && !stop.load(Ordering::Relaxed) {
-        thread::sleep(step);
-        slept += step;
+        .map_err(|e| tracing::error!("retention: cannot start its thread: {e}"))
+        .ok()
+        .map(|t| Self { _thread: t })
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use opencv::core::{Mat, CV_8UC3};
 use opencv::prelude::*;
 
-use super::{FrameSource, RawFrame, SourceInfo};
+use super::{FrameClock, FrameSource, RawFrame, SourceInfo};
 use crate::error::{Context, Error, Result};
 
 #[repr(C)]
@@ -55,8 +55,7 @@ pub struct FileSource {
     decoder: *mut RawDecoder,
     info: SourceInfo,
     duration_ms: Option<f64>,
-    next_index: u64,
-    last_pts_ms: f64,
+    clock: FrameClock,
     /// Frames lost to damaged data (the decoder refused their packets).
     damaged: u64,
 }
@@ -100,27 +99,27 @@ impl FileSource {
                 &mut duration,
             )
         };
-        let mut source = Self {
+        let fps = if fps.is_finite() && fps > 0.0 && fps < 1000.0 {
+            fps
+        } else {
+            25.0
+        };
+        let source = Self {
             decoder,
             info: SourceInfo {
                 name: name.clone(),
                 width,
                 height,
-                fps: if fps.is_finite() && fps > 0.0 && fps < 1000.0 {
-                    fps
-                } else {
-                    25.0
-                },
+                fps,
                 frame_count: (count > 0).then_some(count as u64),
                 live: false,
             },
             duration_ms: (duration.is_finite() && duration > 0.0).then_some(duration),
-            next_index: 0,
-            last_pts_ms: f64::NEG_INFINITY,
+            clock: FrameClock::new(fps),
             damaged: 0,
         };
         if width <= 0 || height <= 0 {
-            source.info.name = name.clone(); // dropped below, closing the decoder
+            // `source` is dropped here, closing the decoder.
             return Err(Error::input(format!(
                 "input '{name}': not a video FFmpeg can decode"
             )));
@@ -134,22 +133,12 @@ impl FileSource {
         if self.damaged < LOGGED_DAMAGE {
             tracing::warn!(
                 input = %self.info.name,
-                frame = self.next_index + 1,
+                frame = self.clock.next_index + 1,
                 "damaged data: {frames} frame(s) could not be decoded and were skipped"
             );
         }
         self.damaged += frames;
-        self.next_index += frames;
-    }
-
-    /// The container's time for the frame while it moves forward; else (no time, or one that
-    /// goes back) the nominal rate's, after the last.
-    fn frame_time_ms(&self, container_ms: f64) -> f64 {
-        if container_ms.is_finite() && container_ms > self.last_pts_ms {
-            return container_ms;
-        }
-        let nominal = self.next_index as f64 * 1000.0 / self.info.fps;
-        nominal.max(self.last_pts_ms + 1.0)
+        self.clock.skip(frames);
     }
 
     /// Whether the decoder got to the end of the file: as many frames as the container declares
@@ -157,9 +146,11 @@ impl FileSource {
     /// small slack, for containers whose figures are estimates.
     fn reached_end(&self) -> bool {
         match (self.info.frame_count, self.duration_ms) {
-            (Some(expected), _) => self.next_index + 2 + expected / 100 >= expected,
+            (Some(expected), _) => self.clock.next_index + 2 + expected / 100 >= expected,
             // The last frame starts within a few frame intervals of the end.
-            (None, Some(d)) => self.last_pts_ms + 3.0 * 1000.0 / self.info.fps + 0.01 * d >= d,
+            (None, Some(d)) => {
+                self.clock.last_pts_ms + 3.0 * 1000.0 / self.info.fps + 0.01 * d >= d
+            }
             (None, None) => true,
         }
     }
@@ -210,18 +201,10 @@ impl FrameSource for FileSource {
             return Err(Error::input(format!(
                 "input '{}': frame {} could not be converted to BGR",
                 self.info.name,
-                self.next_index + 1
+                self.clock.next_index + 1
             )));
         }
-        let pts_ms = self.frame_time_ms(pts_ms);
-        self.last_pts_ms = pts_ms;
-        let index = self.next_index;
-        self.next_index += 1;
-        Ok(Some(RawFrame {
-            index,
-            pts_ms,
-            image,
-        }))
+        Ok(Some(self.clock.stamp(image, pts_ms)))
     }
 
     fn check_complete(&self) -> Result<()> {
@@ -241,7 +224,7 @@ impl FrameSource for FileSource {
             .map_or(String::new(), |n| format!(" of {n}"));
         Err(Error::input(format!(
             "input '{}': stream ended after {}{expected} frames (truncated or corrupt file); outputs hold the frames read",
-            self.info.name, self.next_index
+            self.info.name, self.clock.next_index
         )))
     }
 }

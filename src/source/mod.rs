@@ -136,6 +136,48 @@ pub struct RawFrame {
     pub image: Mat,
 }
 
+/// Numbers a decoded stream's frames and keeps their times moving forward: the time the decoder
+/// or container gives while it moves forward, else (none, or one that goes back) the nominal
+/// rate's, after the last.
+struct FrameClock {
+    fps: f64,
+    /// The number the next frame gets (0-based).
+    next_index: u64,
+    last_pts_ms: f64,
+}
+
+impl FrameClock {
+    fn new(fps: f64) -> Self {
+        Self {
+            fps,
+            next_index: 0,
+            last_pts_ms: f64::NEG_INFINITY,
+        }
+    }
+
+    /// The next frame, with `reported_ms` (NaN if none) made a time after the last.
+    fn stamp(&mut self, image: Mat, reported_ms: f64) -> RawFrame {
+        let pts_ms = if reported_ms.is_finite() && reported_ms > self.last_pts_ms {
+            reported_ms
+        } else {
+            let nominal = self.next_index as f64 * 1000.0 / self.fps;
+            nominal.max(self.last_pts_ms + 1.0)
+        };
+        self.last_pts_ms = pts_ms;
+        self.next_index += 1;
+        RawFrame {
+            index: self.next_index - 1,
+            pts_ms,
+            image,
+        }
+    }
+
+    /// Frames lost (damaged data) keep their numbers, so the ones after keep the container's.
+    fn skip(&mut self, frames: u64) {
+        self.next_index += frames;
+    }
+}
+
 pub trait FrameSource: Send {
     fn info(&self) -> &SourceInfo;
     /// The next frame, or `None` at the end of the stream.

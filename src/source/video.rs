@@ -7,7 +7,7 @@ use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
-use super::{redact_url, FrameSource, RawFrame, SourceInfo, StreamOptions, Transport};
+use super::{redact_url, FrameClock, FrameSource, RawFrame, SourceInfo, StreamOptions, Transport};
 use crate::error::{Context, Error, Result};
 
 /// FFmpeg reads its demuxer options (the RTSP transport) from this variable when a capture opens.
@@ -39,8 +39,7 @@ fn timeout_params(options: &StreamOptions) -> Vector<i32> {
 pub struct VideoSource {
     capture: VideoCapture,
     info: SourceInfo,
-    next_index: u64,
-    last_pts_ms: f64,
+    clock: FrameClock,
 }
 
 impl VideoSource {
@@ -112,9 +111,8 @@ impl VideoSource {
         };
         Ok(Self {
             capture,
+            clock: FrameClock::new(info.fps),
             info,
-            next_index: 0,
-            last_pts_ms: f64::NEG_INFINITY,
         })
     }
 }
@@ -133,30 +131,11 @@ impl FrameSource for VideoSource {
         if !got || image.empty() {
             return Ok(None); // the stream ended or stalled: `LiveSource` reopens it
         }
-        let pts_ms = self.frame_time_ms();
-        self.last_pts_ms = pts_ms;
-        let index = self.next_index;
-        self.next_index += 1;
-        Ok(Some(RawFrame {
-            index,
-            pts_ms,
-            image,
-        }))
-    }
-}
-
-impl VideoSource {
-    /// The decoded frame's presentation time: the decoder's while it moves forward, else the
-    /// nominal rate's.
-    fn frame_time_ms(&self) -> f64 {
+        // The decoder's time; OpenCV reports none for some frames (and 0 at a stream's end).
         let reported = self
             .capture
             .get(videoio::CAP_PROP_POS_MSEC)
             .unwrap_or(f64::NAN);
-        if reported.is_finite() && reported > self.last_pts_ms {
-            return reported;
-        }
-        let nominal = self.next_index as f64 * 1000.0 / self.info.fps;
-        nominal.max(self.last_pts_ms + 1.0)
+        Ok(Some(self.clock.stamp(image, reported)))
     }
 }
