@@ -529,6 +529,25 @@ realtime = true
     assert_eq!(daemon.0.wait().unwrap().code(), Some(0));
 }
 
+/// `vigil serve` with one camera, `lobby`, reading vtest.avi at its own rate and recording into
+/// DIR/rec with these `[record]` keys; `more` adds sections (or keys for `[cameras.lobby]`, in
+/// that section). Returns the daemon and its HTTP port.
+fn lobby_daemon(dir: &Path, record: &str, more: &str) -> (Background, u16) {
+    let http_port = free_port();
+    let camera = "[cameras.lobby]\n";
+    let (more, lobby_keys) = match more.split_once(camera) {
+        Some((before, keys)) => (before, keys),
+        None => (more, ""),
+    };
+    let config = format!(
+        "[http]\nlisten = \"127.0.0.1:{http_port}\"\n[record]\ndir = \"{}\"\n{record}{more}\
+         {camera}url = \"{}\"\n{lobby_keys}[cameras.lobby.source]\nrealtime = true\n",
+        dir.join("rec").display(),
+        vtest().display(),
+    );
+    (start_daemon(dir, &config), http_port)
+}
+
 /// Retention (issue 12): with `retain_days = 1`, exactly the recordings older than a day are
 /// deleted, and counted in `/metrics`; the newest of each series, recent files and files vigil
 /// did not write stay.
@@ -556,26 +575,7 @@ fn retention_deletes_exactly_the_expired_recordings() {
         let f = std::fs::File::options().write(true).open(&path).unwrap();
         f.set_modified(now - age).unwrap();
     }
-    let http_port = free_port();
-    let mut daemon = start_daemon(
-        &dir,
-        &format!(
-            r#"
-[http]
-listen = "127.0.0.1:{http_port}"
-[record]
-dir = "{rec}"
-retain_days = 1
-min_free_mb = 0
-[cameras.lobby]
-url = "{vtest}"
-[cameras.lobby.source]
-realtime = true
-"#,
-            rec = rec.display(),
-            vtest = vtest().display(),
-        ),
-    );
+    let (mut daemon, http_port) = lobby_daemon(&dir, "retain_days = 1\nmin_free_mb = 0\n", "");
     let deleted = || {
         metric(
             &metrics_text(http_port),
@@ -615,29 +615,10 @@ fn corner_mean(jpeg: &[u8], w: i32, h: i32) -> f64 {
 fn masks_are_black_in_every_picture_output() {
     let dir = scratch("serve_masks");
     let rec = dir.join("rec");
-    let http_port = free_port();
-    let mut daemon = start_daemon(
+    let (mut daemon, http_port) = lobby_daemon(
         &dir,
-        &format!(
-            r#"
-[http]
-listen = "127.0.0.1:{http_port}"
-[record]
-dir = "{rec}"
-video = true
-segment_s = 2
-snapshots = true
-[privacy]
-masks = [[[0, 0], [200, 0], [200, 100], [0, 100]]]
-[cameras.lobby]
-url = "{vtest}"
-preview = true
-[cameras.lobby.source]
-realtime = true
-"#,
-            rec = rec.display(),
-            vtest = vtest().display(),
-        ),
+        "video = true\nsegment_s = 2\nsnapshots = true\n",
+        "[privacy]\nmasks = [[[0, 0], [200, 0], [200, 100], [0, 100]]]\n[cameras.lobby]\npreview = true\n",
     );
     let lobby = rec.join("lobby");
     let snapshot = || {
