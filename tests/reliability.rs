@@ -372,3 +372,59 @@ fn memory_stays_bounded_at_4k() {
         "4K with annotated video: {with_video} MB"
     );
 }
+
+/// The mean absolute difference of two pictures, in grey levels.
+fn picture_difference(a: &Path, b: &Path) -> f64 {
+    use opencv::prelude::*;
+    let read = |p: &Path| {
+        opencv::imgcodecs::imread(p.to_str().unwrap(), opencv::imgcodecs::IMREAD_COLOR).unwrap()
+    };
+    let (a, b) = (read(a), read(b));
+    assert_eq!((a.cols(), a.rows()), (b.cols(), b.rows()), "same size");
+    let mut diff = opencv::core::Mat::default();
+    opencv::core::absdiff(&a, &b, &mut diff).unwrap();
+    let m = opencv::core::mean(&diff, &opencv::core::no_array()).unwrap();
+    (m[0] + m[1] + m[2]) / 3.0
+}
+
+#[test]
+fn a_video_recorded_on_its_side_is_turned_upright_as_players_show_it() {
+    // Phones record portrait video as landscape pictures with a display matrix saying how to
+    // turn them; vigil turns them as FFmpeg's players do.
+    let dir = scratch("rotated");
+    let (plain, turned) = (dir.join("plain.mp4"), dir.join("turned.mp4"));
+    ffmpeg(&[
+        "-i",
+        s(&vtest()),
+        "-frames:v",
+        "10",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        s(&plain),
+    ]);
+    ffmpeg(&[
+        "-i",
+        s(&plain),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        s(&turned),
+    ]);
+    let (out, json) = (dir.join("out.mp4"), dir.join("out.jsonl"));
+    let run = run(&["track", s(&turned), "-o", s(&out), "--json", s(&json)]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let size = common::ffprobe_entries(&out, &[], "stream=width,height");
+    assert_eq!(size.trim().trim_end_matches(','), "576,768");
+    // vigil's first frame against ffmpeg's own upright decoding of it.
+    let (ours, players) = (dir.join("ours.png"), dir.join("players.png"));
+    ffmpeg(&["-i", s(&out), "-frames:v", "1", s(&ours)]);
+    ffmpeg(&["-i", s(&turned), "-frames:v", "1", s(&players)]);
+    let difference = picture_difference(&ours, &players);
+    assert!(
+        difference < 10.0,
+        "differs from the upright picture by {difference}"
+    );
+}

@@ -13,7 +13,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
-#include <libavutil/imgutils.h>
+#include <libavutil/display.h>
 #include <libswscale/swscale.h>
 #include <math.h>
 #include <stdlib.h>
@@ -89,10 +89,16 @@ fail:
     return NULL;
 }
 
-/* What the container says about the stream; unknown figures are 0 (NAN for the duration). */
+/* What the container says about the stream; unknown figures are 0 (NAN for the duration).
+ * `rotation`: the clockwise turn, in degrees (0, 90, 180 or 270), that shows the pictures
+ * upright (phones record portrait video as landscape pictures with this in the metadata), as
+ * OpenCV reads it. */
 void vigil_decoder_info(const struct vigil_decoder *d, int *width, int *height, double *fps,
-                        int64_t *frame_count, double *duration_ms) {
+                        int64_t *frame_count, double *duration_ms, int *rotation) {
     const AVStream *s = d->format->streams[d->stream];
+    const uint8_t *matrix = av_stream_get_side_data(s, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    int turn = matrix ? -(int)lrint(av_display_rotation_get((const int32_t *)matrix)) : 0;
+    *rotation = ((turn % 360) + 360) % 360;
     *width = d->codec->width;
     *height = d->codec->height;
     AVRational rate = s->avg_frame_rate.num > 0 ? s->avg_frame_rate : s->r_frame_rate;

@@ -30,6 +30,7 @@ extern "C" {
         fps: *mut c_double,
         frame_count: *mut i64,
         duration_ms: *mut c_double,
+        rotation: *mut c_int,
     );
     fn vigil_decoder_next(
         d: *mut RawDecoder,
@@ -58,6 +59,47 @@ pub struct FileSource {
     clock: FrameClock,
     /// Frames lost to damaged data (the decoder refused their packets).
     damaged: u64,
+    /// The turn that shows the pictures upright, from the file's metadata.
+    upright: Upright,
+}
+
+/// A clockwise turn by a multiple of 90°, as a video's display matrix asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Upright {
+    AsIs,
+    Clockwise90,
+    HalfTurn,
+    Counterclockwise90,
+}
+
+impl Upright {
+    /// Any other angle (a skewed matrix) is shown as decoded, as OpenCV does.
+    fn from_degrees(degrees: c_int) -> Self {
+        match degrees {
+            90 => Upright::Clockwise90,
+            180 => Upright::HalfTurn,
+            270 => Upright::Counterclockwise90,
+            _ => Upright::AsIs,
+        }
+    }
+
+    fn swaps_sides(self) -> bool {
+        matches!(self, Upright::Clockwise90 | Upright::Counterclockwise90)
+    }
+
+    /// The picture turned upright.
+    fn apply(self, image: Mat) -> Result<Mat> {
+        let code = match self {
+            Upright::AsIs => return Ok(image),
+            Upright::Clockwise90 => opencv::core::ROTATE_90_CLOCKWISE,
+            Upright::HalfTurn => opencv::core::ROTATE_180,
+            Upright::Counterclockwise90 => opencv::core::ROTATE_90_COUNTERCLOCKWISE,
+        };
+        let mut turned = Mat::default();
+        opencv::core::rotate(&image, &mut turned, code)
+            .internal_err(|| "turning a picture upright".into())?;
+        Ok(turned)
+    }
 }
 
 // SAFETY: the decoder is owned by this value alone, and FFmpeg's contexts may be used from any
@@ -88,6 +130,7 @@ impl FileSource {
             return Err(Error::input(format!("input '{name}': {what}")));
         }
         let (mut width, mut height, mut fps, mut count, mut duration) = (0, 0, 0.0, 0i64, 0.0);
+        let mut rotation = 0;
         // SAFETY: `decoder` is live; the out-pointers are valid.
         unsafe {
             vigil_decoder_info(
@@ -97,8 +140,13 @@ impl FileSource {
                 &mut fps,
                 &mut count,
                 &mut duration,
+                &mut rotation,
             )
         };
+        let upright = Upright::from_degrees(rotation);
+        if upright.swaps_sides() {
+            (width, height) = (height, width);
+        }
         let fps = if fps.is_finite() && fps > 0.0 && fps < 1000.0 {
             fps
         } else {
@@ -117,6 +165,7 @@ impl FileSource {
             duration_ms: (duration.is_finite() && duration > 0.0).then_some(duration),
             clock: FrameClock::new(fps),
             damaged: 0,
+            upright,
         };
         if width <= 0 || height <= 0 {
             // `source` is dropped here, closing the decoder.
@@ -204,6 +253,7 @@ impl FrameSource for FileSource {
                 self.clock.next_index + 1
             )));
         }
+        let image = self.upright.apply(image)?;
         Ok(Some(self.clock.stamp(image, pts_ms)))
     }
 
