@@ -70,4 +70,26 @@ fn a_shaking_camera_keeps_its_identities_when_its_motion_is_measured() {
         with as f64 <= 1.6 * still as f64,
         "{with} vs {still} on the fixed window"
     );
+    // `auto` follows the shaking window as `on` does (it never finds it still)...
+    let auto = dir.join("auto.toml");
+    std::fs::write(&auto, "[tracker]\ncamera_motion = \"auto\"\n").unwrap();
+    let with_auto = ids(&shaky, &dir, Some(&auto));
+    println!("distinct ids with camera_motion = \"auto\": {with_auto} on the shaking window");
+    assert!(
+        with_auto as f64 <= 1.6 * still as f64 && with_auto * 3 < without,
+        "auto: {with_auto} ids (on: {with}, fixed window: {still}, without: {without})"
+    );
+    // ...and stops measuring the fixed one after a second, still tracking it as before.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("track")
+        .arg(&fixed)
+        .arg("--config")
+        .arg(&auto)
+        .args(["--max-frames", "60"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("the camera is still"), "{log}");
+    assert!(ids(&fixed, &dir, Some(&auto)) as f64 <= 1.1 * still as f64);
 }

@@ -19,4 +19,4 @@ mod static_camera;
 
 pub use activity::{grey_thumbnail, ActivityGate, GateConfig, Thumbnail, Verdict};
 pub use estimate::{MotionConfig, MotionEstimator};
-pub use static_camera::{is_static_camera, StaticCameraWatch};
+pub use static_camera::{is_static_camera, AutoMeasure, StaticCameraWatch};

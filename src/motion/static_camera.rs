@@ -62,6 +62,63 @@ impl StaticCameraWatch {
     }
 }
 
+/// `camera_motion = "auto"`: measure every frame until the camera has stood still for a whole
+/// window, then only every `recheck`th frame (against the last one measured), until such a check
+/// finds it moving again.
+#[derive(Clone, Debug)]
+pub struct AutoMeasure {
+    watch: StaticCameraWatch,
+    recheck: u32,
+    still: bool,
+    skipped: u32,
+}
+
+impl AutoMeasure {
+    pub fn new(window: usize, recheck: u32) -> Self {
+        Self {
+            watch: StaticCameraWatch::new(window),
+            recheck: recheck.max(1),
+            still: false,
+            skipped: 0,
+        }
+    }
+
+    /// Whether the camera is taken as still (measured only now and then).
+    pub fn is_still(&self) -> bool {
+        self.still
+    }
+
+    /// Whether this frame is to be measured.
+    pub fn due(&mut self) -> bool {
+        if !self.still {
+            return true;
+        }
+        self.skipped += 1;
+        if self.skipped < self.recheck {
+            return false;
+        }
+        self.skipped = 0;
+        true
+    }
+
+    /// What to apply for a measured frame: its warp while the camera moves; the identity while
+    /// it is still, and for the check that finds it moving (that warp spans the frames skipped,
+    /// which were taken as still), after which every frame is measured again.
+    pub fn measured(&mut self, warp: &Affine, width: f64, height: f64) -> Affine {
+        if self.still {
+            let moved =
+                !warp.is_usable() || warp.corner_shift(width, height) >= STATIC_CORNER_SHIFT_PX;
+            if moved {
+                self.still = false;
+                self.watch.reset();
+            }
+            return Affine::IDENTITY;
+        }
+        self.still = self.watch.observe(warp, width, height);
+        *warp
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +164,27 @@ mod tests {
         );
         watch.reset();
         assert!(!watch.is_static());
+    }
+
+    #[test]
+    fn auto_measures_a_still_camera_now_and_then_and_a_moving_one_always() {
+        let mut auto = AutoMeasure::new(3, 4);
+        for _ in 0..3 {
+            assert!(auto.due());
+            assert_eq!(auto.measured(&shift(0.2), W, H), shift(0.2));
+        }
+        assert!(auto.is_still(), "a full window of stillness");
+        // Now one frame in four.
+        let due: Vec<bool> = (0..8).map(|_| auto.due()).collect();
+        assert_eq!(due, [false, false, false, true, false, false, false, true]);
+        assert_eq!(auto.measured(&shift(0.3), W, H), Affine::IDENTITY);
+        assert!(auto.is_still());
+        // A check that finds it moving: every frame again, from the next one.
+        assert!((0..4).map(|_| auto.due()).last().unwrap());
+        assert_eq!(auto.measured(&shift(12.0), W, H), Affine::IDENTITY);
+        assert!(!auto.is_still());
+        assert!(auto.due());
+        assert_eq!(auto.measured(&shift(6.0), W, H), shift(6.0));
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::frame::{Detection, Event, Frame, FrameMeta, Plan, Track, TrackedFrame
 use crate::geom::{Affine, BBox};
 use crate::metrics::{CameraMetrics, Metrics, SourceState};
 use crate::motion::{
-    grey_thumbnail, ActivityGate, GateConfig, MotionConfig, MotionEstimator, Verdict,
+    grey_thumbnail, ActivityGate, AutoMeasure, GateConfig, MotionConfig, MotionEstimator, Verdict,
 };
 use crate::preprocess::{InputSpec, Preprocessor};
 use crate::privacy::Privacy;
@@ -228,38 +228,67 @@ impl FirstError {
     }
 }
 
-/// A stream's measurement of its camera's own motion (`tracker.camera_motion = "on"`), in its
-/// capture thread: frames are in order there and still whole. Moving objects are masked out with
-/// the boxes the stream's tracker reported last (a few frames old: close enough to hide them).
+/// `camera_motion = "auto"`: a camera still for this many frames (a second at 25 fps) is then
+/// measured only one frame in `AUTO_RECHECK` (a third of a second).
+const AUTO_STILL_WINDOW: usize = 25;
+const AUTO_RECHECK: u32 = 8;
+
+/// A stream's measurement of its camera's own motion (`tracker.camera_motion = "on"` or
+/// `"auto"`), in its capture thread: frames are in order there and still whole. Moving objects
+/// are masked out with the boxes the stream's tracker reported last (a few frames old: close
+/// enough to hide them).
 struct CameraFollow {
     estimator: Option<MotionEstimator>,
+    /// With `auto`: when to measure.
+    auto: Option<AutoMeasure>,
     masks: Arc<Mutex<Vec<BBox>>>,
 }
 
 impl CameraFollow {
     fn new(mode: CameraMotion, masks: Arc<Mutex<Vec<BBox>>>) -> Self {
         let estimator =
-            (mode == CameraMotion::On).then(|| MotionEstimator::new(MotionConfig::default()));
-        Self { estimator, masks }
+            (mode != CameraMotion::Off).then(|| MotionEstimator::new(MotionConfig::default()));
+        let auto =
+            (mode == CameraMotion::Auto).then(|| AutoMeasure::new(AUTO_STILL_WINDOW, AUTO_RECHECK));
+        Self {
+            estimator,
+            auto,
+            masks,
+        }
     }
 
     /// The camera's motion since the previous frame measured (frames dropped before this point
-    /// are skipped by the measurement itself); the identity when off, unsure or below noise.
+    /// are skipped by the measurement itself); the identity when off, unsure or below noise, and
+    /// on the frames `auto` leaves unmeasured.
     fn measure(&mut self, image: &Mat) -> Affine {
         let Some(estimator) = self.estimator.as_mut() else {
             return Affine::IDENTITY;
         };
+        if self.auto.as_mut().is_some_and(|a| !a.due()) {
+            return Affine::IDENTITY;
+        }
         let boxes = self.masks.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match estimator.estimate(image, &boxes) {
-            Ok(moved) => {
-                let (w, h) = (image.cols() as f64, image.rows() as f64);
-                moved.or_identity_below_noise(w, h)
-            }
+        let (w, h) = (image.cols() as f64, image.rows() as f64);
+        let moved = match estimator.estimate(image, &boxes) {
+            Ok(moved) => moved,
             Err(e) => {
                 tracing::debug!("camera motion not measured: {e}");
-                Affine::IDENTITY
+                return Affine::IDENTITY;
+            }
+        };
+        let Some(auto) = self.auto.as_mut() else {
+            return moved.or_identity_below_noise(w, h);
+        };
+        let was_still = auto.is_still();
+        let applied = auto.measured(&moved, w, h);
+        if auto.is_still() != was_still {
+            if auto.is_still() {
+                tracing::info!("camera motion: the camera is still, measured one frame in {AUTO_RECHECK} from now on");
+            } else {
+                tracing::info!("camera motion: the camera moves, measured on every frame again");
             }
         }
+        applied.or_identity_below_noise(w, h)
     }
 }
 
@@ -786,7 +815,7 @@ impl TrackStage {
                 let time_s = item.frame.meta.pts_ms / 1000.0;
                 let started = Instant::now();
                 let (tracks, detections, unchanged) = self.track(item.detections, &item.frame.meta);
-                if self.tracker.config().camera_motion == CameraMotion::On {
+                if self.tracker.config().camera_motion != CameraMotion::Off {
                     *self.masks.lock().unwrap_or_else(|p| p.into_inner()) =
                         tracks.iter().map(|t| t.bbox).collect();
                 }

@@ -76,8 +76,9 @@ pub struct TrackerConfig {
     /// With a lag: standard deviation of the Gaussian that smooths boxes over time, in seconds
     /// (0 = fill gaps only).
     pub smoothing_s: f64,
-    /// Follow the camera's own motion, measured from the frames of a video or camera (`on`),
-    /// or not (`off`). Tracking given detections reads it from a file instead.
+    /// Follow the camera's own motion, measured from the frames of a video or camera (`on`; `auto`
+    /// stops measuring a camera found still, and checks it now and then), or not (`off`).
+    /// Tracking given detections reads it from a file instead.
     pub camera_motion: CameraMotion,
 }
 
@@ -90,6 +91,9 @@ pub enum CameraMotion {
     Off,
     /// A moving camera (handheld, vehicle, PTZ, wind): measure its motion on every frame.
     On,
+    /// Measure until the camera is found still, then only now and then, until it moves again:
+    /// a fixed camera costs next to nothing, one that starts to pan is followed.
+    Auto,
 }
 
 impl Default for TrackerConfig {
