@@ -37,8 +37,8 @@ fn fail(e: &vigil::error::Error) -> ! {
 
 /// glibc's allocator raises its mmap threshold after large buffers are freed and keeps a heap
 /// per thread, so frame-sized buffers freed in one thread and allocated in another pile up as
-/// fragments: a 4K run with annotated video peaked at 465 MB where 383 MB were needed, and a
-/// two-camera daemon grew by 40 MB over 10 minutes (scripts/soak.py). Two arenas, and a fixed
+/// fragments: a 4K run with annotated video peaked 20 MB higher than with the bounds below, and
+/// a two-camera daemon grew by 40 MB over 10 minutes (scripts/soak.py). Two arenas, and a fixed
 /// threshold above which buffers always go back to the system, keep memory to what is in use.
 /// The daemon, which reopens decoders and encoders all day, maps every buffer over 128 KB afresh;
 /// batch runs only those over 8 MB (4K pictures), which keeps vtest.avi's throughput (mapping

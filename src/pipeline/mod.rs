@@ -413,12 +413,13 @@ impl Pipeline {
                 &mut threads,
             )?);
         }
-        let _governor = match self.cpu_target > 0.0 {
-            true => Some(
-                Governor::start(self.cpu_target, governed)
-                    .map_err(|e| Error::internal(format!("cannot start the budget thread: {e}")))?,
-            ),
-            false => None,
+        // Held until the run ends: dropping it stops the thread.
+        let _governor = if self.cpu_target > 0.0 {
+            let started = Governor::start(self.cpu_target, governed)
+                .map_err(|e| Error::internal(format!("cannot start the budget thread: {e}")))?;
+            Some(started)
+        } else {
+            None
         };
         let keep_images = Arc::new(keep_images);
         let cameras = Arc::new(cameras);
