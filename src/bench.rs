@@ -11,14 +11,15 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, TrackedFrame};
 use crate::geom::Affine;
 use crate::metrics::{CameraMetrics, Metrics};
+use crate::motion::{MotionConfig, MotionEstimator};
 use crate::pipeline::{Control, Pipeline, Stream, Summary};
 use crate::preprocess::Preprocessor;
 use crate::sink::{MotSink, Sink};
 use crate::source::{self, FrameSource, OpenOptions};
 use crate::stages::{self, DetectorPool};
-use crate::track::Tracker;
+use crate::track::{CameraMotion, Tracker};
 
-const STAGES: [&str; 7] = [
+const STAGES: [&str; 8] = [
     "decode",
     "preprocess",
     "inference",
@@ -26,7 +27,10 @@ const STAGES: [&str; 7] = [
     "tracking",
     "drawing",
     "encoding",
+    "cam motion",
 ];
+/// The stage timed only with `tracker.camera_motion` on (or auto: here measured on every frame).
+const CAMERA_MOTION_STAGE: usize = 7;
 
 pub fn run(args: &BenchArgs) -> Result<i32> {
     let scratch = std::env::temp_dir().join(format!("vigil-bench-{}.mp4", std::process::id()));
@@ -53,6 +57,9 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
     println!("{:<12} {:>10} {:>10}", "stage", "median ms", "p95 ms");
     let mut total = 0.0;
     for (name, mut s) in STAGES.iter().zip(samples) {
+        if s.is_empty() {
+            continue; // a stage this configuration does not run
+        }
         s.sort_by(f64::total_cmp);
         let (median, p95) = (percentile(&s, 0.5), percentile(&s, 0.95));
         total += median;
@@ -336,6 +343,9 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
     let mut tracker = Tracker::new(config.tracker.clone());
     let mut video = stages::annotated_video(scratch, &info, &config.output, &pool.labels)?;
     let mut samples = vec![Vec::new(); STAGES.len()];
+    let mut follow = (config.tracker.camera_motion != CameraMotion::Off)
+        .then(|| MotionEstimator::new(MotionConfig::default()));
+    let mut last_boxes = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |samples: &mut Vec<Vec<f64>>, stage: usize| {
         let now = Instant::now();
@@ -347,20 +357,29 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
             break;
         };
         lap(&mut samples, 0);
+        let camera = match follow.as_mut() {
+            Some(estimator) => {
+                let moved = estimator.estimate(&raw.image, &last_boxes)?;
+                lap(&mut samples, CAMERA_MOTION_STAGE);
+                moved.or_identity_below_noise(info.width as f64, info.height as f64)
+            }
+            None => Affine::IDENTITY,
+        };
         let (tensor, letterbox) = pre.run(&raw.image)?;
         lap(&mut samples, 1);
         let output = detector.infer(&tensor)?;
         lap(&mut samples, 2);
         let detections = detector.postprocess(&output, &letterbox)?;
         lap(&mut samples, 3);
-        let tracks = tracker.update(&detections, raw.pts_ms / 1000.0);
+        let tracks = tracker.update_moved(&detections, raw.pts_ms / 1000.0, &camera);
         lap(&mut samples, 4);
+        last_boxes = tracks.iter().map(|t| t.bbox).collect();
         let meta = FrameMeta {
             seq,
             number: raw.index + 1,
             pts_ms: raw.pts_ms,
             captured_at: Instant::now(),
-            camera: Affine::IDENTITY,
+            camera,
             plan: Default::default(),
         };
         let tracked = TrackedFrame {
