@@ -8,7 +8,7 @@ use std::path::Path;
 use opencv::core::{Mat, CV_8UC3};
 use opencv::prelude::*;
 
-use super::{FrameClock, FrameSource, RawFrame, SourceInfo};
+use super::{nominal_fps, FrameClock, FrameSource, RawFrame, SourceInfo};
 use crate::error::{Context, Error, Result};
 
 #[repr(C)]
@@ -147,11 +147,7 @@ impl FileSource {
         if upright.swaps_sides() {
             (width, height) = (height, width);
         }
-        let fps = if fps.is_finite() && fps > 0.0 && fps < 1000.0 {
-            fps
-        } else {
-            25.0
-        };
+        let fps = nominal_fps(fps);
         let source = Self {
             decoder,
             info: SourceInfo {

@@ -136,6 +136,16 @@ pub struct RawFrame {
     pub image: Mat,
 }
 
+/// The frame rate a stream declares, or 25 where it declares none that makes sense (many RTSP
+/// cameras say 0 or 90000).
+fn nominal_fps(declared: f64) -> f64 {
+    if declared.is_finite() && declared > 0.0 && declared < 1000.0 {
+        declared
+    } else {
+        25.0
+    }
+}
+
 /// Numbers a decoded stream's frames and keeps their times moving forward: the time the decoder
 /// or container gives while it moves forward, else (none, or one that goes back) the nominal
 /// rate's, after the last.

@@ -7,7 +7,10 @@ use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
-use super::{redact_url, FrameClock, FrameSource, RawFrame, SourceInfo, StreamOptions, Transport};
+use super::{
+    nominal_fps, redact_url, FrameClock, FrameSource, RawFrame, SourceInfo, StreamOptions,
+    Transport,
+};
 use crate::error::{Context, Error, Result};
 
 /// FFmpeg reads its demuxer options (the RTSP transport) from this variable when a capture opens.
@@ -95,12 +98,7 @@ impl VideoSource {
         if width <= 0 || height <= 0 {
             return Err(Error::input(name));
         }
-        let fps = prop(videoio::CAP_PROP_FPS);
-        let fps = if fps.is_finite() && fps > 0.0 && fps < 1000.0 {
-            fps
-        } else {
-            25.0
-        };
+        let fps = nominal_fps(prop(videoio::CAP_PROP_FPS));
         let info = SourceInfo {
             name,
             width,
