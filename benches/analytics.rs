@@ -36,7 +36,7 @@ fn run(
     config: &TrackerConfig,
     mut then: impl FnMut(f64, &[vigil::frame::Track]),
 ) -> usize {
-    let mut tracker = Tracker::new(config.clone());
+    let mut tracker = Tracker::new(config.clone(), fps);
     let mut reported = 0;
     for (i, dets) in frames.iter().enumerate() {
         let time_s = i as f64 / fps;

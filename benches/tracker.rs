@@ -19,7 +19,7 @@ fn bench_tracker(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("MOT17-04 val half", |b| {
         b.iter(|| {
-            let mut tracker = Tracker::new(TrackerConfig::default());
+            let mut tracker = Tracker::new(TrackerConfig::default(), fps);
             let mut reported = 0;
             for (i, dets) in frames.iter().enumerate() {
                 reported += tracker.update(dets, i as f64 / fps).len();
@@ -35,7 +35,7 @@ fn bench_tracker(c: &mut Criterion) {
                 ..Default::default()
             };
             let mut lag = config.fixed_lag::<()>();
-            let mut tracker = Tracker::new(config);
+            let mut tracker = Tracker::new(config, fps);
             let mut reported = 0;
             for (i, dets) in frames.iter().enumerate() {
                 let time_s = i as f64 / fps;
@@ -50,7 +50,7 @@ fn bench_tracker(c: &mut Criterion) {
     let camera = common::camera_motion();
     group.bench_function("MOT17-04 val half, camera motion", |b| {
         b.iter(|| {
-            let mut tracker = Tracker::new(TrackerConfig::default());
+            let mut tracker = Tracker::new(TrackerConfig::default(), fps);
             let mut reported = 0;
             for (i, dets) in frames.iter().enumerate() {
                 reported += tracker.update_moved(dets, i as f64 / fps, &camera[i]).len();

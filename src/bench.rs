@@ -340,7 +340,7 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
     let info = source.info().clone();
     let mut detector = pool.detectors.swap_remove(0);
     let mut pre = Preprocessor::new(detector.input_spec());
-    let mut tracker = Tracker::new(config.tracker.clone());
+    let mut tracker = Tracker::new(config.tracker.clone(), info.fps);
     let mut video = stages::annotated_video(scratch, &info, &config.output, &pool.labels)?;
     let mut samples = vec![Vec::new(); STAGES.len()];
     let mut follow = (config.tracker.camera_motion != CameraMotion::Off)

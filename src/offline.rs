@@ -28,7 +28,7 @@ pub fn track_frames(
     camera: Option<&[Affine]>,
     (config, detect_every): (&TrackerConfig, u64),
 ) -> Vec<Vec<Track>> {
-    let mut tracker = Tracker::new(config.clone());
+    let mut tracker = Tracker::new(config.clone(), fps);
     let mut lag = config.fixed_lag::<()>();
     let mut out = Vec::with_capacity(length as usize);
     for i in 0..length as usize {

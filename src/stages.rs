@@ -133,10 +133,11 @@ pub fn stream(
     sinks: Vec<Box<dyn Sink>>,
     (metrics, analyzer): (CameraMetrics, Analyzer),
 ) -> Stream {
+    let fps = source.info().fps;
     Stream {
         name: name.to_string(),
         source,
-        tracker: Tracker::new(tracker.clone()),
+        tracker: Tracker::new(tracker.clone(), fps),
         filter,
         sinks,
         max_frames: None,

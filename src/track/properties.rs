@@ -121,7 +121,7 @@ proptest! {
         config in config(),
         frames in prop::collection::vec(frame(), 0..40),
     ) {
-        let mut tracker = Tracker::new(config.clone());
+        let mut tracker = Tracker::new(config.clone(), 30.0);
         let mut lag: FixedLag<()> = config.fixed_lag();
         let mut time_s = 0.0;
         let mut first_seen = Vec::new();
