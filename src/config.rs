@@ -189,9 +189,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> std::result::Result<Config, String> {
-        let c: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        c.validate()?;
-        Ok(c)
+        Config::parse(text)
     }
 
     #[test]
@@ -229,5 +227,26 @@ mod tests {
         assert!(parse("[detector]\ndevice = \"tpu\"\n")
             .unwrap_err()
             .contains("tpu"));
+        assert!(parse("[tracker]\nnoise_reference_s = \"fram\"\n")
+            .unwrap_err()
+            .contains("tracker.noise_reference_s"));
+        assert!(parse("[tracker]\nnoise_reference_s = 0\n")
+            .unwrap_err()
+            .contains("tracker.noise_reference_s"));
+    }
+
+    #[test]
+    fn noise_reference_is_a_frame_or_seconds() {
+        use crate::track::NoiseReference;
+        let read = |toml: &str| parse(toml).unwrap().tracker.noise_reference_s;
+        assert_eq!(read("[tracker]\n"), NoiseReference::Frame);
+        assert_eq!(
+            read("[tracker]\nnoise_reference_s = \"frame\"\n"),
+            NoiseReference::Frame
+        );
+        assert_eq!(
+            read("[tracker]\nnoise_reference_s = 0.05\n"),
+            NoiseReference::Seconds(0.05)
+        );
     }
 }

@@ -125,7 +125,7 @@ impl TryFrom<RawNoiseReference> for NoiseReference {
             RawNoiseReference::Seconds(s) => Ok(Self::Seconds(s)),
             RawNoiseReference::Word(w) if w == "frame" => Ok(Self::Frame),
             RawNoiseReference::Word(w) => Err(format!(
-                "noise_reference_s = \"{w}\": expected \"frame\" or a number of seconds"
+                "\"{w}\" is neither \"frame\" nor a number of seconds"
             )),
         }
     }
@@ -852,6 +852,20 @@ mod tests {
                 "step {step}: {by_x:?}"
             );
         }
+    }
+
+    #[test]
+    fn noise_weights_are_per_frame_of_the_source_unless_seconds_are_given() {
+        let per_frame = Tracker::new(TrackerConfig::default(), 14.0);
+        assert!((per_frame.noise.reference_dt - 1.0 / 14.0).abs() < 1e-12);
+        let fixed = TrackerConfig {
+            noise_reference_s: NoiseReference::Seconds(0.05),
+            ..Default::default()
+        };
+        assert_eq!(Tracker::new(fixed, 14.0).noise.reference_dt, 0.05);
+        // A source that declares no usable rate falls back to ByteTrack's 30 fps.
+        let unknown = Tracker::new(TrackerConfig::default(), 0.0);
+        assert!((unknown.noise.reference_dt - 1.0 / 30.0).abs() < 1e-12);
     }
 
     #[test]

@@ -9,6 +9,6 @@ mod lag;
 mod properties;
 mod reupdate;
 
-pub use byte::{CameraMotion, Tracker, TrackerConfig, MAX_COORDINATE};
+pub use byte::{CameraMotion, NoiseReference, Tracker, TrackerConfig, MAX_COORDINATE};
 pub(crate) use kalman::Axis as KalmanAxis;
 pub use lag::FixedLag;
