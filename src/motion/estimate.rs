@@ -8,8 +8,9 @@ use opencv::{calib3d, imgproc, video};
 use crate::error::{Context, Error, Result};
 use crate::geom::{Affine, BBox};
 
-/// How the estimate is made. The defaults are BoT-SORT's, except the working size for frames
-/// wider than 640 and the RANSAC threshold (see the fields).
+/// How the estimate is made. The flow is BoT-SORT's (Lucas–Kanade, 21-pixel window, 3 pyramid
+/// levels); the working size for frames wider than 640, the RANSAC threshold, fewer corners
+/// spread further apart, and corners carried from frame to frame are vigil's (see the fields).
 #[derive(Clone, Debug)]
 pub struct MotionConfig {
     /// Frames are shrunk by the smallest whole factor that brings their width to at most this
@@ -17,10 +18,17 @@ pub struct MotionConfig {
     /// working pixel stand for a block of full-resolution ones. 1080p → ÷6, 640×480 → ÷2
     /// (BoT-SORT's); the cost is mostly in following the corners, not in their number of pixels.
     pub max_working_width: i32,
-    /// Corners followed from one frame to the next, at most. Following them is most of the cost
-    /// (≈6 ms for 1000 on a 1080p frame here, ≈2 ms for 300), but with fewer the fit on a
-    /// walking camera's frames strays from BoT-SORT's by 1.5–2 px instead of 0.8.
+    /// Corners followed from one frame to the next, at most. Following them is most of the cost;
+    /// spread `corner_spacing` apart, 250 measure a known shift better than BoT-SORT's 1000
+    /// crowded ones (`tests/motion.rs`, `cost_by_configuration`: 0.25 px off against 0.48).
     pub max_corners: i32,
+    /// The least distance between two corners, in working pixels (BoT-SORT's is 1): corners
+    /// crowded on one patch of texture add cost, not information.
+    pub corner_spacing: f64,
+    /// The corners that fit the last warp are followed on into the next frame (less those now
+    /// on a detected object or at the border); they are searched afresh only when fewer than
+    /// this share of the last search's remain. Searching costs as much as following 400.
+    pub refind_below: f64,
     /// Corners weaker than this fraction of the strongest one are dropped.
     pub corner_quality: f64,
     /// The frame's edge, as a fraction of its size, where no corner is taken: borders carry
@@ -38,7 +46,9 @@ impl Default for MotionConfig {
     fn default() -> Self {
         Self {
             max_working_width: 320,
-            max_corners: 1000,
+            max_corners: 250,
+            corner_spacing: 8.0,
+            refind_below: 0.5,
             corner_quality: 0.01,
             border_fraction: 0.02,
             min_tracked_corners: 8,
@@ -59,6 +69,8 @@ struct PreviousFrame {
     full_size: Size,
     grey: Mat,
     corners: Vector<Point2f>,
+    /// How many corners the last search for them found.
+    searched: usize,
 }
 
 impl MotionEstimator {
@@ -84,23 +96,31 @@ impl MotionEstimator {
         };
         let downscale = downscale_for(full_size.width, self.config.max_working_width);
         let grey = working_grey(frame, downscale)?;
-        let warp = match self.previous.take() {
-            Some(previous) if previous.full_size == full_size => {
-                let measured = self.measure(&previous, &grey, downscale);
-                self.last_measured = measured.is_some();
-                measured.unwrap_or(Affine::IDENTITY)
-            }
+        let measured = match self.previous.take() {
+            Some(previous) if previous.full_size == full_size => self
+                .measure(&previous, &grey, downscale)
+                .map(|(warp, fitting)| (warp, fitting, previous.searched)),
             Some(_) => {
                 tracing::debug!("camera motion: resolution changed, starting afresh");
-                Affine::IDENTITY
+                None
             }
-            None => Affine::IDENTITY,
+            None => None,
         };
-        let corners = self.corners_off_objects(&grey, boxes, downscale)?;
+        self.last_measured = measured.is_some();
+        let (warp, fitting, searched) = measured.unwrap_or((Affine::IDENTITY, Vector::new(), 0));
+        let mask = corner_mask(
+            grey.size().unwrap_or_default(),
+            boxes,
+            downscale,
+            &self.config,
+        )
+        .internal_err(|| "camera motion: corner mask".into())?;
+        let (corners, searched) = self.next_corners(&grey, &mask, fitting, searched)?;
         self.previous = Some(PreviousFrame {
             full_size,
             grey,
             corners,
+            searched,
         });
         Ok(warp)
     }
@@ -139,18 +159,32 @@ impl MotionEstimator {
         Ok(big_enough.then_some(size))
     }
 
-    /// The warp from `previous` to `grey` in full-resolution pixels, or `None` (said at debug
-    /// level) when too few corners were followed or the fit failed.
-    fn measure(&self, previous: &PreviousFrame, grey: &Mat, downscale: i32) -> Option<Affine> {
+    /// The warp from `previous` to `grey` in full-resolution pixels, with the corners that fit
+    /// it where they are in `grey`; `None` (said at debug level) when too few corners were
+    /// followed or the fit failed.
+    fn measure(
+        &self,
+        previous: &PreviousFrame,
+        grey: &Mat,
+        downscale: i32,
+    ) -> Option<(Affine, Vector<Point2f>)> {
         let result =
             follow_corners(&previous.grey, grey, &previous.corners).and_then(|(from, to)| {
                 if from.len() < self.config.min_tracked_corners {
                     return Ok(None);
                 }
-                fit_similarity(&from, &to, self.config.ransac_threshold_px)
+                let fit = fit_similarity(&from, &to, self.config.ransac_threshold_px)?;
+                Ok(fit.map(|(warp, inliers)| {
+                    let fitting = to
+                        .iter()
+                        .zip(inliers)
+                        .filter_map(|(p, inlier)| inlier.then_some(p))
+                        .collect();
+                    (warp, fitting)
+                }))
             });
-        let warp = match result {
-            Ok(Some(working)) => to_full_resolution(&working, downscale),
+        let (warp, fitting) = match result {
+            Ok(Some((working, fitting))) => (to_full_resolution(&working, downscale), fitting),
             Ok(None) => {
                 tracing::debug!(
                     corners = previous.corners.len(),
@@ -170,31 +204,43 @@ impl MotionEstimator {
             );
             return None;
         }
-        Some(warp)
+        Some((warp, fitting))
     }
 
-    /// Good corners of `grey`, away from the frame's border and from the objects in `boxes`.
-    fn corners_off_objects(
+    /// The corners to follow into the next frame, and how many the last search found: those
+    /// `fitting` the last warp that `mask` still allows, while enough remain; else a new search.
+    fn next_corners(
         &self,
         grey: &Mat,
-        boxes: &[BBox],
-        downscale: i32,
-    ) -> Result<Vector<Point2f>> {
-        let mask = corner_mask(
-            grey.size().unwrap_or_default(),
-            boxes,
-            downscale,
-            &self.config,
-        )
-        .internal_err(|| "camera motion: corner mask".into())?;
+        mask: &Mat,
+        fitting: Vector<Point2f>,
+        searched: usize,
+    ) -> Result<(Vector<Point2f>, usize)> {
+        let allowed = |p: &Point2f| {
+            let (x, y) = (p.x.round() as i32, p.y.round() as i32);
+            mask.at_2d::<u8>(y, x).is_ok_and(|v| *v > 0) // out of the frame: an error, not allowed
+        };
+        let carried: Vector<Point2f> = fitting.iter().filter(allowed).collect();
+        let enough = (searched as f64 * self.config.refind_below)
+            .max(self.config.min_tracked_corners as f64);
+        if carried.len() as f64 >= enough {
+            return Ok((carried, searched));
+        }
+        let found = self.corners_off_objects(grey, mask)?;
+        let searched = found.len();
+        Ok((found, searched))
+    }
+
+    /// Good corners of `grey` where `mask` allows them (away from the border and the objects).
+    fn corners_off_objects(&self, grey: &Mat, mask: &Mat) -> Result<Vector<Point2f>> {
         let mut corners = Vector::<Point2f>::new();
         imgproc::good_features_to_track(
             grey,
             &mut corners,
             self.config.max_corners,
             self.config.corner_quality,
-            1.0, // minDistance: BoT-SORT's, corners may crowd on texture
-            &mask,
+            self.config.corner_spacing,
+            mask,
             3,     // blockSize
             false, // Shi–Tomasi, not Harris
             0.04,
@@ -313,12 +359,13 @@ fn follow_corners(
 }
 
 /// The rotation + uniform scale + translation best agreeing with the corner pairs (RANSAC, then
-/// refined on the inliers), in working pixels; `None` when OpenCV finds none.
+/// refined on the inliers), in working pixels, with which pairs fit it; `None` when OpenCV finds
+/// none.
 fn fit_similarity(
     from: &Vector<Point2f>,
     to: &Vector<Point2f>,
     ransac_threshold_px: f64,
-) -> opencv::Result<Option<Affine>> {
+) -> opencv::Result<Option<(Affine, Vec<bool>)>> {
     let mut inliers = Mat::default();
     let fitted = calib3d::estimate_affine_partial_2d(
         from,
@@ -337,7 +384,8 @@ fn fit_similarity(
     for (i, value) in values.iter_mut().enumerate() {
         *value = *fitted.at_2d::<f64>(i as i32 / 3, i as i32 % 3)?;
     }
-    Ok(Some(Affine(values)))
+    let flags = inliers.data_bytes()?.iter().map(|&b| b != 0).collect();
+    Ok(Some((Affine(values), flags)))
 }
 
 /// A warp measured on frames shrunk by `downscale` (bilinear, sampled at the centre of each
@@ -395,6 +443,41 @@ mod tests {
         assert!(
             (moved[0] - 326.0).abs() < 0.5 && (moved[1] - 236.0).abs() < 0.5,
             "{warp:?}"
+        );
+    }
+
+    #[test]
+    fn corners_that_fit_are_followed_on_until_an_object_covers_too_many() {
+        let mut estimator = MotionEstimator::new(MotionConfig::default());
+        estimator.estimate(&textured_frame(0, 0), &[]).unwrap();
+        let searched = estimator.previous.as_ref().unwrap().searched;
+        assert!(searched > 100, "{searched} corners on the texture");
+        // Each step: measured right, and the corners carried on (no new search: they moved
+        // with the texture, which a fresh search would not give).
+        for step in 1..=4 {
+            let warp = estimator
+                .estimate(&textured_frame(3 * step, 0), &[])
+                .unwrap();
+            assert!((warp.apply([0.0, 0.0])[0] - 3.0).abs() < 0.5, "{warp:?}");
+            let carried = &estimator.previous.as_ref().unwrap().corners;
+            assert!(carried.len() >= searched / 2 && carried.len() <= searched);
+            if step % 2 == 1 {
+                // 1.5 working pixels a step: a search would give whole pixels.
+                assert!(carried.iter().all(|p| (p.x.fract() - 0.5).abs() < 0.2));
+            }
+        }
+        let before = estimator.previous.as_ref().unwrap().corners.len();
+        // An object over the left two thirds of the frame: the carried corners there go, too few
+        // remain, and the corners are searched afresh outside it.
+        let object = [BBox::new(0.0, 0.0, 430.0, 480.0)];
+        let warp = estimator.estimate(&textured_frame(15, 0), &object).unwrap();
+        assert!((warp.apply([0.0, 0.0])[0] - 3.0).abs() < 0.5, "{warp:?}");
+        let after = estimator.previous.as_ref().unwrap();
+        assert_ne!(after.corners.len(), before);
+        assert_eq!(after.corners.len(), after.searched, "a fresh search");
+        assert!(
+            after.corners.iter().all(|p| p.x >= 215.0),
+            "none on the object"
         );
     }
 
