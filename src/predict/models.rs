@@ -176,6 +176,7 @@ pub struct WindowRegression {
     /// this runs for every track on every frame, and refitting the window each time was a
     /// third of the tracker's time.
     sums: Sums,
+    decay: Decay,
     fit: Option<Fit>,
     /// Earlier fits, kept `ERROR_LAG_S` to check them against what happened next.
     earlier: VecDeque<Fit>,
@@ -200,6 +201,7 @@ impl WindowRegression {
             params,
             history: VecDeque::new(),
             sums: Sums::default(),
+            decay: Decay::new(params.weight_decay_s),
             fit: None,
             earlier: VecDeque::new(),
             error_scale: 1.0,
@@ -254,9 +256,9 @@ impl LookAhead for WindowRegression {
         if self.params.adapt_to_track {
             self.check_earlier_fit(time_s, [b[0], b[1]]);
         }
-        let decay_s = self.params.weight_decay_s;
         if let Some(&(last_s, _)) = self.history.back() {
-            self.sums.age(time_s - last_s, decay_s);
+            let dt = time_s - last_s;
+            self.sums.age(dt, self.decay.weight(dt, 0));
         }
         self.history.push_back((time_s, b));
         self.sums.add(0.0, 1.0, [b[0], b[1]]);
@@ -264,13 +266,16 @@ impl LookAhead for WindowRegression {
             if time_s - t <= self.params.window_s || self.history.len() <= 2 {
                 break;
             }
-            let age = t - time_s;
-            self.sums.add(age, -(age / decay_s).exp(), [old[0], old[1]]);
+            let weight = self.decay.weight(time_s - t, 1);
+            self.sums.add(t - time_s, -weight, [old[0], old[1]]);
             self.history.pop_front();
         }
         let fit = Fit {
             time_s,
-            axes: [0, 1].map(|i| shrunk(self.sums.fit(i, b[i]), self.params.shrink)),
+            axes: self
+                .sums
+                .fit([b[0], b[1]])
+                .map(|axis| shrunk(axis, self.params.shrink)),
             size: [b[2], b[3]],
         };
         if self.params.adapt_to_track {
@@ -303,6 +308,35 @@ fn shrunk(fit: AxisFit, shrink: f64) -> AxisFit {
     }
 }
 
+/// `exp(−age / decay_s)`, the weight of a box `age` seconds old, remembering one age per use:
+/// at a steady frame rate the same ones recur (a frame's step; the age at which boxes leave
+/// the window), and `exp` was a tenth of the look-ahead's time.
+#[derive(Clone, Debug)]
+struct Decay {
+    decay_s: f64,
+    memo: [(f64, f64); 2],
+}
+
+impl Decay {
+    fn new(decay_s: f64) -> Self {
+        Self {
+            decay_s,
+            memo: [(f64::NAN, 1.0); 2],
+        }
+    }
+
+    fn weight(&mut self, age: f64, memo: usize) -> f64 {
+        let (remembered, weight) = self.memo[memo];
+        // Frame times are sums of fractions: the same step differs in the last bits.
+        if (age - remembered).abs() < 1e-9 {
+            return weight;
+        }
+        let weight = (-age / self.decay_s).exp();
+        self.memo[memo] = (age, weight);
+        weight
+    }
+}
+
 /// Weighted sums of a least-squares line fit of centre x and y against time, times relative to
 /// the latest observation, weights `exp(age / weight_decay_s)` (1 for the latest).
 #[derive(Clone, Copy, Debug, Default)]
@@ -317,9 +351,9 @@ struct Sums {
 }
 
 impl Sums {
-    /// Every sample `dt` seconds older: times shift by `dt`, weights fall by `exp(-dt/decay)`.
-    fn age(&mut self, dt: f64, decay_s: f64) {
-        let f = (-dt / decay_s).exp();
+    /// Every sample `dt` seconds older: times shift by `dt`, weights fall by `f`
+    /// (`exp(-dt/decay)`).
+    fn age(&mut self, dt: f64, f: f64) {
         let (sw, st, stt) = (self.sw, self.st, self.stt);
         self.stt = f * (stt - 2.0 * dt * st + dt * dt * sw);
         self.st = f * (st - dt * sw);
@@ -344,37 +378,43 @@ impl Sums {
         }
     }
 
-    /// The line through axis `i`; `latest` is the position when there is no line to fit.
-    fn fit(&self, i: usize, latest: f64) -> AxisFit {
+    /// The lines through both axes; `latest` is the position when there is no line to fit.
+    /// Both axes share the times and weights, so the divisions are done once for the two (this
+    /// runs for every track on every frame).
+    fn fit(&self, latest: [f64; 2]) -> [AxisFit; 2] {
         let (n, sw, st, stt) = (self.n, self.sw, self.st, self.stt);
-        let (sx, stx, sxx) = (self.sx[i], self.stx[i], self.sxx[i]);
         let det = sw * stt - st * st;
         if n < 2.0 || det <= 1e-12 {
-            return AxisFit {
-                at: latest,
+            return latest.map(|at| AxisFit {
+                at,
                 ..Default::default()
-            };
+            });
         }
-        let velocity = (sw * stx - st * sx) / det;
-        let at = (sx - velocity * st) / sw;
-        // Σw(x − at − v·t)², expanded into the sums; never below 0 by rounding.
-        let sse = (sxx - 2.0 * at * sx - 2.0 * velocity * stx
-            + at * at * sw
-            + 2.0 * at * velocity * st
-            + velocity * velocity * stt)
-            .max(0.0);
-        // Residual variance, with the weights normalised to the number of samples.
-        let residual = if n > 2.0 {
-            sse / sw * n / (n - 2.0)
+        let (per_det, per_weight) = (1.0 / det, 1.0 / sw);
+        // Residual variance per unit of Σw(x − at − v·t)², the weights normalised to the count.
+        let per_sse = if n > 2.0 {
+            per_weight * n / (n - 2.0)
         } else {
             0.0
         };
-        AxisFit {
-            at,
-            velocity,
-            var_at: residual * stt / det,
-            var_velocity: residual * sw / det,
-        }
+        [0, 1].map(|i| {
+            let (sx, stx, sxx) = (self.sx[i], self.stx[i], self.sxx[i]);
+            let velocity = (sw * stx - st * sx) * per_det;
+            let at = (sx - velocity * st) * per_weight;
+            // Σw(x − at − v·t)², expanded into the sums; never below 0 by rounding.
+            let sse = (sxx - 2.0 * at * sx - 2.0 * velocity * stx
+                + at * at * sw
+                + 2.0 * at * velocity * st
+                + velocity * velocity * stt)
+                .max(0.0);
+            let residual = sse * per_sse;
+            AxisFit {
+                at,
+                velocity,
+                var_at: residual * stt * per_det,
+                var_velocity: residual * sw * per_det,
+            }
+        })
     }
 }
 

@@ -456,15 +456,19 @@ impl Tracker {
     ) -> Assignment {
         // Detections by left edge: each track then looks only at those that can overlap it
         // (its cost is otherwise 1, above any ceiling), not at every box in the frame.
-        let mut by_left: Vec<usize> = (0..dets.len()).collect();
-        by_left.sort_unstable_by(|&a, &b| dets[a].bbox.x1.total_cmp(&dets[b].bbox.x1));
+        let mut by_left: Vec<(f32, usize)> = dets
+            .iter()
+            .enumerate()
+            .map(|(col, d)| (d.bbox.x1, col))
+            .collect();
+        by_left.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let widest = dets.iter().map(|d| d.bbox.width()).fold(0.0f32, f32::max);
         let mut edges = Vec::new();
         for (row, &i) in tracks.iter().enumerate() {
             let (track_box, class_id) = (self.tracks[i].bbox(), self.tracks[i].class_id);
-            let from = by_left.partition_point(|&c| dets[c].bbox.x1 <= track_box.x1 - widest);
-            let to = by_left.partition_point(|&c| dets[c].bbox.x1 < track_box.x2);
-            for &col in &by_left[from..to.max(from)] {
+            let from = by_left.partition_point(|&(x1, _)| x1 <= track_box.x1 - widest);
+            let to = by_left.partition_point(|&(x1, _)| x1 < track_box.x2);
+            for &(_, col) in &by_left[from..to.max(from)] {
                 let det = dets[col];
                 if det.class_id != class_id {
                     continue;
@@ -572,30 +576,31 @@ impl Tracker {
         } else {
             self.config.coast_s
         };
-        let mut out: Vec<Track> = self
+        // Sorted by id while they are small (id, track) pairs, not the reported tracks.
+        let mut shown: Vec<(u64, &LiveTrack)> = self
             .tracks
             .iter()
             .filter(|t| {
                 (t.phase == Phase::Tracked && (carried || t.last_seen_s == time_s))
                     || (t.phase == Phase::Lost && time_s - t.last_seen_s <= coast_s)
             })
-            .filter_map(|t| {
-                let id = t.id?;
+            .filter_map(|t| Some((t.id?, t)))
+            .collect();
+        shown.sort_unstable_by_key(|&(id, _)| id);
+        shown
+            .into_iter()
+            .map(|(id, t)| {
                 let [vx, vy] = t.kf.velocity();
-                let predicted =
-                    predict::predictions(&t.look_ahead, time_s, &self.config.horizons_s);
-                Some(Track {
+                Track {
                     id,
                     class_id: t.class_id,
                     score: t.score,
                     bbox: t.bbox(),
                     velocity: [vx as f32, vy as f32],
-                    predicted,
-                })
+                    predicted: predict::predictions(&t.look_ahead, time_s, &self.config.horizons_s),
+                }
             })
-            .collect();
-        out.sort_by_key(|t| t.id);
-        out
+            .collect()
     }
 }
 
