@@ -5,6 +5,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use vigil::geom::Affine;
 use vigil::track::{Tracker, TrackerConfig};
 
 fn bench_tracker(c: &mut Criterion) {
@@ -39,7 +40,7 @@ fn bench_tracker(c: &mut Criterion) {
             let mut reported = 0;
             for (i, dets) in frames.iter().enumerate() {
                 let time_s = i as f64 / fps;
-                let out = lag.push(time_s, (), tracker.update(dets, time_s));
+                let out = lag.push(time_s, (), tracker.update(dets, time_s), &Affine::IDENTITY);
                 reported += out.iter().map(|(_, t)| t.len()).sum::<usize>();
             }
             reported + lag.finish().len()

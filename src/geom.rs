@@ -97,6 +97,25 @@ impl Affine {
         ])
     }
 
+    /// The map back (this frame's coordinates → the previous frame's); `None` when the map
+    /// folds the plane flat.
+    pub fn inverse(&self) -> Option<Affine> {
+        let [a, b, c, d, e, f] = self.0;
+        let det = a * e - b * d;
+        if !(det.is_finite() && det.abs() > 1e-12) {
+            return None;
+        }
+        let (ia, ib, id, ie) = (e / det, -b / det, -d / det, a / det);
+        Some(Affine([
+            ia,
+            ib,
+            -(ia * c + ib * f),
+            id,
+            ie,
+            -(id * c + ie * f),
+        ]))
+    }
+
     /// The linear part `[[a, b], [d, e]]` (rotation, scale, shear), which also moves velocities
     /// and sizes.
     pub fn linear(&self) -> [[f64; 2]; 2] {
@@ -164,6 +183,20 @@ impl Affine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_affine_undone_by_its_inverse_is_the_identity() {
+        let turn = Affine([0.98, -0.05, 12.0, 0.05, 0.98, -7.0]);
+        let back = turn.inverse().unwrap();
+        for m in [back.after(&turn), turn.after(&back)] {
+            assert!(m
+                .0
+                .iter()
+                .zip(Affine::IDENTITY.0)
+                .all(|(a, b)| (a - b).abs() < 1e-12));
+        }
+        assert_eq!(Affine([0.0, 0.0, 1.0, 0.0, 0.0, 1.0]).inverse(), None);
+    }
 
     #[test]
     fn an_affine_moves_points_and_reports_its_largest_shift() {

@@ -40,7 +40,11 @@ pub fn track_frames(
         } else {
             tracker.carry(time_s, moved)
         };
-        out.extend(lag.push(time_s, (), tracks).into_iter().map(|(_, t)| t));
+        out.extend(
+            lag.push(time_s, (), tracks, moved)
+                .into_iter()
+                .map(|(_, t)| t),
+        );
     }
     out.extend(lag.finish().into_iter().map(|(_, t)| t));
     out

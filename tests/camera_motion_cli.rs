@@ -59,6 +59,16 @@ fn clip(dir: &Path, shaking: bool, frames: u32) -> std::path::PathBuf {
 /// The tracks `vigil track` reports on `video` (with `config`), carried back into vtest.avi's
 /// own coordinates through the window's known corner in each frame.
 fn tracks(video: &Path, dir: &Path, config: Option<&Path>, shaking: bool) -> Vec<(u64, u64, BBox)> {
+    tracks_with(video, dir, (config, &[]), shaking)
+}
+
+/// The same, with more `options` for `vigil track`.
+fn tracks_with(
+    video: &Path,
+    dir: &Path,
+    (config, options): (Option<&Path>, &[&str]),
+    shaking: bool,
+) -> Vec<(u64, u64, BBox)> {
     let mot = dir.join("tracks.txt");
     let mut args = vec![
         "track".to_string(),
@@ -66,6 +76,7 @@ fn tracks(video: &Path, dir: &Path, config: Option<&Path>, shaking: bool) -> Vec
         "--mot".into(),
         mot.to_str().unwrap().into(),
     ];
+    args.extend(options.iter().map(|o| o.to_string()));
     if let Some(c) = config {
         args.extend(["--config".into(), c.to_str().unwrap().into()]);
     }
@@ -95,6 +106,26 @@ fn ids_always_in_view(tracks: &[(u64, u64, BBox)]) -> usize {
         .map(|(_, id, _)| *id)
         .collect();
     ids.len()
+}
+
+/// The mean IoU of each `reference` box with the other run's best box of its frame, over the
+/// pairs at IoU ≥ 0.5, and how many such pairs there are.
+fn agreement(reference: &[(u64, u64, BBox)], other: &[(u64, u64, BBox)]) -> (f32, usize) {
+    let ious: Vec<f32> = reference
+        .iter()
+        .filter_map(|(frame, _, b)| {
+            other
+                .iter()
+                .filter(|(f, _, _)| f == frame)
+                .map(|(_, _, o)| b.iou(o))
+                .max_by(f32::total_cmp)
+                .filter(|iou| *iou >= 0.5)
+        })
+        .collect();
+    (
+        ious.iter().sum::<f32>() / ious.len().max(1) as f32,
+        ious.len(),
+    )
 }
 
 /// How often a person followed on the fixed window changes identity on the other run: each
@@ -184,4 +215,32 @@ fn a_shaking_camera_keeps_its_identities_when_its_motion_is_measured() {
     assert!(log.contains("the camera is still"), "{log}");
     let fixed_auto = tracks(&fixed, &dir, Some(&auto), false);
     assert!(ids(&fixed_auto) as f64 <= 1.1 * ids(&still) as f64);
+}
+
+/// The fixed-lag output (`--lag`) fills and smooths in the scene's frame of reference, not the
+/// picture's: on the shaking window its boxes, carried back into vtest.avi, agree with the fixed
+/// window's lagged boxes (filling and smoothing across the picture instead gives a mean IoU of
+/// about 0.73, and fewer boxes matched).
+#[test]
+fn the_output_lag_fills_and_smooths_along_the_cameras_motion() {
+    let dir = scratch("camera-motion-lag");
+    let frames = 300;
+    let fixed = clip(&dir, false, frames);
+    let shaky = clip(&dir, true, frames);
+    let on = dir.join("on.toml");
+    std::fs::write(&on, "[tracker]\ncamera_motion = \"on\"\n").unwrap();
+    let lag = ["--lag", "0.5"];
+    let still = tracks_with(&fixed, &dir, (None, &lag), false);
+    let shaking = tracks_with(&shaky, &dir, (Some(&on), &lag), true);
+    let (iou, pairs) = agreement(&still, &shaking);
+    println!(
+        "--lag 0.5 on the shaking window against the fixed one: mean IoU {iou:.3} over {pairs} of {} boxes",
+        still.len()
+    );
+    assert!(iou > 0.85, "mean IoU {iou:.3}");
+    assert!(
+        pairs * 10 > still.len() * 7,
+        "{pairs} of {} boxes matched",
+        still.len()
+    );
 }

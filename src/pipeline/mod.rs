@@ -813,7 +813,7 @@ impl TrackStage {
             }
             while let Some(item) = pending.remove(&next) {
                 next += 1;
-                let time_s = item.frame.meta.pts_ms / 1000.0;
+                let (time_s, camera) = (item.frame.meta.pts_ms / 1000.0, item.frame.meta.camera);
                 let started = Instant::now();
                 let (tracks, detections, unchanged) = self.track(item.detections, &item.frame.meta);
                 if self.tracker.config().camera_motion != CameraMotion::Off {
@@ -828,7 +828,7 @@ impl TrackStage {
                     unchanged,
                     unseen: self.tracker.unseen(),
                 };
-                if !self.emit(lag.push(time_s, held, tracks)) {
+                if !self.emit(lag.push(time_s, held, tracks, &camera)) {
                     return Ok(()); // a sink failed; its error says why
                 }
             }

@@ -11,7 +11,7 @@ use super::{FixedLag, Tracker, TrackerConfig};
 use crate::analytics::Lifecycle;
 use crate::detect::nms;
 use crate::frame::{Detection, Event, EventKind, Track};
-use crate::geom::BBox;
+use crate::geom::{Affine, BBox};
 
 /// Any finite coordinate, from sub-pixel to far beyond an image, mostly in a plausible range.
 fn coordinate() -> impl Strategy<Value = f32> {
@@ -132,7 +132,7 @@ proptest! {
             let tracks = tracker.update(detections, time_s);
             check_frame(&tracks, &mut first_seen)?;
             check_events(&lifecycle.update(time_s * 1000.0, &tracks), &mut started, &mut ended)?;
-            for (_, smoothed) in lag.push(time_s, (), tracks) {
+            for (_, smoothed) in lag.push(time_s, (), tracks, &Affine::IDENTITY) {
                 for t in &smoothed {
                     prop_assert!(finite(&t.bbox), "smoothed {t:?}");
                 }
