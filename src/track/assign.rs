@@ -27,6 +27,14 @@ pub fn assign(rows: usize, cols: usize, edges: &[Edge]) -> Assignment {
     debug_assert!(edges
         .iter()
         .all(|&(r, c, g)| r < rows && c < cols && g > 0.0));
+    if edges.is_empty() {
+        // Nothing may match (common in the later rounds): no groups to find.
+        return Assignment {
+            matches: Vec::new(),
+            unmatched_rows: (0..rows).collect(),
+            unmatched_cols: (0..cols).collect(),
+        };
+    }
     let mut matches = Vec::new();
     for group in linked_groups(rows, cols, edges).chunk_by(|a, b| a.0 == b.0) {
         match group {
