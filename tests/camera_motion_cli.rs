@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{read_mot, run_ok, scratch, vtest};
 use vigil::geom::BBox;
@@ -29,7 +29,7 @@ fn corner_at(t: f32, shaking: bool) -> (f32, f32) {
 }
 
 /// The window on vtest.avi's first `frames` frames, fixed or shaking.
-fn clip(dir: &Path, shaking: bool, frames: u32) -> std::path::PathBuf {
+fn clip(dir: &Path, shaking: bool, frames: u32) -> PathBuf {
     let out = dir.join(if shaking { "shaky.mp4" } else { "fixed.mp4" });
     let (w, h) = WINDOW;
     let window = if shaking {
@@ -152,14 +152,20 @@ fn identity_switches(reference: &[(u64, u64, BBox)], other: &[(u64, u64, BBox)])
     switches
 }
 
-#[test]
-fn a_shaking_camera_keeps_its_identities_when_its_motion_is_measured() {
-    let dir = scratch("camera-motion-shaky");
-    let frames = 300;
-    let fixed = clip(&dir, false, frames);
-    let shaky = clip(&dir, true, frames);
+/// A scratch folder `name` with the fixed and the shaking window (300 frames each), and a config
+/// that turns camera motion on: `(dir, fixed, shaking, config)`.
+fn fixed_and_shaking(name: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let fixed = clip(&dir, false, 300);
+    let shaky = clip(&dir, true, 300);
     let on = dir.join("on.toml");
     std::fs::write(&on, "[tracker]\ncamera_motion = \"on\"\n").unwrap();
+    (dir, fixed, shaky, on)
+}
+
+#[test]
+fn a_shaking_camera_keeps_its_identities_when_its_motion_is_measured() {
+    let (dir, fixed, shaky, on) = fixed_and_shaking("camera-motion-shaky");
     let still = tracks(&fixed, &dir, None, false);
     let without = tracks(&shaky, &dir, None, true);
     let with = tracks(&shaky, &dir, Some(&on), true);
@@ -223,12 +229,7 @@ fn a_shaking_camera_keeps_its_identities_when_its_motion_is_measured() {
 /// about 0.73, and fewer boxes matched).
 #[test]
 fn the_output_lag_fills_and_smooths_along_the_cameras_motion() {
-    let dir = scratch("camera-motion-lag");
-    let frames = 300;
-    let fixed = clip(&dir, false, frames);
-    let shaky = clip(&dir, true, frames);
-    let on = dir.join("on.toml");
-    std::fs::write(&on, "[tracker]\ncamera_motion = \"on\"\n").unwrap();
+    let (dir, fixed, shaky, on) = fixed_and_shaking("camera-motion-lag");
     let lag = ["--lag", "0.5"];
     let still = tracks_with(&fixed, &dir, (None, &lag), false);
     let shaking = tracks_with(&shaky, &dir, (Some(&on), &lag), true);

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use super::{cxcywh, Forecast, LookAhead};
-use crate::geom::BBox;
+use crate::geom::{Affine, BBox};
 
 /// How the unexplained motion grows with the look-ahead `tau` (seconds), per axis, in box
 /// heights: std = h · (base + rate · tau). People change pace and direction at a roughly
@@ -164,6 +164,37 @@ struct Fit {
     size: [f64; 2],
 }
 
+impl Fit {
+    /// The fit in the coordinates of a camera that moved by `map`: positions through the whole
+    /// map, velocities through its linear part, variances as the diagonal of L·P·Lᵀ (the axes are
+    /// fitted apart, so there is no cross term to carry).
+    fn follow_camera(&mut self, map: &Affine) {
+        let [[a, b], [d, e]] = map.linear();
+        let [x, y] = self.axes;
+        let at = map.apply([x.at, y.at]);
+        let (vx, vy) = (
+            a * x.velocity + b * y.velocity,
+            d * x.velocity + e * y.velocity,
+        );
+        let var = |p: f64, q: f64, vx: f64, vy: f64| p * p * vx + q * q * vy;
+        self.axes = [
+            AxisFit {
+                at: at[0],
+                velocity: vx,
+                var_at: var(a, b, x.var_at, y.var_at),
+                var_velocity: var(a, b, x.var_velocity, y.var_velocity),
+            },
+            AxisFit {
+                at: at[1],
+                velocity: vy,
+                var_at: var(d, e, x.var_at, y.var_at),
+                var_velocity: var(d, e, x.var_velocity, y.var_velocity),
+            },
+        ];
+        self.size = self.size.map(|v| v * map.scale());
+    }
+}
+
 /// Velocity from a weighted linear regression over the last `window_s` of observations; its
 /// uncertainty from the fit's residuals (a track whose recent path bends, or whose boxes jitter,
 /// gets a less certain and so more cautious velocity), plus the unexplained motion `Spread`.
@@ -205,6 +236,33 @@ impl WindowRegression {
             fit: None,
             earlier: VecDeque::new(),
             error_scale: 1.0,
+        }
+    }
+
+    /// Carries everything this state knows into the coordinates of a camera that moved by `map`
+    /// (the previous frame's → this frame's), as the tracker does with its own filter: the
+    /// boxes seen so far and the fits made from them. Without it a shaking camera's motion
+    /// would read as the object's, and its forecasts would swing with the picture.
+    pub fn follow_camera(&mut self, map: &Affine) {
+        if map.is_identity() {
+            return;
+        }
+        let scale = map.scale();
+        for (_, b) in &mut self.history {
+            let [x, y] = map.apply([b[0], b[1]]);
+            *b = [x, y, b[2] * scale, b[3] * scale];
+        }
+        // The sums are rebuilt from the carried boxes (they mix the axes, which the sums of
+        // each axis alone cannot follow through a rotation).
+        self.sums = Sums::default();
+        if let Some(&(latest, _)) = self.history.back() {
+            for &(t, b) in &self.history {
+                let weight = (-(latest - t) / self.params.weight_decay_s).exp();
+                self.sums.add(t - latest, weight, [b[0], b[1]]);
+            }
+        }
+        for fit in self.fit.iter_mut().chain(self.earlier.iter_mut()) {
+            fit.follow_camera(map);
         }
     }
 
@@ -645,6 +703,42 @@ mod tests {
                 &BBox::from_cxcywh((100.0 + speed * t) as f32, 50.0, 40.0, 100.0),
             );
         }
+    }
+
+    #[test]
+    fn a_shaking_camera_is_not_read_as_the_objects_motion() {
+        // A person standing at x = 300 in the scene; the picture shakes by ±20 px frame to
+        // frame. Told the camera's motion, the forecast stays on the person, as sure as for a
+        // still camera; not told, it swings with the last shake and grows unsure.
+        let (mut told, mut blind, mut still) = (
+            WindowRegression::default(),
+            WindowRegression::default(),
+            WindowRegression::default(),
+        );
+        let mut x = 300.0;
+        for i in 0..30 {
+            let t = i as f64 / 10.0;
+            let dx = if i == 0 {
+                0.0
+            } else if i % 2 == 1 {
+                20.0
+            } else {
+                -20.0
+            };
+            x += dx;
+            told.follow_camera(&Affine([1.0, 0.0, dx, 0.0, 1.0, 0.0]));
+            let seen = BBox::from_cxcywh(x as f32, 200.0, 40.0, 100.0);
+            told.observe(t, &seen);
+            blind.observe(t, &seen);
+            still.observe(t, &BBox::from_cxcywh(300.0, 200.0, 40.0, 100.0));
+        }
+        // A second ahead, in the latest picture's coordinates: where the person is in it.
+        let now = told.forecast(3.9).unwrap();
+        assert!((now.center[0] - x).abs() < 0.5, "{now:?} vs {x}");
+        let calm = still.forecast(3.9).unwrap();
+        assert!(now.cov[0] < 1.5 * calm.cov[0], "{now:?} vs {calm:?}");
+        let swung = blind.forecast(3.9).unwrap();
+        assert!(swung.cov[0] > 4.0 * calm.cov[0], "{swung:?} vs {calm:?}");
     }
 
     #[test]

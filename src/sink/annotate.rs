@@ -12,7 +12,8 @@ use opencv::prelude::*;
 use crate::analytics::SceneFrame;
 use crate::detect::Labels;
 use crate::error::{Context, Result};
-use crate::frame::{Prediction, Track, TrackedFrame};
+use crate::frame::{FrameMeta, Prediction, Track, TrackedFrame};
+use crate::geom::Affine;
 
 /// Mahalanobis distance² within which a 2-D Gaussian holds 90 % of its mass (χ², 2 dof).
 const ELLIPSE_90: f64 = 4.605;
@@ -23,7 +24,7 @@ pub struct Annotator {
     labels: Arc<Labels>,
     trail_len: usize,
     /// Recent centres per track ID, with the sequence number that last extended each trail.
-    trails: HashMap<u64, (u64, VecDeque<Point>)>,
+    trails: HashMap<u64, (u64, VecDeque<[f64; 2]>)>,
 }
 
 impl Annotator {
@@ -43,20 +44,36 @@ impl Annotator {
             .image
             .try_clone()
             .internal_err(|| "copy frame".into())?;
-        self.draw_with_scene(&mut canvas, f.frame.meta.seq, &f.tracks, &f.scene)?;
+        self.draw_with_scene(&mut canvas, &f.frame.meta, &f.tracks, &f.scene)?;
         Ok(canvas)
     }
 
-    /// The lines and zones with their counts, then the tracks.
+    /// Carries the trails drawn so far with a camera that moved by `map` since the last frame
+    /// drawn (in the canvas's pixels), so a trail shows where the object went in the scene, not
+    /// how the picture shook.
+    pub fn follow_camera(&mut self, map: &Affine) {
+        if map.is_identity() {
+            return;
+        }
+        for (_, trail) in self.trails.values_mut() {
+            for p in trail.iter_mut() {
+                *p = map.apply(*p);
+            }
+        }
+    }
+
+    /// The lines and zones with their counts, then the tracks of the frame `meta` describes
+    /// (every frame of the stream comes here in turn: trails follow the camera's motion).
     pub fn draw_with_scene(
         &mut self,
         image: &mut Mat,
-        seq: u64,
+        meta: &FrameMeta,
         tracks: &[Track],
         scene: &SceneFrame,
     ) -> Result<()> {
+        self.follow_camera(&meta.camera);
         self.draw_scene(image, scene)?;
-        self.draw(image, seq, tracks)
+        self.draw(image, meta.seq, tracks)
     }
 
     fn draw_scene(&self, image: &mut Mat, scene: &SceneFrame) -> Result<()> {
@@ -98,7 +115,7 @@ impl Annotator {
             let (cx, cy) = t.bbox.center();
             let trail = &mut self.trails.entry(t.id).or_default();
             trail.0 = seq;
-            trail.1.push_back(Point::new(cx as i32, cy as i32));
+            trail.1.push_back([cx as f64, cy as f64]);
             if trail.1.len() > self.trail_len {
                 trail.1.pop_front();
             }
@@ -111,8 +128,9 @@ impl Annotator {
         for t in tracks {
             let color = id_color(t.id);
             if let Some((_, trail)) = self.trails.get(&t.id) {
-                for pair in trail.iter().collect::<Vec<_>>().windows(2) {
-                    imgproc::line(image, *pair[0], *pair[1], color, 2, imgproc::LINE_AA, 0)
+                let point = |p: &[f64; 2]| Point::new(p[0].round() as i32, p[1].round() as i32);
+                for pair in trail.iter().map(point).collect::<Vec<_>>().windows(2) {
+                    imgproc::line(image, pair[0], pair[1], color, 2, imgproc::LINE_AA, 0)
                         .internal_err(|| "draw".into())?;
                 }
             }
@@ -220,4 +238,42 @@ fn id_color(id: u64) -> Scalar {
     };
     // Darkened a little so white label text stays readable.
     Scalar::new(b * 220.0, g * 220.0, r * 220.0, 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geom::BBox;
+    use opencv::core::CV_8UC3;
+
+    #[test]
+    fn trails_follow_the_camera_so_a_still_person_leaves_no_trail() {
+        // A person standing still in the scene while the picture shakes by ±20 px: told the
+        // camera's motion, their trail stays on one spot (the picture's shake is not drawn).
+        let labels = Arc::new(Labels::parse("person").unwrap());
+        let mut annotator = Annotator::new(labels, 8);
+        let mut image =
+            Mat::new_rows_cols_with_default(240, 320, CV_8UC3, Scalar::all(0.0)).unwrap();
+        let mut x = 150.0;
+        for seq in 0..8u64 {
+            let dx = [0.0, 20.0, -20.0][(seq % 3) as usize];
+            x += dx as f32;
+            annotator.follow_camera(&Affine([1.0, 0.0, dx, 0.0, 1.0, 0.0]));
+            let person = Track {
+                id: 1,
+                class_id: 0,
+                score: 0.9,
+                bbox: BBox::from_cxcywh(x, 120.0, 20.0, 60.0),
+                velocity: [0.0; 2],
+                predicted: Vec::new(),
+            };
+            annotator.draw(&mut image, seq, &[person]).unwrap();
+        }
+        let (_, trail) = &annotator.trails[&1];
+        assert_eq!(trail.len(), 8);
+        assert!(
+            trail.iter().all(|p| (p[0] - x as f64).abs() < 1e-3),
+            "{trail:?}"
+        );
+    }
 }

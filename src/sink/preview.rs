@@ -14,6 +14,7 @@ use super::{Annotator, Sink, SinkPolicy};
 use crate::detect::Labels;
 use crate::error::{Context, Result};
 use crate::frame::{Track, TrackedFrame};
+use crate::geom::Affine;
 
 /// Good enough to read labels, about a tenth of the size of the raw frame.
 const JPEG_QUALITY: i32 = 80;
@@ -143,6 +144,8 @@ pub struct PreviewSink {
     annotator: Annotator,
     rate: RateLimit,
     max_width: i32,
+    /// The camera's motion since the last frame drawn (frames the rate limit skips included).
+    camera: Affine,
 }
 
 impl PreviewSink {
@@ -158,6 +161,7 @@ impl PreviewSink {
             annotator: Annotator::new(labels, trail_len),
             rate: RateLimit::new(max_fps),
             max_width: max_width.max(1),
+            camera: Affine::IDENTITY,
         }
     }
 
@@ -237,10 +241,16 @@ impl Sink for PreviewSink {
 
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         let image = &f.frame.image;
+        // The camera's motion since the last frame drawn, across the frames not drawn.
+        self.camera = f.frame.meta.camera.after(&self.camera);
         if image.empty() || !self.rate.admit(f.frame.meta.pts_ms) {
             return Ok(());
         }
         let (mut canvas, scale) = self.downscale(image)?;
+        let [a, b, c, d, e, g] = std::mem::replace(&mut self.camera, Affine::IDENTITY).0;
+        let s = scale as f64; // the same motion in the smaller canvas's pixels
+        self.annotator
+            .follow_camera(&Affine([a, b, c * s, d, e, g * s]));
         let scaled;
         let tracks = if scale == 1.0 {
             &f.tracks

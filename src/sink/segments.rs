@@ -174,6 +174,7 @@ impl Sink for SegmentedVideoSink {
 
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         if !self.segment_for(f)? {
+            self.annotator.follow_camera(&f.frame.meta.camera); // trails stay true meanwhile
             return Ok(());
         }
         let canvas = self.annotator.annotated_copy(f)?;
@@ -182,11 +183,12 @@ impl Sink for SegmentedVideoSink {
 
     fn write_owned(&mut self, f: &mut TrackedFrame) -> Result<()> {
         if !self.segment_for(f)? {
+            self.annotator.follow_camera(&f.frame.meta.camera); // trails stay true meanwhile
             return Ok(());
         }
-        let (seq, image) = (f.frame.meta.seq, &mut f.frame.image);
+        let (meta, image) = (&f.frame.meta, &mut f.frame.image);
         self.annotator
-            .draw_with_scene(image, seq, &f.tracks, &f.scene)?;
+            .draw_with_scene(image, meta, &f.tracks, &f.scene)?;
         self.encode(image)
     }
 

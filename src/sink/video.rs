@@ -137,9 +137,9 @@ impl Sink for VideoSink {
     }
 
     fn write_owned(&mut self, f: &mut TrackedFrame) -> Result<()> {
-        let (seq, image) = (f.frame.meta.seq, &mut f.frame.image);
+        let (meta, image) = (&f.frame.meta, &mut f.frame.image);
         self.annotator
-            .draw_with_scene(image, seq, &f.tracks, &f.scene)?;
+            .draw_with_scene(image, meta, &f.tracks, &f.scene)?;
         self.encode_fitted(image)
     }
 

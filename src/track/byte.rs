@@ -276,6 +276,7 @@ impl LiveTrack {
         self.kf.warp(camera);
         self.filter_at_observation.warp(camera);
         self.last_observation = camera.apply_box(&self.last_observation);
+        self.look_ahead.follow_camera(camera);
     }
 
     fn bbox(&self) -> BBox {
