@@ -38,8 +38,27 @@ fn detection() -> impl Strategy<Value = Detection> {
         })
 }
 
-/// A frame: its detections (with duplicates now and then) and the time step before it.
-fn frame() -> impl Strategy<Value = (Vec<Detection>, f64)> {
+/// The camera's motion into a frame: mostly none, often a shake or a turn and zoom within what
+/// a camera does, now and then a broken estimate (which the tracker and the lag must ignore).
+fn camera() -> impl Strategy<Value = Affine> {
+    prop_oneof![
+        4 => Just(Affine::IDENTITY),
+        2 => (-60.0f64..60.0, -60.0f64..60.0)
+            .prop_map(|(dx, dy)| Affine([1.0, 0.0, dx, 0.0, 1.0, dy])),
+        2 => (0.6f64..1.6, -0.3f64..0.3, -500.0f64..500.0, -500.0f64..500.0).prop_map(
+            |(zoom, turn, dx, dy)| {
+                let (c, s) = (zoom * turn.cos(), zoom * turn.sin());
+                Affine([c, -s, dx, s, c, dy])
+            }
+        ),
+        1 => prop::array::uniform6(prop_oneof![-1e12f64..1e12, Just(f64::NAN), Just(0.0)])
+            .prop_map(Affine),
+    ]
+}
+
+/// A frame: its detections (with duplicates now and then), the time step before it, and the
+/// camera's motion into it.
+fn frame() -> impl Strategy<Value = (Vec<Detection>, f64, Affine)> {
     (
         prop::collection::vec(detection(), 0..12),
         prop::bool::weighted(0.2),
@@ -49,12 +68,13 @@ fn frame() -> impl Strategy<Value = (Vec<Detection>, f64)> {
             1 => -5.0f64..0.0,      // back in time
             1 => 0.0f64..3600.0,    // a leap ahead
         ],
+        camera(),
     )
-        .prop_map(|(mut dets, duplicate, dt)| {
+        .prop_map(|(mut dets, duplicate, dt, camera)| {
             if duplicate && !dets.is_empty() {
                 dets.push(dets[0]);
             }
-            (dets, dt)
+            (dets, dt, camera)
         })
 }
 
@@ -127,12 +147,12 @@ proptest! {
         let mut first_seen = Vec::new();
         let mut lifecycle = Lifecycle::new(config.lost_timeout_s);
         let (mut started, mut ended) = (HashSet::new(), HashSet::new());
-        for (detections, dt) in &frames {
+        for (detections, dt, camera) in &frames {
             time_s += dt;
-            let tracks = tracker.update(detections, time_s);
+            let tracks = tracker.update_moved(detections, time_s, camera);
             check_frame(&tracks, &mut first_seen)?;
             check_events(&lifecycle.update(time_s * 1000.0, &tracks), &mut started, &mut ended)?;
-            for (_, smoothed) in lag.push(time_s, (), tracks, &Affine::IDENTITY) {
+            for (_, smoothed) in lag.push(time_s, (), tracks, camera) {
                 for t in &smoothed {
                     prop_assert!(finite(&t.bbox), "smoothed {t:?}");
                 }
