@@ -59,6 +59,13 @@ pub struct DetectorConfig {
     /// The adaptive budget: keep the detectors under this share of the machine's CPU by
     /// raising `detect_every` on the busiest cameras first (0: off).
     pub cpu_target: f64,
+    /// Stack up to this many frames (of one stream or of several cameras) into one run of the
+    /// network: more throughput on a GPU; none on a CPU, where 1 (the default) is best. Needs a
+    /// model whose batch is free (`scripts/make_batch_models.py`).
+    pub batch: usize,
+    /// With `batch` > 1: how long the first frame of a batch waits for the others at most, so
+    /// latency stays bounded when frames come slowly.
+    pub batch_wait_ms: f64,
 }
 
 impl Default for DetectorConfig {
@@ -78,6 +85,8 @@ impl Default for DetectorConfig {
             detect_every: 1,
             motion_gate: GateConfig::default(),
             cpu_target: 0.0,
+            batch: 1,
+            batch_wait_ms: 10.0,
         }
     }
 }
@@ -148,6 +157,18 @@ impl Config {
             return Err(format!(
                 "detector.cpu_target = {} must be a share of the CPU in (0, 1], or 0 (off)",
                 d.cpu_target
+            ));
+        }
+        if !(1..=64).contains(&d.batch) {
+            return Err(format!(
+                "detector.batch = {}: frames a run must be 1 to 64",
+                d.batch
+            ));
+        }
+        if !(d.batch_wait_ms.is_finite() && (0.0..=1000.0).contains(&d.batch_wait_ms)) {
+            return Err(format!(
+                "detector.batch_wait_ms = {} must be 0 to 1000 milliseconds",
+                d.batch_wait_ms
             ));
         }
         self.tracker.validate()?;
@@ -227,6 +248,11 @@ mod tests {
         assert!(parse("[detector]\ndevice = \"tpu\"\n")
             .unwrap_err()
             .contains("tpu"));
+        for bad in ["batch = 0", "batch = 65", "batch_wait_ms = -1"] {
+            let key = bad.split(' ').next().unwrap();
+            let err = parse(&format!("[detector]\n{bad}\n")).unwrap_err();
+            assert!(err.contains(&format!("detector.{key}")), "{err}");
+        }
         assert!(parse("[tracker]\nnoise_reference_s = \"fram\"\n")
             .unwrap_err()
             .contains("tracker.noise_reference_s"));

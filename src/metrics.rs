@@ -90,6 +90,9 @@ pub struct Metrics {
     stage: HistogramVec,
     /// Frames waiting for a detector, all cameras together.
     pub detector_queue: IntGauge,
+    /// Runs of the network, all workers together: with `detector.batch`, fewer than frames
+    /// detected (their ratio is the mean batch).
+    pub detector_runs: IntCounter,
     cameras: Mutex<Vec<CameraMetrics>>,
 }
 
@@ -226,6 +229,15 @@ impl Metrics {
                 .map_err(fail)?;
                 registry.register(Box::new(g.clone())).map_err(fail)?;
                 g
+            },
+            detector_runs: {
+                let c = IntCounter::new(
+                    "vigil_detector_runs_total",
+                    "Runs of the detector network (several frames each when batching)",
+                )
+                .map_err(fail)?;
+                registry.register(Box::new(c.clone())).map_err(fail)?;
+                c
             },
             cameras: Mutex::new(Vec::new()),
             registry,

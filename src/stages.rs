@@ -36,6 +36,8 @@ impl DetectorPool {
             family: config.family,
             max_objects: config.max_objects,
             tiles: config.tiles,
+            batch: config.batch,
+            batch_wait: std::time::Duration::from_secs_f64(config.batch_wait_ms / 1000.0),
         };
         let mut detectors = (0..workers)
             .map(|_| Detector::load(&settings))
@@ -50,6 +52,13 @@ impl DetectorPool {
             tracing::info!("--device {}: {why}", settings.device.name());
         }
         tracing::info!(model = %settings.model.display(), family, workers, threads, device = detectors[0].device().name(), "detector ready");
+        if settings.batch > 1 {
+            tracing::info!(
+                "detector: up to {} frames a run, the first waiting at most {} ms for the others",
+                settings.batch,
+                config.batch_wait_ms
+            );
+        }
         Ok(Self {
             detectors,
             labels: Arc::new(labels),

@@ -28,6 +28,8 @@ fn detector(golden: &Value) -> Detector {
         family: None,
         max_objects: 0,
         tiles: Tiles::Off,
+        batch: 1,
+        batch_wait: std::time::Duration::ZERO,
     })
     .expect("load detector")
 }

@@ -42,6 +42,8 @@ fn every_layout_decodes_to_the_known_boxes() {
             family: None,
             max_objects: 0,
             tiles: Tiles::Off,
+            batch: 1,
+            batch_wait: std::time::Duration::ZERO,
         })
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
@@ -186,6 +188,96 @@ fn batched_inference_runs_on_a_batch_free_copy_and_the_fixed_model_says_why_not(
     let err = common::stderr(&out);
     assert!(
         err.contains("fixed batch of 1") && err.contains("make_batch_models.py"),
+        "{err}"
+    );
+}
+
+/// `[detector] batch` (issue 10): the pipeline stacks frames into one run of the network, and
+/// finds exactly what it finds one frame at a time; a model with a fixed batch is refused in one
+/// line naming the key and the script.
+#[test]
+fn the_pipeline_batches_frames_and_finds_the_same_boxes() {
+    let free = common::root().join(".deps/batch/yolox_nano.onnx");
+    assert!(
+        free.is_file(),
+        "{} is missing: run scripts/test.sh",
+        free.display()
+    );
+    let dir = common::scratch("pipeline_batch");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let batched = dir.join("batch.toml");
+    std::fs::write(&batched, "[detector]\nbatch = 4\nbatch_wait_ms = 50\n").unwrap();
+    let run = |config: Option<&std::path::Path>, dets: &std::path::Path| {
+        let mut args = vec![
+            "track".to_string(),
+            s(&common::vtest()),
+            "--model".into(),
+            s(&free),
+            "--max-frames".into(),
+            "60".into(),
+            "--dets".into(),
+            s(dets),
+        ];
+        if let Some(c) = config {
+            args.extend(["--config".into(), s(c)]);
+        }
+        common::vigil()
+            .args(&args)
+            .env("RUST_LOG", "vigil=debug")
+            .output()
+            .unwrap()
+    };
+    let (one, four) = (dir.join("one.txt"), dir.join("four.txt"));
+    let out = run(None, &one);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = run(Some(&batched), &four);
+    let log = common::stderr(&out);
+    assert!(out.status.success(), "{log}");
+    // Batches did form: frames of one file come faster than the network takes them.
+    let stacked: usize = log
+        .lines()
+        .filter(|l| l.contains("one run for several frames"))
+        .filter_map(|l| {
+            l.split("frames=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        stacked >= 30,
+        "{stacked} of 60 frames detected in batches:\n{log}"
+    );
+    let (a, b) = (det_rows(&one), det_rows(&four));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!(
+            x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 1e-3),
+            "{x:?} vs {y:?}"
+        );
+    }
+    // The shared export takes one image at a time.
+    let out = common::run(&[
+        "track",
+        &s(&common::vtest()),
+        "--max-frames",
+        "2",
+        "--mot",
+        &s(&dir.join("x.txt")),
+        "--config",
+        &s(&batched),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("detector.batch = 4") && err.contains("make_batch_models.py"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains("error")).count(),
+        1,
         "{err}"
     );
 }

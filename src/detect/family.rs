@@ -90,6 +90,9 @@ pub struct Identified {
     pub head: Head,
     /// Class names the model carries (Ultralytics `names`), in class-id order.
     pub class_names: Option<Vec<String>>,
+    /// Whether the graph takes any number of images at once (its input's batch and every
+    /// output's leading dimension are free), so that frames can be stacked into one run.
+    pub free_batch: bool,
 }
 
 impl Graph {
@@ -145,6 +148,12 @@ impl Graph {
         Ok((input.name.clone(), size(w, default_w), size(h, default_h)))
     }
 
+    /// Whether the input's batch is free and every output carries it as its leading dimension.
+    fn batch_is_free(&self) -> bool {
+        let free = |p: &Port| p.shape.first().is_some_and(|&b| b < 0);
+        self.inputs.first().is_some_and(free) && self.outputs.iter().all(free)
+    }
+
     /// The graph as vigil runs it, one image at a time: where the input's batch is free (a
     /// leading -1, as in `vigil bench --batch` copies), the outputs' leading -1 is that batch: 1.
     fn one_image_at_a_time(&self) -> Graph {
@@ -183,6 +192,7 @@ impl Graph {
 
 /// Reads the family from the graph, or checks the one the config names against it.
 pub fn identify(graph: &Graph, forced: Option<Family>) -> Result<Identified, String> {
+    let free_batch = graph.batch_is_free();
     let graph = &graph.one_image_at_a_time();
     let (input_name, width, height) = graph
         .image_input()
@@ -216,6 +226,7 @@ pub fn identify(graph: &Graph, forced: Option<Family>) -> Result<Identified, Str
         spec: family.input_spec(width, height),
         head,
         class_names,
+        free_batch,
     })
 }
 

@@ -49,6 +49,11 @@ pub struct DetectorSettings {
     pub max_objects: usize,
     /// Detect in overlapping tiles of each frame too (small objects).
     pub tiles: Tiles,
+    /// Frames stacked into one run of the network, at most (1: one at a time); needs a model
+    /// whose batch is free.
+    pub batch: usize,
+    /// How long the first frame of a batch waits for the others at most.
+    pub batch_wait: std::time::Duration,
 }
 
 /// A stream's own choice among what the shared detectors found: in the daemon, cameras share one
@@ -84,6 +89,8 @@ pub struct Detector {
     device: Device,
     /// Why `auto` did not run on the devices it tried first.
     passed_over: Option<String>,
+    /// Runs of the network so far (a batch of frames, a tile, a frame: one each).
+    runs: u64,
 }
 
 impl Detector {
@@ -125,13 +132,23 @@ impl Detector {
                 .map_err(|e| what(&format!("not a loadable ONNX model ({e})")))
         };
         let (session, device, passed_over) = open_first(settings.device, open)?;
-        let identified = identify(&graph_of(&session), settings.family).map_err(|e| what(&e))?;
+        let graph = graph_of(&session);
+        let identified = identify(&graph, settings.family).map_err(|e| what(&e))?;
+        if settings.batch > 1 && !identified.free_batch {
+            return Err(Error::input(format!(
+                "detector.batch = {}: model '{}' takes a fixed batch ({}); scripts/make_batch_models.py makes a copy whose batch is free",
+                settings.batch,
+                model.display(),
+                graph.describe()
+            )));
+        }
         let mut detector = Self {
             session,
             model: identified,
             settings: settings.clone(),
             device,
             passed_over,
+            runs: 0,
         };
         // ONNX Runtime allocates its buffers on the first run, which takes several times as
         // long as the next: done here, it delays no camera's first frame, and a model that loads
@@ -175,8 +192,14 @@ impl Detector {
         self.settings.classes = classes;
     }
 
+    /// Runs of the network so far.
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
     /// Runs the network on one preprocessed tensor and returns every output, as `f32`.
     pub fn infer(&mut self, tensor: &Array4<f32>) -> Result<Vec<Vec<f32>>> {
+        self.runs += 1;
         let input = TensorRef::from_array_view(tensor.view())
             .map_err(|e| Error::internal(format!("input tensor: {e}")))?;
         let outputs = self
@@ -249,6 +272,71 @@ impl Detector {
             );
         }
         Ok((self.suppress(found), times))
+    }
+
+    /// Frames a run takes at most, and how long the first waits for the others.
+    pub fn batching(&self) -> (usize, std::time::Duration) {
+        (self.settings.batch.max(1), self.settings.batch_wait)
+    }
+
+    /// Whether a `width`×`height` frame is detected whole, in one image (no tiles): such
+    /// frames can share a run of the network.
+    pub fn detects_whole(&self, width: usize, height: usize) -> bool {
+        self.regions(width, height).is_ok_and(
+            |r| matches!(r.as_slice(), [only] if (only.width, only.height) == (width, height)),
+        )
+    }
+
+    /// Detects in several whole frames with one run of the network (their tensors stacked),
+    /// each frame's boxes after its own NMS; a frame that cannot be prepared gets its error and
+    /// the others go on. The inference time is shared out equally.
+    pub fn detect_batch(
+        &mut self,
+        pre: &mut Preprocessor,
+        images: &[&Mat],
+    ) -> Result<Vec<FrameDetections>> {
+        let prepared: Vec<_> = images
+            .iter()
+            .map(|image| {
+                let started = Instant::now();
+                pre.run(image)
+                    .map(|(tensor, letterbox)| (tensor, letterbox, started.elapsed().as_secs_f64()))
+            })
+            .collect();
+        let tensors: Vec<_> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().map(|(t, _, _)| t.view()))
+            .collect();
+        let mut raw_per_frame = Vec::new();
+        let mut inference_s = 0.0;
+        if !tensors.is_empty() {
+            let stacked = ndarray::concatenate(ndarray::Axis(0), &tensors)
+                .map_err(|e| Error::internal(format!("batch of {}: {e}", tensors.len())))?;
+            let started = Instant::now();
+            let raw = self.infer(&stacked)?;
+            inference_s = started.elapsed().as_secs_f64() / tensors.len() as f64;
+            raw_per_frame = split_batch(raw, tensors.len())?;
+        }
+        let mut raw_per_frame = raw_per_frame.into_iter();
+        prepared
+            .into_iter()
+            .map(|p| {
+                let (_, letterbox, preprocess_s) = match p {
+                    Ok(prepared) => prepared,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let raw = raw_per_frame.next().expect("one output per stacked frame");
+                let found = self
+                    .candidates(&raw, &letterbox)?
+                    .into_iter()
+                    .map(|d| (0, d));
+                let times = RegionTimes {
+                    preprocess_s,
+                    inference_s,
+                };
+                Ok(Ok((self.suppress(found.collect()), times)))
+            })
+            .collect()
     }
 
     /// Every box the outputs hold above the score threshold, in source pixels.
@@ -336,11 +424,41 @@ fn open_first(
     Err(failure)
 }
 
+/// One frame's boxes and the time they took, or why the frame could not be detected (the
+/// stream goes on without them).
+pub type FrameDetections = std::result::Result<(Vec<Detection>, RegionTimes), Error>;
+
 /// Where a frame's detection spent its time, summed over its regions.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RegionTimes {
     pub preprocess_s: f64,
     pub inference_s: f64,
+}
+
+/// A batch's outputs cut into each image's: every output's leading dimension is the batch.
+fn split_batch(raw: Vec<Vec<f32>>, images: usize) -> Result<Vec<Vec<Vec<f32>>>> {
+    let mut per_image = vec![Vec::with_capacity(raw.len()); images];
+    for output in raw {
+        if output.is_empty() {
+            per_image
+                .iter_mut()
+                .for_each(|image| image.push(Vec::new()));
+            continue;
+        }
+        if output.len() % images != 0 {
+            return Err(Error::internal(format!(
+                "an output of {} values does not split into {images} images",
+                output.len()
+            )));
+        }
+        for (image, chunk) in per_image
+            .iter_mut()
+            .zip(output.chunks(output.len() / images))
+        {
+            image.push(chunk.to_vec());
+        }
+    }
+    Ok(per_image)
 }
 
 /// The graph as `family::identify` reads it.

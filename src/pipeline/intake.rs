@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::frame::Frame;
 
@@ -144,33 +144,76 @@ impl Intake {
     pub fn take(&self, stop: &AtomicBool) -> Option<Taken> {
         let mut guard = self.lock();
         loop {
-            let (queues, cursor) = &mut *guard;
-            let n = queues.len();
-            for k in 0..n {
-                let i = (*cursor + k) % n;
-                let q = &mut queues[i];
-                if q.in_flight >= q.in_flight_limit {
-                    continue;
-                }
-                if let Some(frame) = q.frames.pop_front() {
-                    let seq = q.next_seq;
-                    q.next_seq += 1;
-                    q.in_flight += 1;
-                    *cursor = (i + 1) % n;
-                    self.room.notify_all();
-                    return Some(Taken::Frame(i, seq, frame));
-                }
-                if !q.open && q.wanted && !q.end_taken {
-                    q.end_taken = true;
-                    return Some(Taken::End(i, q.next_seq));
-                }
+            if let Some(taken) = self.next_ready(&mut guard) {
+                return Some(taken);
             }
-            let all_done = queues.iter().all(|q| q.end_taken || !q.wanted);
+            let all_done = guard.0.iter().all(|q| q.end_taken || !q.wanted);
             if all_done || stop.load(Ordering::Relaxed) {
                 return None;
             }
             guard = wait(&self.work, guard);
         }
+    }
+
+    /// Up to `max` frames for one run of the network: the next as [`take`](Self::take) gives
+    /// it, then whatever else is ready, from any stream, waiting at most `wait` for more. Stops
+    /// early at a stream's end (passed on with the frames). Empty when `take` would be `None`.
+    pub fn take_batch(&self, stop: &AtomicBool, max: usize, wait: Duration) -> Vec<Taken> {
+        let Some(first) = self.take(stop) else {
+            return Vec::new();
+        };
+        let mut taken = vec![first];
+        if max <= 1 || matches!(taken[0], Taken::End(..)) {
+            return taken;
+        }
+        let deadline = Instant::now() + wait;
+        let mut guard = self.lock();
+        while taken.len() < max {
+            if let Some(next) = self.next_ready(&mut guard) {
+                let end = matches!(next, Taken::End(..));
+                taken.push(next);
+                if end {
+                    break;
+                }
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline || stop.load(Ordering::Relaxed) {
+                break;
+            }
+            guard = self
+                .work
+                .wait_timeout(guard, (deadline - now).min(POLL))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        taken
+    }
+
+    /// A frame or an end ready now, streams taken in turn from the cursor.
+    fn next_ready(&self, state: &mut (Vec<Queue>, usize)) -> Option<Taken> {
+        let (queues, cursor) = state;
+        let n = queues.len();
+        for k in 0..n {
+            let i = (*cursor + k) % n;
+            let q = &mut queues[i];
+            if q.in_flight >= q.in_flight_limit {
+                continue;
+            }
+            if let Some(frame) = q.frames.pop_front() {
+                let seq = q.next_seq;
+                q.next_seq += 1;
+                q.in_flight += 1;
+                *cursor = (i + 1) % n;
+                self.room.notify_all();
+                return Some(Taken::Frame(i, seq, frame));
+            }
+            if !q.open && q.wanted && !q.end_taken {
+                q.end_taken = true;
+                return Some(Taken::End(i, q.next_seq));
+            }
+        }
+        None
     }
 
     /// Stream `i`'s tracker has received one of its frames.
@@ -269,6 +312,37 @@ mod tests {
             vec![0, 1, 0],
             "the busy stream does not starve the other"
         );
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_ready_from_every_stream_within_its_limits() {
+        let stop = AtomicBool::new(false);
+        let intake = Intake::new(&[spec(false, 8, 3), spec(false, 8, 8)]);
+        for n in 0..5 {
+            intake.push(0, frame(n), &stop);
+        }
+        intake.push(1, frame(100), &stop);
+        let streams = |batch: Vec<Taken>| -> Vec<usize> {
+            batch
+                .into_iter()
+                .map(|t| match t {
+                    Taken::Frame(i, _, _) => i,
+                    Taken::End(..) => panic!("no end yet"),
+                })
+                .collect()
+        };
+        // Stream 0 may have 3 frames in flight: the batch takes those and stream 1's, then stops
+        // at once rather than wait for more (nothing else can come within 0 ms).
+        let started = Instant::now();
+        let batch = intake.take_batch(&stop, 8, Duration::ZERO);
+        assert_eq!(streams(batch), vec![0, 1, 0, 0]);
+        // Nothing is ready now: the next batch waits its deadline for a second frame, not longer.
+        intake.delivered(0);
+        let started_wait = Instant::now();
+        let batch = intake.take_batch(&stop, 4, Duration::from_millis(30));
+        assert_eq!(streams(batch), vec![0]);
+        assert!(started_wait.elapsed() >= Duration::from_millis(30));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use opencv::core::Mat;
 use opencv::prelude::*;
 
 use crate::analytics::{Analyzer, LineTotal};
-use crate::detect::{DetectionFilter, Detector, Failure};
+use crate::detect::{DetectionFilter, Detector, Failure, FrameDetections};
 use crate::error::{Error, Result};
 use crate::frame::{Detection, Event, Frame, FrameMeta, Plan, Track, TrackedFrame};
 use crate::geom::{Affine, BBox};
@@ -203,6 +203,28 @@ struct Outputs<'a> {
     keep_images: &'a [bool],
     /// Each stream's camera, to name it when one of its frames cannot be detected.
     cameras: &'a [CameraMetrics],
+}
+
+impl Outputs<'_> {
+    /// Hands stream `i`'s frame to its tracker (without its picture where no output draws);
+    /// a tracker that has gone takes no more of the stream's frames.
+    fn deliver(
+        &self,
+        intake: &Intake,
+        i: usize,
+        mut frame: Frame,
+        detections: Option<Vec<Detection>>,
+    ) {
+        if !self.keep_images[i] {
+            frame.release_image();
+        }
+        if self.streams[i]
+            .send(FromDetectors::Frame(Detected { frame, detections }))
+            .is_err()
+        {
+            intake.abandon(i);
+        }
+    }
 }
 
 /// The first error a stream (or the detector pool) hit; later ones are usually its consequences.
@@ -720,62 +742,90 @@ fn detect(
     metrics: &Metrics,
 ) -> Result<()> {
     let mut pre = Preprocessor::new(spec);
-    while let Some(taken) = intake.take(&control.stop) {
+    let (batch, wait) = detector.batching();
+    loop {
+        let taken = intake.take_batch(&control.stop, batch, wait);
+        if taken.is_empty() {
+            return Ok(());
+        }
         metrics.detector_queue.set(intake.depth() as i64);
-        let (i, seq, mut frame) = match taken {
-            Taken::Frame(i, seq, frame) => (i, seq, frame),
-            Taken::End(i, seq) => {
-                let _ = outputs.streams[i].send(FromDetectors::End(seq));
-                continue;
+        let mut to_detect = Vec::with_capacity(taken.len());
+        for t in taken {
+            match t {
+                Taken::End(i, seq) => {
+                    let _ = outputs.streams[i].send(FromDetectors::End(seq));
+                }
+                Taken::Frame(i, seq, mut frame) => {
+                    frame.meta.seq = seq;
+                    if frame.meta.plan == Plan::Detect {
+                        to_detect.push((i, frame));
+                    } else {
+                        outputs.cameras[i].frame_not_detected(frame.meta.plan);
+                        outputs.deliver(intake, i, frame, None);
+                    }
+                }
             }
-        };
-        frame.meta.seq = seq;
-        if frame.meta.plan != Plan::Detect {
-            outputs.cameras[i].frame_not_detected(frame.meta.plan);
-            if !outputs.keep_images[i] {
-                frame.release_image();
-            }
-            if outputs.streams[i]
-                .send(FromDetectors::Frame(Detected {
-                    frame,
-                    detections: None,
-                }))
-                .is_err()
-            {
-                intake.abandon(i);
-            }
-            continue;
         }
-        let detections = match detector.detect_frame(&mut pre, &frame.image) {
-            Ok((found, times)) => {
-                metrics.observe_stage("preprocess", times.preprocess_s);
-                metrics.observe_stage("inference", times.inference_s);
-                outputs.cameras[i].frame_detected(times.preprocess_s + times.inference_s);
-                found
-            }
-            Err(Failure::Network(e)) => return Err(e),
-            // One unusable frame must not end the stream: it passes with nothing detected, so
-            // the tracker's order is kept.
-            Err(Failure::Frame(e)) => {
-                outputs.cameras[i].frame_detected(0.0);
-                outputs.cameras[i].frame_undetected(frame.meta.number, &e);
-                Vec::new()
-            }
-        };
-        if !outputs.keep_images[i] {
-            frame.release_image();
-        }
-        if outputs.streams[i]
-            .send(FromDetectors::Frame(Detected {
-                frame,
-                detections: Some(detections),
-            }))
-            .is_err()
-        {
-            intake.abandon(i);
+        let runs = detector.runs();
+        let results = detect_frames(detector, &mut pre, &to_detect)?;
+        metrics.detector_runs.inc_by(detector.runs() - runs);
+        for ((i, frame), result) in to_detect.into_iter().zip(results) {
+            let detections = match result {
+                Ok((found, times)) => {
+                    metrics.observe_stage("preprocess", times.preprocess_s);
+                    metrics.observe_stage("inference", times.inference_s);
+                    outputs.cameras[i].frame_detected(times.preprocess_s + times.inference_s);
+                    found
+                }
+                // One unusable frame must not end the stream: it passes with nothing detected, so
+                // the tracker's order is kept.
+                Err(e) => {
+                    outputs.cameras[i].frame_detected(0.0);
+                    outputs.cameras[i].frame_undetected(frame.meta.number, &e);
+                    Vec::new()
+                }
+            };
+            outputs.deliver(intake, i, frame, Some(detections));
         }
     }
-    Ok(())
+}
+
+/// Detects in each frame, in order: whole frames together in one run of the network when the
+/// detector batches, the others (tiled) one by one. An error for a frame that cannot be
+/// detected; the call's error when the network fails.
+fn detect_frames(
+    detector: &mut Detector,
+    pre: &mut Preprocessor,
+    frames: &[(usize, Frame)],
+) -> Result<Vec<FrameDetections>> {
+    let whole =
+        |f: &Frame| detector.detects_whole(f.image.cols() as usize, f.image.rows() as usize);
+    let batched: Vec<usize> = if frames.len() > 1 {
+        (0..frames.len()).filter(|&k| whole(&frames[k].1)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut results: Vec<Option<_>> = (0..frames.len()).map(|_| None).collect();
+    if batched.len() > 1 {
+        let images: Vec<&Mat> = batched.iter().map(|&k| &frames[k].1.image).collect();
+        tracing::debug!(
+            frames = images.len(),
+            "detector: one run for several frames"
+        );
+        for (k, result) in batched.iter().zip(detector.detect_batch(pre, &images)?) {
+            results[*k] = Some(result);
+        }
+    }
+    for (k, (_, frame)) in frames.iter().enumerate() {
+        if results[k].is_none() {
+            results[k] = Some(match detector.detect_frame(pre, &frame.image) {
+                Ok(found) => Ok(found),
+                Err(Failure::Frame(e)) => Err(e),
+                Err(Failure::Network(e)) => return Err(e),
+            });
+        }
+    }
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// One stream's tracker thread: puts the workers' results back in order, tracks, derives
