@@ -146,8 +146,12 @@ impl Affine {
         *self == Self::IDENTITY
     }
 
-    /// A box carried by the map: its centre moved, its size scaled.
+    /// A box carried by the map: its centre moved, its size scaled. The identity leaves it
+    /// exactly as it is (no rounding through centre and size), so a fixed camera changes nothing.
     pub fn apply_box(&self, b: &BBox) -> BBox {
+        if self.is_identity() {
+            return *b;
+        }
         let (cx, cy) = b.center();
         let [x, y] = self.apply([cx as f64, cy as f64]);
         let s = self.scale() as f32;

@@ -122,18 +122,25 @@ fn det_rows(path: &std::path::Path) -> Vec<[f64; 5]> {
         .collect()
 }
 
-/// `vigil bench --batch` (issue 10) on a copy of YOLOX-Nano whose batch is free (built by
-/// scripts/make_batch_models.py in scripts/test.sh): the copy finds what the original finds,
-/// batches of 1, 2 and 4 run, and the original refuses a batch of 2 with a line that says how to
-/// make such a copy.
-#[test]
-fn batched_inference_runs_on_a_batch_free_copy_and_the_fixed_model_says_why_not() {
+/// The copy of YOLOX-Nano whose batch is free (scripts/make_batch_models.py, run by
+/// scripts/test.sh).
+fn batch_free_yolox() -> std::path::PathBuf {
     let free = common::root().join(".deps/batch/yolox_nano.onnx");
     assert!(
         free.is_file(),
         "{} is missing: run scripts/test.sh",
         free.display()
     );
+    free
+}
+
+/// `vigil bench --batch` (issue 10) on a copy of YOLOX-Nano whose batch is free (built by
+/// scripts/make_batch_models.py in scripts/test.sh): the copy finds what the original finds,
+/// batches of 1, 2 and 4 run, and the original refuses a batch of 2 with a line that says how to
+/// make such a copy.
+#[test]
+fn batched_inference_runs_on_a_batch_free_copy_and_the_fixed_model_says_why_not() {
+    let free = batch_free_yolox();
     let dir = common::scratch("batch_models");
     let vtest = common::vtest();
     let (fixed_dets, free_dets) = (dir.join("fixed.txt"), dir.join("free.txt"));
@@ -197,12 +204,7 @@ fn batched_inference_runs_on_a_batch_free_copy_and_the_fixed_model_says_why_not(
 /// line naming the key and the script.
 #[test]
 fn the_pipeline_batches_frames_and_finds_the_same_boxes() {
-    let free = common::root().join(".deps/batch/yolox_nano.onnx");
-    assert!(
-        free.is_file(),
-        "{} is missing: run scripts/test.sh",
-        free.display()
-    );
+    let free = batch_free_yolox();
     let dir = common::scratch("pipeline_batch");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let batched = dir.join("batch.toml");

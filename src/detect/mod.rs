@@ -325,7 +325,9 @@ impl Detector {
                     Ok(prepared) => prepared,
                     Err(e) => return Ok(Err(e)),
                 };
-                let raw = raw_per_frame.next().expect("one output per stacked frame");
+                let raw = raw_per_frame.next().ok_or_else(|| {
+                    Error::internal("a batch's outputs ran out before its frames".to_string())
+                })?;
                 let found = self
                     .candidates(&raw, &letterbox)?
                     .into_iter()

@@ -207,7 +207,6 @@ pub struct WindowRegression {
     /// this runs for every track on every frame, and refitting the window each time was a
     /// third of the tracker's time.
     sums: Sums,
-    decay: Decay,
     fit: Option<Fit>,
     /// Earlier fits, kept `ERROR_LAG_S` to check them against what happened next.
     earlier: VecDeque<Fit>,
@@ -232,7 +231,6 @@ impl WindowRegression {
             params,
             history: VecDeque::new(),
             sums: Sums::default(),
-            decay: Decay::new(params.weight_decay_s),
             fit: None,
             earlier: VecDeque::new(),
             error_scale: 1.0,
@@ -314,9 +312,9 @@ impl LookAhead for WindowRegression {
         if self.params.adapt_to_track {
             self.check_earlier_fit(time_s, [b[0], b[1]]);
         }
+        let decay_s = self.params.weight_decay_s;
         if let Some(&(last_s, _)) = self.history.back() {
-            let dt = time_s - last_s;
-            self.sums.age(dt, self.decay.weight(dt, 0));
+            self.sums.age(time_s - last_s, decay_s);
         }
         self.history.push_back((time_s, b));
         self.sums.add(0.0, 1.0, [b[0], b[1]]);
@@ -324,8 +322,8 @@ impl LookAhead for WindowRegression {
             if time_s - t <= self.params.window_s || self.history.len() <= 2 {
                 break;
             }
-            let weight = self.decay.weight(time_s - t, 1);
-            self.sums.add(t - time_s, -weight, [old[0], old[1]]);
+            let age = t - time_s;
+            self.sums.add(age, -(age / decay_s).exp(), [old[0], old[1]]);
             self.history.pop_front();
         }
         let fit = Fit {
@@ -366,35 +364,6 @@ fn shrunk(fit: AxisFit, shrink: f64) -> AxisFit {
     }
 }
 
-/// `exp(−age / decay_s)`, the weight of a box `age` seconds old, remembering one age per use:
-/// at a steady frame rate the same ones recur (a frame's step; the age at which boxes leave
-/// the window), and `exp` was a tenth of the look-ahead's time.
-#[derive(Clone, Debug)]
-struct Decay {
-    decay_s: f64,
-    memo: [(f64, f64); 2],
-}
-
-impl Decay {
-    fn new(decay_s: f64) -> Self {
-        Self {
-            decay_s,
-            memo: [(f64::NAN, 1.0); 2],
-        }
-    }
-
-    fn weight(&mut self, age: f64, memo: usize) -> f64 {
-        let (remembered, weight) = self.memo[memo];
-        // Frame times are sums of fractions: the same step differs in the last bits.
-        if (age - remembered).abs() < 1e-9 {
-            return weight;
-        }
-        let weight = (-age / self.decay_s).exp();
-        self.memo[memo] = (age, weight);
-        weight
-    }
-}
-
 /// Weighted sums of a least-squares line fit of centre x and y against time, times relative to
 /// the latest observation, weights `exp(age / weight_decay_s)` (1 for the latest).
 #[derive(Clone, Copy, Debug, Default)]
@@ -409,9 +378,9 @@ struct Sums {
 }
 
 impl Sums {
-    /// Every sample `dt` seconds older: times shift by `dt`, weights fall by `f`
-    /// (`exp(-dt/decay)`).
-    fn age(&mut self, dt: f64, f: f64) {
+    /// Every sample `dt` seconds older: times shift by `dt`, weights fall by `exp(-dt/decay)`.
+    fn age(&mut self, dt: f64, decay_s: f64) {
+        let f = (-dt / decay_s).exp();
         let (sw, st, stt) = (self.sw, self.st, self.stt);
         self.stt = f * (stt - 2.0 * dt * st + dt * dt * sw);
         self.st = f * (st - dt * sw);

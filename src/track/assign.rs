@@ -89,9 +89,10 @@ fn best_matching(group: &[(usize, Edge)]) -> Vec<(usize, usize)> {
     let cols = index(group.iter().map(|(_, e)| e.1).collect());
     let mut local = vec![0.0; rows.len() * cols.len()];
     for &(_, (r, c, g)) in group {
+        // Both lists were built from these very edges: the position is the index.
         let (i, j) = (
-            rows.binary_search(&r).unwrap(),
-            cols.binary_search(&c).unwrap(),
+            rows.partition_point(|&x| x < r),
+            cols.partition_point(|&x| x < c),
         );
         local[i * cols.len() + j] = g;
     }

@@ -84,12 +84,14 @@ impl<T> FixedLag<T> {
             camera,
         });
         let mut out = Vec::new();
-        while let Some(front) = self.pending.front() {
-            // A small tolerance so that a lag of exactly k frame intervals holds k frames.
-            if time_s - front.time_s + 1e-9 < self.lag_s {
-                break;
-            }
-            out.push(self.release_front());
+        // A small tolerance so that a lag of exactly k frame intervals holds k frames.
+        while self
+            .pending
+            .front()
+            .is_some_and(|front| time_s - front.time_s + 1e-9 >= self.lag_s)
+        {
+            let entry = self.pending.pop_front();
+            out.extend(entry.map(|entry| self.release(entry)));
         }
         out
     }
@@ -97,8 +99,8 @@ impl<T> FixedLag<T> {
     /// Releases every frame still held (end of stream, or a stop).
     pub fn finish(&mut self) -> Vec<(T, Vec<Track>)> {
         let mut out = Vec::with_capacity(self.pending.len());
-        while !self.pending.is_empty() {
-            out.push(self.release_front());
+        while let Some(entry) = self.pending.pop_front() {
+            out.push(self.release(entry));
         }
         out
     }
@@ -120,8 +122,8 @@ impl<T> FixedLag<T> {
             for (k, entry) in self.pending.range_mut(last + 1..).enumerate() {
                 let f = ((entry.time_s - t0) / (time_s - t0).max(1e-12)) as f32;
                 let (before, after) = (
-                    carry(&from_before[k], &before_box),
-                    carry(&from_after[k], &track.bbox),
+                    from_before[k].apply_box(&before_box),
+                    from_after[k].apply_box(&track.bbox),
                 );
                 let filled = Track {
                     id: track.id,
@@ -162,8 +164,9 @@ impl<T> FixedLag<T> {
         (forward, backward)
     }
 
-    fn release_front(&mut self) -> (T, Vec<Track>) {
-        let entry = self.pending.pop_front().expect("caller checked");
+    /// Writes out `entry`, just taken from the front of `pending`: its boxes smoothed over the
+    /// frames around it.
+    fn release(&mut self, entry: Entry<T>) -> (T, Vec<Track>) {
         let reach = (2.0 * self.smoothing_s).min(self.lag_s);
         while self
             .released
@@ -188,7 +191,7 @@ impl<T> FixedLag<T> {
                             find(tracks, track.id).map(|i| tracks[i].bbox)
                         }
                     };
-                    found.extend(bbox.map(|b| (*dt, *weight, carry(into_own, &b))));
+                    found.extend(bbox.map(|b| (*dt, *weight, into_own.apply_box(&b))));
                 }
                 track.bbox = symmetric_mean(&found, reach);
             }
@@ -231,15 +234,6 @@ impl<T> FixedLag<T> {
             .chain(ahead)
             .map(|(t, slot, into)| (t - time_s, weight(t - time_s), slot, into))
             .collect()
-    }
-}
-
-/// `b` carried by `map` (untouched by the identity, so a fixed camera's boxes stay exact).
-fn carry(map: &Affine, b: &BBox) -> BBox {
-    if map.is_identity() {
-        *b
-    } else {
-        map.apply_box(b)
     }
 }
 
