@@ -201,15 +201,21 @@ impl Fit {
 #[derive(Clone, Debug)]
 pub struct WindowRegression {
     params: RegressionParams,
-    /// Recent boxes `(time_s, [cx, cy, w, h])`, oldest first.
-    history: VecDeque<(f64, [f64; 4])>,
+    /// Recent box centres `(time_s, [cx, cy], moved)`, oldest first, each in the picture of its
+    /// own time; `moved` is `self.moved` then.
+    history: VecDeque<(f64, [f64; 2], Affine)>,
     /// The regression's weighted sums over `history`, kept up to date as boxes come and go:
     /// this runs for every track on every frame, and refitting the window each time was a
     /// third of the tracker's time.
     sums: Sums,
     fit: Option<Fit>,
-    /// Earlier fits, kept `ERROR_LAG_S` to check them against what happened next.
-    earlier: VecDeque<Fit>,
+    /// Earlier fits, kept `ERROR_LAG_S` to check them against what happened next, each in the
+    /// picture of its own time, with `self.moved` then.
+    earlier: VecDeque<(Fit, Affine)>,
+    /// How the camera has moved since this state began (or since `moved` was last rebased):
+    /// what is kept in an older picture's coordinates is carried into the current one only
+    /// when it is used, not on every frame.
+    moved: Affine,
     /// Running mean of this track's squared normalized forecast errors (1 = as expected).
     error_scale: f64,
 }
@@ -233,35 +239,50 @@ impl WindowRegression {
             sums: Sums::default(),
             fit: None,
             earlier: VecDeque::new(),
+            moved: Affine::IDENTITY,
             error_scale: 1.0,
         }
     }
 
-    /// Carries everything this state knows into the coordinates of a camera that moved by `map`
-    /// (the previous frame's → this frame's), as the tracker does with its own filter: the
-    /// boxes seen so far and the fits made from them. Without it a shaking camera's motion
-    /// would read as the object's, and its forecasts would swing with the picture.
+    /// Carries this state into the coordinates of a camera that moved by `map` (the previous
+    /// frame's → this frame's), as the tracker does with its own filter. Without it a shaking
+    /// camera's motion would read as the object's, and its forecasts would swing with the
+    /// picture. The sums and the fit are carried at once; older boxes and fits when used.
     pub fn follow_camera(&mut self, map: &Affine) {
         if map.is_identity() {
             return;
         }
-        let scale = map.scale();
-        for (_, b) in &mut self.history {
-            let [x, y] = map.apply([b[0], b[1]]);
-            *b = [x, y, b[2] * scale, b[3] * scale];
-        }
-        // The sums are rebuilt from the carried boxes (they mix the axes, which the sums of
-        // each axis alone cannot follow through a rotation).
-        self.sums = Sums::default();
-        if let Some(&(latest, _)) = self.history.back() {
-            for &(t, b) in &self.history {
-                let weight = (-(latest - t) / self.params.weight_decay_s).exp();
-                self.sums.add(t - latest, weight, [b[0], b[1]]);
-            }
-        }
-        for fit in self.fit.iter_mut().chain(self.earlier.iter_mut()) {
+        self.sums.warp(map);
+        if let Some(fit) = &mut self.fit {
             fit.follow_camera(map);
         }
+        self.moved = map.after(&self.moved);
+        // Far from where it began (a long pan or zoom): before the numbers grow unwieldy.
+        if !self.moved.is_usable() {
+            self.rebase();
+        }
+    }
+
+    /// How the camera moved from the picture in which `self.moved` was `then` to the current one.
+    fn since(&self, then: &Affine) -> Affine {
+        if *then == self.moved {
+            return Affine::IDENTITY;
+        }
+        let back = then.inverse().unwrap_or(Affine::IDENTITY);
+        self.moved.after(&back)
+    }
+
+    /// Starts `moved` afresh (it grows with every frame of a long, moving track), keeping what
+    /// each older box and fit is relative to it.
+    fn rebase(&mut self) {
+        let back = self.moved.inverse().unwrap_or(Affine::IDENTITY);
+        for (_, _, then) in &mut self.history {
+            *then = then.after(&back);
+        }
+        for (_, then) in &mut self.earlier {
+            *then = then.after(&back);
+        }
+        self.moved = Affine::IDENTITY;
     }
 
     fn forecast_from(&self, fit: &Fit, time_s: f64, scale: f64) -> Forecast {
@@ -290,13 +311,17 @@ impl WindowRegression {
     /// Updates the per-track error record with how the fit of about `ERROR_LAG_S` ago did.
     fn check_earlier_fit(&mut self, time_s: f64, at: [f64; 2]) {
         let mut due = None;
-        while let Some(f) = self.earlier.front() {
+        while let Some((f, _)) = self.earlier.front() {
             if time_s - f.time_s < ERROR_LAG_S {
                 break;
             }
             due = self.earlier.pop_front();
         }
-        if let Some(fit) = due {
+        if let Some((mut fit, then)) = due {
+            let moved = self.since(&then);
+            if !moved.is_identity() {
+                fit.follow_camera(&moved);
+            }
             let f = self.forecast_from(&fit, time_s, 1.0);
             let d2 = f.mahalanobis2(at) / 2.0; // 1 on average when calibrated
             if d2.is_finite() {
@@ -313,17 +338,18 @@ impl LookAhead for WindowRegression {
             self.check_earlier_fit(time_s, [b[0], b[1]]);
         }
         let decay_s = self.params.weight_decay_s;
-        if let Some(&(last_s, _)) = self.history.back() {
+        if let Some(&(last_s, _, _)) = self.history.back() {
             self.sums.age(time_s - last_s, decay_s);
         }
-        self.history.push_back((time_s, b));
+        self.history.push_back((time_s, [b[0], b[1]], self.moved));
         self.sums.add(0.0, 1.0, [b[0], b[1]]);
-        while let Some(&(t, old)) = self.history.front() {
+        while let Some(&(t, old, then)) = self.history.front() {
             if time_s - t <= self.params.window_s || self.history.len() <= 2 {
                 break;
             }
             let age = t - time_s;
-            self.sums.add(age, -(age / decay_s).exp(), [old[0], old[1]]);
+            let old = self.since(&then).apply(old);
+            self.sums.add(age, -(age / decay_s).exp(), old);
             self.history.pop_front();
         }
         let fit = Fit {
@@ -335,7 +361,7 @@ impl LookAhead for WindowRegression {
             size: [b[2], b[3]],
         };
         if self.params.adapt_to_track {
-            self.earlier.push_back(fit);
+            self.earlier.push_back((fit, self.moved));
         }
         self.fit = Some(fit);
     }
@@ -375,9 +401,31 @@ struct Sums {
     sx: [f64; 2],
     stx: [f64; 2],
     sxx: [f64; 2],
+    /// Σw·x·y: what carries `sxx` through a map that mixes the axes (a turn).
+    sxy: f64,
 }
 
 impl Sums {
+    /// The same samples with every position carried by `map` (weights and times unchanged):
+    /// exact, since each sum is a polynomial of degree ≤ 2 in the positions.
+    fn warp(&mut self, map: &Affine) {
+        let [a, b, c, d, e, f] = map.0;
+        let (sw, st) = (self.sw, self.st);
+        let ([sx, sy], [stx, sty], [sxx, syy], sxy) = (self.sx, self.stx, self.sxx, self.sxy);
+        let square = |p: f64, q: f64, r: f64| {
+            p * p * sxx + q * q * syy + r * r * sw + 2.0 * (p * q * sxy + p * r * sx + q * r * sy)
+        };
+        self.sx = [a * sx + b * sy + c * sw, d * sx + e * sy + f * sw];
+        self.stx = [a * stx + b * sty + c * st, d * stx + e * sty + f * st];
+        self.sxx = [square(a, b, c), square(d, e, f)];
+        self.sxy = a * d * sxx
+            + (a * e + b * d) * sxy
+            + b * e * syy
+            + (a * f + c * d) * sx
+            + (b * f + c * e) * sy
+            + c * f * sw;
+    }
+
     /// Every sample `dt` seconds older: times shift by `dt`, weights fall by `exp(-dt/decay)`.
     fn age(&mut self, dt: f64, decay_s: f64) {
         let f = (-dt / decay_s).exp();
@@ -390,6 +438,7 @@ impl Sums {
             self.sx[i] *= f;
             self.sxx[i] *= f;
         }
+        self.sxy *= f;
     }
 
     /// Adds a sample at relative time `t` with weight `w`; a negative weight removes it.
@@ -403,6 +452,7 @@ impl Sums {
             self.stx[i] += w * t * x;
             self.sxx[i] += w * x * x;
         }
+        self.sxy += w * x[0] * x[1];
     }
 
     /// The lines through both axes; `latest` is the position when there is no line to fit.
@@ -672,6 +722,48 @@ mod tests {
                 &BBox::from_cxcywh((100.0 + speed * t) as f32, 50.0, 40.0, 100.0),
             );
         }
+    }
+
+    #[test]
+    fn sums_carried_by_a_map_equal_sums_of_the_carried_samples() {
+        let samples = [
+            (-0.3, 0.3, [10.0, 4.0]),
+            (-0.1, 0.6, [12.0, 5.5]),
+            (0.0, 1.0, [15.0, 5.0]),
+        ];
+        let map = Affine([0.98, -0.08, 7.0, 0.08, 0.98, -3.0]);
+        let (mut warped, mut rebuilt) = (Sums::default(), Sums::default());
+        for &(t, w, p) in &samples {
+            warped.add(t, w, p);
+            rebuilt.add(t, w, map.apply(p));
+        }
+        warped.warp(&map);
+        let all = |s: &Sums| {
+            [
+                s.sx[0], s.sx[1], s.stx[0], s.stx[1], s.sxx[0], s.sxx[1], s.sxy, s.sw, s.st, s.stt,
+            ]
+        };
+        for (a, b) in all(&warped).iter().zip(all(&rebuilt)) {
+            assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn a_long_pan_is_followed_past_a_rebase() {
+        // The camera pans 300 px a frame for 10 s (30,000 px across the scene: `moved` is
+        // rebased several times); a person standing still stays where the forecast puts them.
+        let mut m = WindowRegression::default();
+        let pan = Affine([1.0, 0.0, -300.0, 0.0, 1.0, 0.0]);
+        for i in 0..100 {
+            if i > 0 {
+                m.follow_camera(&pan);
+            }
+            let x = 30_320.0 - 300.0 * i as f32; // still in the scene, swept across the picture
+            m.observe(i as f64 / 10.0, &BBox::from_cxcywh(x, 240.0, 40.0, 100.0));
+        }
+        let ahead = m.forecast(10.9).unwrap();
+        assert!((ahead.center[0] - 620.0).abs() < 1.0, "{ahead:?}");
+        assert!(ahead.cov[0] < 200.0, "{ahead:?}");
     }
 
     #[test]
