@@ -174,9 +174,10 @@ impl Affine {
     /// Anything else is a broken estimate or file, and repeated it would overflow the tracker's
     /// state (found by fuzzing).
     pub fn is_usable(&self) -> bool {
-        let [_, b, c, d, _, f] = self.0;
+        let [a, b, c, d, e, f] = self.0;
+        // The scale's bounds squared: no square root for a check run per track and frame.
         self.0.iter().all(|v| v.is_finite())
-            && (0.5..=2.0).contains(&self.scale())
+            && (0.25..=4.0).contains(&(a * e - b * d).abs())
             && b.abs() <= 1.0
             && d.abs() <= 1.0
             && c.abs() < 1e4

@@ -70,17 +70,16 @@ pub type DefaultLookAhead = WindowRegression;
 
 /// Forecasts made at `now_s` for each horizon, as the tracker reports them.
 pub fn predictions(model: &impl LookAhead, now_s: f64, horizons_s: &[f32]) -> Vec<Prediction> {
-    horizons_s
-        .iter()
-        .filter_map(|&dt_s| {
-            let f = model.forecast(now_s + dt_s as f64)?;
-            Some(Prediction {
-                dt_s,
-                bbox: f.bbox(),
-                cov_xy: f.cov.map(|v| v as f32),
-            })
+    let mut out = Vec::with_capacity(horizons_s.len());
+    out.extend(horizons_s.iter().filter_map(|&dt_s| {
+        let f = model.forecast(now_s + dt_s as f64)?;
+        Some(Prediction {
+            dt_s,
+            bbox: f.bbox(),
+            cov_xy: f.cov.map(|v| v as f32),
         })
-        .collect()
+    }));
+    out
 }
 
 /// Box centre and size as `[cx, cy, w, h]` in f64.

@@ -35,24 +35,44 @@ pub fn assign(rows: usize, cols: usize, edges: &[Edge]) -> Assignment {
             unmatched_cols: (0..cols).collect(),
         };
     }
-    let mut matches = Vec::new();
-    for group in linked_groups(rows, cols, edges).chunk_by(|a, b| a.0 == b.0) {
-        match group {
-            [(_, (r, c, _))] => matches.push((*r, *c)),
-            _ => matches.extend(best_matching(group)),
+    // A pair whose row and column have no other edge is a group of its own and matches as it
+    // is: most pairs, in a frame of people apart. Only the rest need grouping and solving.
+    let (mut row_edges, mut col_edges) = (vec![0u32; rows], vec![0u32; cols]);
+    for &(r, c, _) in edges {
+        row_edges[r] += 1;
+        col_edges[c] += 1;
+    }
+    let alone = |&(r, c, _): &Edge| row_edges[r] == 1 && col_edges[c] == 1;
+    // Sized up front: a filtered collect grows by reallocation, and this runs thrice a frame.
+    let mut matches = Vec::with_capacity(rows.min(cols));
+    matches.extend(edges.iter().filter(|e| alone(e)).map(|&(r, c, _)| (r, c)));
+    let linked: Vec<Edge> = edges.iter().copied().filter(|e| !alone(e)).collect();
+    if !linked.is_empty() {
+        for group in linked_groups(rows, cols, &linked).chunk_by(|a, b| a.0 == b.0) {
+            match star_best(group) {
+                Some(pair) => matches.push(pair),
+                None => matches.extend(best_matching(group)),
+            }
         }
     }
     matches.sort_unstable();
-    let mut row_taken = vec![false; rows];
-    let mut col_taken = vec![false; cols];
+    // The counts are done with; they now mark what was taken.
+    let (row_taken, col_taken) = (&mut row_edges, &mut col_edges);
+    row_taken.fill(0);
+    col_taken.fill(0);
     for &(r, c) in &matches {
-        row_taken[r] = true;
-        col_taken[c] = true;
+        row_taken[r] = 1;
+        col_taken[c] = 1;
     }
+    let untaken = |taken: &[u32]| {
+        let mut out = Vec::with_capacity(taken.len() - matches.len());
+        out.extend((0..taken.len()).filter(|&i| taken[i] == 0));
+        out
+    };
     Assignment {
+        unmatched_rows: untaken(row_taken),
+        unmatched_cols: untaken(col_taken),
         matches,
-        unmatched_rows: (0..rows).filter(|&r| !row_taken[r]).collect(),
-        unmatched_cols: (0..cols).filter(|&c| !col_taken[c]).collect(),
     }
 }
 
@@ -74,8 +94,31 @@ fn linked_groups(rows: usize, cols: usize, edges: &[Edge]) -> Vec<(usize, Edge)>
     }
     let mut grouped: Vec<(usize, Edge)> =
         edges.iter().map(|&e| (root(&mut parent, e.0), e)).collect();
-    grouped.sort_unstable_by_key(|&(group, (r, c, _))| (group, r, c));
+    // Only the grouping matters: within a group, `best_matching` orders rows and columns itself.
+    grouped.sort_unstable_by_key(|&(group, _)| group);
     grouped
+}
+
+/// The best pair of a group whose edges all share one row or one column (a track between two
+/// boxes, or a box between two tracks: most groups of a crowd), of which only one can match.
+/// `None` for any other group, and when the best gain is tied: the solver's choice among equals
+/// stays the reference.
+fn star_best(group: &[(usize, Edge)]) -> Option<(usize, usize)> {
+    let (_, (row, col, _)) = group[0];
+    let star = group.iter().all(|&(_, (r, _, _))| r == row)
+        || group.iter().all(|&(_, (_, c, _))| c == col);
+    if !star {
+        return None;
+    }
+    let best = group
+        .iter()
+        .map(|&(_, (_, _, g))| g)
+        .fold(f64::MIN, f64::max);
+    let mut at_best = group.iter().filter(|&&(_, (_, _, g))| g == best);
+    match (at_best.next(), at_best.next()) {
+        (Some(&(_, (r, c, _))), None) => Some((r, c)),
+        _ => None,
+    }
 }
 
 /// The optimal matching within one group, in the group's original indices.
@@ -178,6 +221,21 @@ mod tests {
             assert_eq!(a.matches.len() + a.unmatched_rows.len(), rows);
             assert_eq!(a.matches.len() + a.unmatched_cols.len(), cols);
         }
+    }
+
+    #[test]
+    fn a_star_takes_its_best_pair_and_leaves_ties_to_the_solver() {
+        let star = [(0, (0, 0, 0.2)), (0, (0, 1, 0.7)), (0, (0, 2, 0.4))];
+        assert_eq!(star_best(&star), Some((0, 1)));
+        let column_star = [(0, (0, 3, 0.2)), (0, (1, 3, 0.1))];
+        assert_eq!(star_best(&column_star), Some((0, 3)));
+        let tied = [(0, (0, 0, 0.5)), (0, (0, 1, 0.5))];
+        assert_eq!(star_best(&tied), None);
+        let chain = [(0, (0, 0, 0.5)), (0, (0, 1, 0.4)), (0, (1, 1, 0.3))];
+        assert_eq!(star_best(&chain), None);
+        // Through `assign`, the tie still ends in one pair.
+        let a = assign(1, 2, &[(0, 0, 0.5), (0, 1, 0.5)]);
+        assert_eq!(a.matches.len(), 1);
     }
 
     #[test]

@@ -378,10 +378,18 @@ impl Tracker {
         };
 
         let (low_score, high_score) = (self.config.low_score, self.config.high_score);
-        let (high, low): (Vec<&Detection>, Vec<&Detection>) = detections
-            .iter()
-            .filter(|d| d.score >= low_score && trackable(&d.bbox))
-            .partition(|d| d.score >= high_score);
+        // Sized up front: `partition` grows both by reallocation, a cost per frame.
+        let (mut high, mut low) = (
+            Vec::with_capacity(detections.len()),
+            Vec::with_capacity(detections.len()),
+        );
+        for d in detections {
+            if d.score >= high_score && trackable(&d.bbox) {
+                high.push(d);
+            } else if d.score >= low_score && trackable(&d.bbox) {
+                low.push(d);
+            }
+        }
 
         // Round 1: confirmed tracks (tracked or lost) against sure detections.
         let pool = self.indices(|p| p != Phase::Tentative);
@@ -441,9 +449,10 @@ impl Tracker {
     }
 
     fn indices(&self, keep: impl Fn(Phase) -> bool) -> Vec<usize> {
-        (0..self.tracks.len())
-            .filter(|&i| keep(self.tracks[i].phase))
-            .collect()
+        // Sized up front: a filtered collect grows from 4 by reallocation, a cost per frame.
+        let mut out = Vec::with_capacity(self.tracks.len());
+        out.extend((0..self.tracks.len()).filter(|&i| keep(self.tracks[i].phase)));
+        out
     }
 
     /// Matches tracks to detections on cost `1 − IoU` (IoU times the detection score when
@@ -464,7 +473,7 @@ impl Tracker {
             .collect();
         by_left.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let widest = dets.iter().map(|d| d.bbox.width()).fold(0.0f32, f32::max);
-        let mut edges = Vec::new();
+        let mut edges = Vec::with_capacity(2 * tracks.len()); // a track overlaps a box or two
         for (row, &i) in tracks.iter().enumerate() {
             let (track_box, class_id) = (self.tracks[i].bbox(), self.tracks[i].class_id);
             let from = by_left.partition_point(|&(x1, _)| x1 <= track_box.x1 - widest);
@@ -578,15 +587,16 @@ impl Tracker {
             self.config.coast_s
         };
         // Sorted by id while they are small (id, track) pairs, not the reported tracks.
-        let mut shown: Vec<(u64, &LiveTrack)> = self
-            .tracks
-            .iter()
-            .filter(|t| {
-                (t.phase == Phase::Tracked && (carried || t.last_seen_s == time_s))
-                    || (t.phase == Phase::Lost && time_s - t.last_seen_s <= coast_s)
-            })
-            .filter_map(|t| Some((t.id?, t)))
-            .collect();
+        let mut shown: Vec<(u64, &LiveTrack)> = Vec::with_capacity(self.tracks.len());
+        shown.extend(
+            self.tracks
+                .iter()
+                .filter(|t| {
+                    (t.phase == Phase::Tracked && (carried || t.last_seen_s == time_s))
+                        || (t.phase == Phase::Lost && time_s - t.last_seen_s <= coast_s)
+                })
+                .filter_map(|t| Some((t.id?, t))),
+        );
         shown.sort_unstable_by_key(|&(id, _)| id);
         shown
             .into_iter()
