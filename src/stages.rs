@@ -44,8 +44,13 @@ impl DetectorPool {
             .collect::<Result<Vec<_>>>()?;
         let labels = labels_for(config, &detectors[0], &settings.model)?;
         let classes = class_ids(&labels, &config.classes)?;
+        let person = config
+            .complete_cut_people
+            .then(|| labels.id_of("person").ok())
+            .flatten();
         for detector in &mut detectors {
             detector.keep_classes(classes.clone());
+            detector.complete_cut_people(person);
         }
         let family = detectors[0].family().name();
         if let Some(why) = detectors[0].passed_over() {

@@ -1,5 +1,6 @@
 //! Object detection: an ONNX model run by ONNX Runtime, its output decoded into boxes, then NMS.
 
+mod edges;
 mod family;
 mod labels;
 mod nms;
@@ -22,6 +23,7 @@ use opencv::core::{Mat, Rect};
 use opencv::prelude::*;
 use std::time::Instant;
 
+pub use edges::{complete_cut_people, PERSON_ASPECT};
 use family::{identify, Graph, Identified, Port};
 pub use family::{parse_class_names, Family};
 pub use labels::Labels;
@@ -91,6 +93,8 @@ pub struct Detector {
     passed_over: Option<String>,
     /// Runs of the network so far (a batch of frames, a tile, a frame: one each).
     runs: u64,
+    /// The person class, whose boxes cut by the frame's edge are completed (`edges`).
+    complete_cut: Option<usize>,
 }
 
 impl Detector {
@@ -149,6 +153,7 @@ impl Detector {
             device,
             passed_over,
             runs: 0,
+            complete_cut: None,
         };
         // ONNX Runtime allocates its buffers on the first run, which takes several times as
         // long as the next: done here, it delays no camera's first frame, and a model that loads
@@ -190,6 +195,21 @@ impl Detector {
     /// Keeps only these classes from now on (`None`: all).
     pub fn keep_classes(&mut self, classes: Option<Vec<usize>>) {
         self.settings.classes = classes;
+    }
+
+    /// Boxes of class `person` cut by a frame's edge are extended past it to a whole person's
+    /// shape (`None`: boxes stay as the network gives them).
+    pub fn complete_cut_people(&mut self, person: Option<usize>) {
+        self.complete_cut = person;
+    }
+
+    /// NMS across the regions of a `frame`-sized picture, then people cut by its edges made whole.
+    fn finish(&self, candidates: Vec<(usize, Detection)>, frame: (usize, usize)) -> Vec<Detection> {
+        let mut kept = self.suppress(candidates);
+        if let Some(person) = self.complete_cut {
+            complete_cut_people(&mut kept, frame, person);
+        }
+        kept
     }
 
     /// Runs of the network so far.
@@ -271,7 +291,7 @@ impl Detector {
                     .map(|d| (k, d)),
             );
         }
-        Ok((self.suppress(found), times))
+        Ok((self.finish(found, frame), times))
     }
 
     /// Frames a run takes at most, and how long the first waits for the others.
@@ -320,7 +340,8 @@ impl Detector {
         let mut raw_per_frame = raw_per_frame.into_iter();
         prepared
             .into_iter()
-            .map(|p| {
+            .zip(images)
+            .map(|(p, image)| {
                 let (_, letterbox, preprocess_s) = match p {
                     Ok(prepared) => prepared,
                     Err(e) => return Ok(Err(e)),
@@ -336,7 +357,8 @@ impl Detector {
                     preprocess_s,
                     inference_s,
                 };
-                Ok(Ok((self.suppress(found.collect()), times)))
+                let frame = (image.cols() as usize, image.rows() as usize);
+                Ok(Ok((self.finish(found.collect(), frame), times)))
             })
             .collect()
     }
