@@ -252,19 +252,7 @@ fn tiles_find_small_people_the_whole_frame_misses() {
             "--dets",
             &s(&dets),
         ]);
-        let json = dir.join(format!("{tiles}.json"));
-        run_ok(&[
-            "eval-det",
-            "--gt",
-            &s(&input),
-            "--res",
-            &s(&res),
-            "--json",
-            &s(&json),
-        ]);
-        let figures: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        figures["COMBINED"]["recall_at_p80"].as_f64().unwrap()
+        combined_recall_at_p80(&input, &res, &dir.join(format!("{tiles}.json")))
     };
     let whole = recall_at_p80("off");
     let tiled = recall_at_p80("1x2");
@@ -305,23 +293,9 @@ fn people_cut_by_the_frame_edge_are_boxed_whole_and_match_more_targets() {
                 .filter(|r| r[2] < -2.0 || r[3] < -2.0)
                 .count();
         }
+        let gt = shared().join("mot/MOT17-mini");
         let json = dir.join(format!("{name}.json"));
-        let gt = s(&shared().join("mot/MOT17-mini"));
-        run_ok(&[
-            "eval-det",
-            "--gt",
-            &gt,
-            "--res",
-            &s(&res),
-            "--json",
-            &s(&json),
-        ]);
-        let figures: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        (
-            figures["COMBINED"]["recall_at_p80"].as_f64().unwrap(),
-            past_the_edge,
-        )
+        (combined_recall_at_p80(&gt, &res, &json), past_the_edge)
     };
     let (completed, completed_past) = recall_at_p80("completed", &[]);
     let raw_config = s(&raw_config);
@@ -335,4 +309,21 @@ fn people_cut_by_the_frame_edge_are_boxed_whole_and_match_more_targets() {
         "recall at 80 % precision: completed {completed:.3}, raw {raw:.3}"
     );
     eprintln!("recall at 80 % precision: completed {completed:.3}, raw {raw:.3}");
+}
+
+/// `vigil eval-det --json` of `res` against `gt`: the combined recall at 80 % precision.
+fn combined_recall_at_p80(gt: &Path, res: &Path, json: &Path) -> f64 {
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    run_ok(&[
+        "eval-det",
+        "--gt",
+        &s(gt),
+        "--res",
+        &s(res),
+        "--json",
+        &s(json),
+    ]);
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    figures["COMBINED"]["recall_at_p80"].as_f64().unwrap()
 }
