@@ -383,10 +383,13 @@ impl Tracker {
             Vec::with_capacity(detections.len()),
             Vec::with_capacity(detections.len()),
         );
-        for d in detections {
-            if d.score >= high_score && trackable(&d.bbox) {
+        for d in detections
+            .iter()
+            .filter(|d| d.score >= low_score && trackable(&d.bbox))
+        {
+            if d.score >= high_score {
                 high.push(d);
-            } else if d.score >= low_score && trackable(&d.bbox) {
+            } else {
                 low.push(d);
             }
         }
