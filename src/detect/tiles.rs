@@ -15,8 +15,9 @@ use crate::geom::BBox;
 /// Neighbouring tiles share this fraction of a tile, so an object cut by one tile's edge is
 /// whole in the next.
 const OVERLAP: f64 = 0.2;
-/// A box this close (px) to an edge a tile shares with a neighbour is taken as cut by it.
-const CUT_MARGIN_PX: f32 = 3.0;
+/// A box this close (px) to an edge a tile shares with a neighbour, or to the frame's edge, is
+/// taken as cut by it (detectors stop a few pixels short of the edge of what they see).
+pub(super) const CUT_MARGIN_PX: f32 = 3.0;
 /// `auto` gives each tile about this many model inputs across: enough magnification for small
 /// objects without detecting the frame many times over.
 const AUTO_TILE_IN_INPUTS: f64 = 2.0;
