@@ -241,29 +241,28 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
-        assert!(parse("[detector]\nconfx = 0.3\n")
-            .unwrap_err()
-            .contains("confx"));
-        assert!(parse("[detector]\nconf = 1.5\n")
-            .unwrap_err()
-            .contains("detector.conf"));
-        assert!(parse("[tracker]\nlow_score = 0.9\n")
-            .unwrap_err()
-            .contains("tracker.low_score"));
-        assert!(parse("[detector]\ndevice = \"tpu\"\n")
-            .unwrap_err()
-            .contains("tpu"));
-        for bad in ["batch = 0", "batch = 65", "batch_wait_ms = -1"] {
-            let key = bad.split(' ').next().unwrap();
-            let err = parse(&format!("[detector]\n{bad}\n")).unwrap_err();
-            assert!(err.contains(&format!("detector.{key}")), "{err}");
+        // (config, what its error must name)
+        let cases = [
+            ("[detector]\nconfx = 0.3\n", "confx"),
+            ("[detector]\nconf = 1.5\n", "detector.conf"),
+            ("[tracker]\nlow_score = 0.9\n", "tracker.low_score"),
+            ("[detector]\ndevice = \"tpu\"\n", "tpu"),
+            ("[detector]\nbatch = 0\n", "detector.batch"),
+            ("[detector]\nbatch = 65\n", "detector.batch"),
+            ("[detector]\nbatch_wait_ms = -1\n", "detector.batch_wait_ms"),
+            (
+                "[tracker]\nnoise_reference_s = \"fram\"\n",
+                "tracker.noise_reference_s",
+            ),
+            (
+                "[tracker]\nnoise_reference_s = 0\n",
+                "tracker.noise_reference_s",
+            ),
+        ];
+        for (toml, named) in cases {
+            let err = parse(toml).unwrap_err();
+            assert!(err.contains(named), "{toml:?}: {err}");
         }
-        assert!(parse("[tracker]\nnoise_reference_s = \"fram\"\n")
-            .unwrap_err()
-            .contains("tracker.noise_reference_s"));
-        assert!(parse("[tracker]\nnoise_reference_s = 0\n")
-            .unwrap_err()
-            .contains("tracker.noise_reference_s"));
     }
 
     #[test]

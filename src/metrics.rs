@@ -96,20 +96,30 @@ pub struct Metrics {
     cameras: Mutex<Vec<CameraMetrics>>,
 }
 
+/// A metric the registry refused (a name or label set it already has): a programming error,
+/// reported rather than panicked on.
+fn fail(e: prometheus::Error) -> Error {
+    Error::internal(format!("metrics: {e}"))
+}
+
 impl Metrics {
     pub fn new() -> Result<Arc<Self>> {
         let registry = Registry::new();
-        let fail = |e: prometheus::Error| Error::internal(format!("metrics: {e}"));
+        // A metric made and registered, or why not: the one way every metric below is built.
+        fn registered<M: prometheus::core::Collector + Clone + 'static>(
+            registry: &Registry,
+            made: prometheus::Result<M>,
+        ) -> Result<M> {
+            let metric = made.map_err(fail)?;
+            registry.register(Box::new(metric.clone())).map_err(fail)?;
+            Ok(metric)
+        }
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).map_err(fail)?;
-            registry.register(Box::new(c.clone())).map_err(fail)?;
-            Ok::<_, Error>(c)
+            registered(&registry, IntCounterVec::new(Opts::new(name, help), labels))
         };
         let histogram = |name: &str, help: &str, label: &str| {
             let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
-            let h = HistogramVec::new(opts, &[label]).map_err(fail)?;
-            registry.register(Box::new(h.clone())).map_err(fail)?;
-            Ok::<_, Error>(h)
+            registered(&registry, HistogramVec::new(opts, &[label]))
         };
         let cam = &["camera"];
         let metrics = Self {
@@ -178,39 +188,33 @@ impl Metrics {
                 "Recorded files deleted by retention, by reason (age: record.retain_days, disk: record.min_free_mb)",
                 &["camera", "reason"],
             )?,
-            detector_seconds: {
-                let c = CounterVec::new(
+            detector_seconds: registered(
+                &registry,
+                CounterVec::new(
                     Opts::new(
                         "vigil_detector_seconds_total",
                         "Time the detector workers spent on this camera's frames (preprocess and inference)",
                     ),
                     cam,
-                )
-                .map_err(fail)?;
-                registry.register(Box::new(c.clone())).map_err(fail)?;
-                c
-            },
-            detect_every: {
-                let g = IntGaugeVec::new(
+                ),
+            )?,
+            detect_every: registered(
+                &registry,
+                IntGaugeVec::new(
                     Opts::new(
                         "vigil_detect_every",
                         "The detector runs on every Nth frame of this camera (the adaptive budget moves it)",
                     ),
                     cam,
-                )
-                .map_err(fail)?;
-                registry.register(Box::new(g.clone())).map_err(fail)?;
-                g
-            },
-            active_tracks: {
-                let g = IntGaugeVec::new(
+                ),
+            )?,
+            active_tracks: registered(
+                &registry,
+                IntGaugeVec::new(
                     Opts::new("vigil_active_tracks", "Tracks reported in the latest frame"),
                     cam,
-                )
-                .map_err(fail)?;
-                registry.register(Box::new(g.clone())).map_err(fail)?;
-                g
-            },
+                ),
+            )?,
             latency: histogram(
                 "vigil_latency_seconds",
                 "Capture-to-output latency of each frame",
@@ -221,24 +225,20 @@ impl Metrics {
                 "Time each pipeline stage spends on one frame",
                 "stage",
             )?,
-            detector_queue: {
-                let g = IntGauge::new(
+            detector_queue: registered(
+                &registry,
+                IntGauge::new(
                     "vigil_detector_queue_depth",
                     "Frames waiting for a detector worker",
-                )
-                .map_err(fail)?;
-                registry.register(Box::new(g.clone())).map_err(fail)?;
-                g
-            },
-            detector_runs: {
-                let c = IntCounter::new(
+                ),
+            )?,
+            detector_runs: registered(
+                &registry,
+                IntCounter::new(
                     "vigil_detector_runs_total",
                     "Runs of the detector network (several frames each when batching)",
-                )
-                .map_err(fail)?;
-                registry.register(Box::new(c.clone())).map_err(fail)?;
-                c
-            },
+                ),
+            )?,
             cameras: Mutex::new(Vec::new()),
             registry,
         };
