@@ -251,6 +251,10 @@ mod tests {
             ("[detector]\nbatch = 65\n", "detector.batch"),
             ("[detector]\nbatch_wait_ms = -1\n", "detector.batch_wait_ms"),
             (
+                "[detector]\ncomplete_cut_people = \"yes\"\n",
+                "detector.complete_cut_people",
+            ),
+            (
                 "[tracker]\nnoise_reference_s = \"fram\"\n",
                 "tracker.noise_reference_s",
             ),
