@@ -54,33 +54,23 @@ fn json_counts(path: &Path) -> Counts {
     counts
 }
 
-/// A crossing by a person this hidden (MOTChallenge visibility) happens out of any camera's
-/// sight: a detector cannot see it, a tracker can only bridge it.
-const HIDDEN: f32 = 0.1;
-
 /// Crossings per (line, direction) of the ground-truth trajectories (pedestrians that count,
-/// as the MOTChallenge rules say), through the same analytics: all, and those by people who
-/// were visible when they crossed.
-fn gt_counts(seq: &Path, config: &Config) -> (Counts, Counts) {
-    let visibility = gt_visibility(seq);
+/// as the MOTChallenge rules say), through the same analytics.
+fn gt_counts(seq: &Path, config: &Config) -> Counts {
     let labels = Labels::parse("person").unwrap();
     let mut analyzer = Analyzer::new(&config.analytics, &labels, 1.0, "analytics").unwrap();
-    let fps = frame_rate(seq);
-    let (mut all, mut visible) = (Counts::new(), Counts::new());
+    let fps = seqinfo(seq, "frameRate");
+    let mut counts = Counts::new();
     for (n, tracks) in gt_frames(seq) {
         let (_, scene) = analyzer.update(n as f64 * 1000.0 / fps, &tracks);
         for e in scene.events {
             if let vigil::analytics::SceneEventKind::LineCross(d) = e.kind {
                 let direction = if d == Direction::In { "in" } else { "out" };
-                let key = (e.place.to_string(), direction);
-                *all.entry(key.clone()).or_default() += 1;
-                if visibility[&(n, e.id)] >= HIDDEN {
-                    *visible.entry(key).or_default() += 1;
-                }
+                *counts.entry((e.place.to_string(), direction)).or_default() += 1;
             }
         }
     }
-    (all, visible)
+    counts
 }
 
 /// The gt rows that count (class 1, consider = 1), as `[frame, id, x, y, w, h, …, visibility]`.
@@ -116,34 +106,45 @@ fn gt_frames(seq: &Path) -> Vec<(u64, Vec<Track>)> {
         .collect()
 }
 
-fn gt_visibility(seq: &Path) -> BTreeMap<(u64, u64), f32> {
-    gt_rows(seq)
-        .into_iter()
-        .map(|v| ((v[0] as u64, v[1] as u64), v[8]))
-        .collect()
-}
-
-fn frame_rate(seq: &Path) -> f64 {
+/// A number from the sequence's `seqinfo.ini`.
+fn seqinfo(seq: &Path, key: &str) -> f64 {
     let ini = std::fs::read_to_string(seq.join("seqinfo.ini")).unwrap();
     ini.lines()
-        .find_map(|l| l.strip_prefix("frameRate="))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .unwrap()
         .trim()
         .parse()
         .unwrap()
 }
 
+/// Counting lines laid out the same way on every scene, not placed where the counts happen
+/// to agree: across each scene at a quarter, half and three quarters of its width (people
+/// walking sideways) and of its height (people walking towards or away from the camera).
+fn quarter_lines(seq: &Path) -> Vec<(String, [[f64; 2]; 2])> {
+    let (w, h) = (seqinfo(seq, "imWidth"), seqinfo(seq, "imHeight"));
+    let mut lines = Vec::new();
+    for q in 1..=3 {
+        let f = q as f64 / 4.0;
+        lines.push((format!("across{q}"), [[w * f, 0.0], [w * f, h]]));
+        lines.push((format!("along{q}"), [[0.0, h * f], [w, h * f]]));
+    }
+    lines
+}
+
 #[test]
 fn line_counts_from_tracks_match_counts_from_ground_truth() {
     let dir = scratch("analytics-mot17");
-    let seqs: Vec<&str> = LINES.iter().map(|(s, _, _)| *s).collect();
+    let seqs = ["MOT17-02", "MOT17-04", "MOT17-05", "MOT17-09"];
     let val = val_half(&dir, &seqs, u64::MAX);
     let mut report = Vec::new();
-    let mut sums = (0, 0, 0);
-    for (seq, name, points) in LINES {
-        let lines = [(name, points)];
+    // (gt, tracks) crossings of the lines across the scenes, and of those along them.
+    let (mut across, mut along) = ((0, 0), (0, 0));
+    for seq in seqs {
+        let lines = quarter_lines(&val.join(seq));
+        let named: Vec<(&str, [[f64; 2]; 2])> =
+            lines.iter().map(|(n, p)| (n.as_str(), *p)).collect();
         let config_path = dir.join(format!("{seq}.toml"));
-        let toml = lines_toml(&lines);
+        let toml = lines_toml(&named);
         std::fs::write(&config_path, &toml).unwrap();
         let json = dir.join(format!("{seq}.jsonl"));
         let out = run_ok(&[
@@ -165,31 +166,33 @@ fn line_counts_from_tracks_match_counts_from_ground_truth() {
             let expected = format!("line {line} {direction} person: {n}");
             assert!(printed.contains(&expected), "{expected} in:\n{printed}");
         }
-        let (truth, seen) = gt_counts(&val.join(seq), &Config::parse(&toml).unwrap());
-        let total = |c: &Counts| c.values().sum::<u64>();
-        let (gt, gt_seen, ours) = (total(&truth), total(&seen), total(&tracked));
-        assert!(
-            gt >= 8,
-            "{seq}: only {gt} gt crossings, choose another line"
-        );
-        sums = (sums.0 + gt, sums.1 + gt_seen, sums.2 + ours);
+        let truth = gt_counts(&val.join(seq), &Config::parse(&toml).unwrap());
+        let total = |c: &Counts, prefix: &str| {
+            c.iter()
+                .filter(|((line, _), _)| line.starts_with(prefix))
+                .map(|(_, n)| n)
+                .sum::<u64>()
+        };
+        for (sums, prefix) in [(&mut across, "across"), (&mut along, "along")] {
+            sums.0 += total(&truth, prefix);
+            sums.1 += total(&tracked, prefix);
+        }
+        report.push(format!("{seq}: gt {truth:?}\n  tracks {tracked:?}"));
+    }
+    let error = |(gt, ours): (u64, u64)| 100.0 * (ours as f64 - gt as f64).abs() / gt as f64;
+    let all = (across.0 + along.0, across.1 + along.1);
+    for (name, sums) in [("across", across), ("along", along), ("all", all)] {
         report.push(format!(
-            "{seq} {name}: gt {gt} {truth:?}, gt seen crossing {gt_seen}, tracks {ours} {tracked:?}"
+            "{name}: gt {}, tracks {}: error {:.1} %",
+            sums.0,
+            sums.1,
+            error(sums)
         ));
     }
-    let (gt, gt_seen, ours) = sums;
-    let error = |reference: u64| (ours as f64 - reference as f64).abs() / reference as f64;
-    report.push(format!(
-        "all scenes: gt {gt}, gt seen crossing {gt_seen}, tracks {ours}: error {:.1} % against all, {:.1} % against the seen",
-        100.0 * error(gt),
-        100.0 * error(gt_seen)
-    ));
     let report = report.join("\n");
     println!("{report}");
-    // Crossings made while hidden (visibility < 0.1) cannot be seen by the detector; what can
-    // be seen must be counted within 10 %, and all of it within 20 %.
-    assert!(error(gt_seen) <= 0.10, "{report}");
-    assert!(error(gt) <= 0.20, "{report}");
+    assert!(all.0 >= 100, "too few crossings to measure:\n{report}");
+    assert!(error(all) <= 10.0, "{report}");
 }
 
 #[test]
@@ -252,7 +255,7 @@ fn time_to_cross_predicted_one_second_ahead_on_ground_truth() {
     let (mut errors, mut crossings) = (Vec::new(), 0);
     for (seq, name, points) in LINES {
         let config = Config::parse(&lines_toml(&[(name, points)])).unwrap();
-        let fps = frame_rate(&val.join(seq));
+        let fps = seqinfo(&val.join(seq), "frameRate");
         let mut analyzer = Analyzer::new(
             &config.analytics,
             &Labels::parse("person").unwrap(),

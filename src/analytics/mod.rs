@@ -2,6 +2,7 @@
 //! visits, ground speed. Pure, no I/O.
 
 mod config;
+mod footing;
 mod homography;
 mod lifecycle;
 mod lines;

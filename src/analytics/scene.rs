@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::config::{AnalyticsConfig, Anchor};
+use super::footing::Footing;
 use super::homography::Homography;
 use super::lines::{time_to_cross, Direction, LineCounter, Segment};
 use super::zones::{Polygon, ZoneChange, ZoneWatcher};
@@ -107,17 +108,20 @@ pub struct Analyzer {
     ground: Option<Homography>,
     layout: Arc<Layout>,
     totals: BTreeMap<(usize, Direction, usize), u64>,
+    footing: Footing,
 }
 
 fn follows(classes: &Classes, class_id: usize) -> bool {
     classes.as_ref().is_none_or(|c| c.contains(&class_id))
 }
 
-fn anchor_of(b: &BBox, anchor: Anchor) -> Point {
+/// The anchor point of a box whose object stands `hidden_below` pixels lower than its bottom
+/// (see `Footing`).
+fn anchor_of(b: &BBox, anchor: Anchor, hidden_below: f64) -> Point {
     let (cx, cy) = b.center();
     match anchor {
-        Anchor::BottomCenter => [cx as f64, b.y2 as f64],
-        Anchor::Center => [cx as f64, cy as f64],
+        Anchor::BottomCenter => [cx as f64, b.y2 as f64 + hidden_below],
+        Anchor::Center => [cx as f64, cy as f64 + hidden_below / 2.0],
     }
 }
 
@@ -177,6 +181,7 @@ impl Analyzer {
             ground,
             layout,
             totals: BTreeMap::new(),
+            footing: Footing::default(),
         })
     }
 
@@ -189,6 +194,7 @@ impl Analyzer {
             ground: None,
             layout: Arc::default(),
             totals: BTreeMap::new(),
+            footing: Footing::default(),
         }
     }
 
@@ -229,13 +235,14 @@ impl Analyzer {
 
     /// One track against every line and zone.
     fn follow(&mut self, t: &Track, pts_ms: f64, scene: &mut SceneFrame) {
-        let height = t.bbox.height() as f64;
+        let hidden = self.footing.hidden_below(t.id, &t.bbox, pts_ms);
+        let height = t.bbox.height() as f64 + hidden;
         let velocity = [t.velocity[0] as f64, t.velocity[1] as f64];
         let speed_px_s = super::norm(velocity[0], velocity[1]);
         let speed_m_s = self
             .ground
             .as_ref()
-            .and_then(|g| g.speed_m_s(anchor_of(&t.bbox, Anchor::BottomCenter), velocity));
+            .and_then(|g| g.speed_m_s(anchor_of(&t.bbox, Anchor::BottomCenter, hidden), velocity));
         let event = |kind, place: &Arc<str>| SceneEvent {
             kind,
             place: place.clone(),
@@ -254,14 +261,16 @@ impl Analyzer {
             if !follows(&line.classes, t.class_id) {
                 continue;
             }
-            let anchor = anchor_of(&t.bbox, line.anchor);
+            let anchor = anchor_of(&t.bbox, line.anchor, hidden);
             if let Some(direction) = line.counter.observe(t.id, anchor, height) {
                 scene
                     .events
                     .push(event(SceneEventKind::LineCross(direction), &line.name));
                 *self.totals.entry((k, direction, t.class_id)).or_insert(0) += 1;
             }
-            if let Some((in_s, std_s)) = forecast_crossing(&line.counter.segment, t, line.anchor) {
+            if let Some((in_s, std_s)) =
+                forecast_crossing(&line.counter.segment, t, line.anchor, hidden)
+            {
                 insight.crossings.push(CrossingForecast {
                     line: line.name.clone(),
                     in_s,
@@ -274,7 +283,7 @@ impl Analyzer {
             .iter_mut()
             .filter(|z| follows(&z.classes, t.class_id))
         {
-            let anchor = anchor_of(&t.bbox, zone.anchor);
+            let anchor = anchor_of(&t.bbox, zone.anchor, hidden);
             if let Some(change) = zone.watcher.observe(t.id, anchor, height, pts_ms) {
                 scene.events.push(event(zone_event(change), &zone.name));
             }
@@ -286,6 +295,7 @@ impl Analyzer {
 
     /// A track ended: it leaves the zones it was in, at its last sighting.
     fn forget(&mut self, ended: &Event, scene: &mut SceneFrame) {
+        self.footing.forget(ended.id);
         for line in &mut self.lines {
             line.counter.forget(ended.id);
         }
@@ -333,12 +343,18 @@ fn zone_event(change: ZoneChange) -> SceneEventKind {
 
 /// When the track's forecast path crosses `segment`, with the uncertainty of that time: the
 /// spread of the forecast position across the line, divided by how fast it approaches the line.
-fn forecast_crossing(segment: &Segment, t: &Track, anchor: Anchor) -> Option<(f64, f64)> {
-    let now = std::iter::once((0.0, anchor_of(&t.bbox, anchor)));
+/// The forecasts keep the box's size, so their feet are as far below them as now.
+fn forecast_crossing(
+    segment: &Segment,
+    t: &Track,
+    anchor: Anchor,
+    hidden_below: f64,
+) -> Option<(f64, f64)> {
+    let now = std::iter::once((0.0, anchor_of(&t.bbox, anchor, hidden_below)));
     let ahead = t
         .predicted
         .iter()
-        .map(|p| (p.dt_s as f64, anchor_of(&p.bbox, anchor)));
+        .map(|p| (p.dt_s as f64, anchor_of(&p.bbox, anchor, hidden_below)));
     let c = time_to_cross(segment, now.chain(ahead))?;
     let spread = across_spread(segment, &t.predicted, c.in_s);
     Some((c.in_s, spread / c.approach_px_s.max(1e-9)))
@@ -405,6 +421,23 @@ mod tests {
             }],
             homography: None,
         }
+    }
+
+    #[test]
+    fn a_car_standing_past_the_line_with_its_bottom_hidden_now_and_then_never_crosses() {
+        let mut a = Analyzer::new(&config(), &labels(), 1.0, "analytics").unwrap();
+        let mut crossed = Vec::new();
+        for k in 0..30 {
+            // Its bottom 10 px past the line; every third frame the lower 25 px are hidden,
+            // which would put the bottom of the box 15 px back across it.
+            let bottom = if k % 3 == 2 { 85.0 } else { 110.0 };
+            let car = Track {
+                bbox: BBox::new(40.0, 50.0, 60.0, bottom),
+                ..track(1, 1, 50.0, bottom, 0.0)
+            };
+            crossed.extend(a.update(k as f64 * 100.0, &[car]).1.events);
+        }
+        assert!(crossed.is_empty(), "{crossed:?}");
     }
 
     #[test]
