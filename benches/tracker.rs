@@ -59,6 +59,22 @@ fn bench_tracker(c: &mut Criterion) {
             reported
         })
     });
+    // The tracker itself, without the look-ahead's forecasts (`horizons_s = []`): what the
+    // association, its filter and the camera's motion cost.
+    let no_forecasts = TrackerConfig {
+        horizons_s: Vec::new(),
+        ..Default::default()
+    };
+    group.bench_function("MOT17-04 val half, camera motion, no forecasts", |b| {
+        b.iter(|| {
+            let mut tracker = Tracker::new(no_forecasts.clone(), fps);
+            let mut reported = 0;
+            for (i, dets) in frames.iter().enumerate() {
+                reported += tracker.update_moved(dets, i as f64 / fps, &camera[i]).len();
+            }
+            reported
+        })
+    });
     group.finish();
 }
 

@@ -262,8 +262,9 @@ struct LiveTrack {
     filter_at_observation: KalmanBox,
     /// Frames since the last observation, counting the current one.
     frames_since_observation: u32,
-    /// The look-ahead, fed the matched detections; separate from the association filter.
-    look_ahead: DefaultLookAhead,
+    /// The look-ahead, fed the matched detections; separate from the association filter. None
+    /// without horizons: a tracker asked for no forecasts does not pay for them.
+    look_ahead: Option<DefaultLookAhead>,
 }
 
 impl LiveTrack {
@@ -276,7 +277,9 @@ impl LiveTrack {
         self.kf.warp(camera);
         self.filter_at_observation.warp(camera);
         self.last_observation = camera.apply_box(&self.last_observation);
-        self.look_ahead.follow_camera(camera);
+        if let Some(look_ahead) = &mut self.look_ahead {
+            look_ahead.follow_camera(camera);
+        }
     }
 
     fn bbox(&self) -> BBox {
@@ -516,7 +519,9 @@ impl Tracker {
         t.kf.update(measurement(&det.bbox), noise);
         t.filter_at_observation = t.kf.clone();
         t.last_observation = det.bbox;
-        t.look_ahead.observe(time_s, &det.bbox);
+        if let Some(look_ahead) = &mut t.look_ahead {
+            look_ahead.observe(time_s, &det.bbox);
+        }
         t.frames_since_observation = 0;
         t.score = det.score;
         t.last_seen_s = time_s;
@@ -533,8 +538,11 @@ impl Tracker {
             self.next_id - 1
         });
         let kf = KalmanBox::new(measurement(&det.bbox), &self.noise);
-        let mut look_ahead = DefaultLookAhead::default();
-        look_ahead.observe(time_s, &det.bbox);
+        let look_ahead = (!self.config.horizons_s.is_empty()).then(|| {
+            let mut look_ahead = DefaultLookAhead::default();
+            look_ahead.observe(time_s, &det.bbox);
+            look_ahead
+        });
         self.tracks.push(LiveTrack {
             look_ahead,
             id,
@@ -611,7 +619,9 @@ impl Tracker {
                     score: t.score,
                     bbox: t.bbox(),
                     velocity: [vx as f32, vy as f32],
-                    predicted: predict::predictions(&t.look_ahead, time_s, &self.config.horizons_s),
+                    predicted: t.look_ahead.as_ref().map_or_else(Vec::new, |l| {
+                        predict::predictions(l, time_s, &self.config.horizons_s)
+                    }),
                 }
             })
             .collect()
