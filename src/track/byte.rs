@@ -972,6 +972,39 @@ mod tests {
     }
 
     #[test]
+    fn without_horizons_the_tracks_are_the_same_and_carry_no_forecasts() {
+        let plain = TrackerConfig {
+            horizons_s: Vec::new(),
+            ..Default::default()
+        };
+        let (mut with, mut without) = (
+            Tracker::new(TrackerConfig::default(), 30.0),
+            Tracker::new(plain, 30.0),
+        );
+        for step in 0..20 {
+            let dets = [
+                det(10.0 * step as f32, 0.0, 0.9),
+                det(300.0, 5.0 * step as f32, 0.8),
+            ];
+            let (a, b) = (
+                with.update(&dets, step as f64 * 0.1),
+                without.update(&dets, step as f64 * 0.1),
+            );
+            assert!(b.iter().all(|t| t.predicted.is_empty()));
+            let strip = |tracks: Vec<Track>| -> Vec<Track> {
+                tracks
+                    .into_iter()
+                    .map(|t| Track {
+                        predicted: Vec::new(),
+                        ..t
+                    })
+                    .collect()
+            };
+            assert_eq!(strip(a), strip(b));
+        }
+    }
+
+    #[test]
     fn validation_names_the_bad_key() {
         let cfg = TrackerConfig {
             high_score: 1.5,
