@@ -50,7 +50,7 @@ pub struct Report {
 type Errors = Vec<(String, Vec<HorizonErrors>)>;
 
 /// The name vigil's look-ahead model is reported under.
-pub const DEFAULT_MODEL: &str = "vigil default (window regression, per-track noise)";
+pub const DEFAULT_MODEL: &str = "vigil default (learned velocity, window spread)";
 
 /// The name the in-tracker forecasts are reported under.
 pub const IN_TRACKER: &str = "vigil tracker forecasts";
@@ -238,6 +238,10 @@ fn score_models(trajectories: &[Vec<Point>], fps: f64, steps: &[usize], truth: &
                 steps,
                 truth,
             ),
+        ),
+        run(
+            "window regression, per-track noise",
+            score_model(trajectories, WindowRegression::default, fps, steps, truth),
         ),
         run(
             DEFAULT_MODEL,

@@ -12,6 +12,8 @@
 //! - `score.rs`: the scoring of forecasts against where objects really went.
 
 mod bytetrack;
+mod learned;
+mod learned_weights;
 mod models;
 pub mod score;
 
@@ -19,6 +21,7 @@ use crate::frame::Prediction;
 use crate::geom::BBox;
 
 pub use bytetrack::ByteTrackKalman;
+pub use learned::LearnedVelocity;
 pub use models::{
     ConstantPosition, Imm, ImmParams, LastTwoVelocity, RegressionParams, Spread, WindowRegression,
 };
@@ -66,7 +69,7 @@ pub trait LookAhead {
 }
 
 /// The model the tracker forecasts with (chosen by `vigil eval-predict`; see docs/PREDICTION.md).
-pub type DefaultLookAhead = WindowRegression;
+pub type DefaultLookAhead = LearnedVelocity;
 
 /// Forecasts made at `now_s` for each horizon, as the tracker reports them.
 pub fn predictions(model: &impl LookAhead, now_s: f64, horizons_s: &[f32]) -> Vec<Prediction> {
