@@ -14,6 +14,10 @@ use crate::geom::BBox;
 /// the first half of the MOT17 sequences (tests/analytics_cli.rs reports the val half): 1 s
 /// still let through much of the knee-high jitter, 4 s lagged people walking away.
 const RECENT_HEIGHT_S: f64 = 2.0;
+/// A box whose top is this close to the picture's top edge (or above it) is cut by the frame:
+/// its top is not the object's, and its bottom is the better foot (a car driving out of the
+/// top of the picture shrinks from the top, not the bottom).
+const TOP_EDGE_PX: f32 = 3.0;
 
 #[derive(Clone, Copy, Debug)]
 struct Standing {
@@ -32,6 +36,10 @@ impl Footing {
     /// is as tall as the track has lately been.
     pub fn hidden_below(&mut self, id: u64, bbox: &BBox, pts_ms: f64) -> f64 {
         let height = bbox.height() as f64;
+        if bbox.y1 <= TOP_EDGE_PX {
+            self.standing.insert(id, Standing { height, pts_ms });
+            return 0.0;
+        }
         let s = self
             .standing
             .entry(id)
@@ -80,6 +88,15 @@ mod tests {
             last = after(k as f64 * 0.2 + 1.0, &mut f);
         }
         assert!(last < 40.0 * (-3.0_f64).exp(), "{last}");
+    }
+
+    #[test]
+    fn an_object_leaving_by_the_top_of_the_picture_keeps_its_bottom() {
+        let mut f = Footing::default();
+        f.hidden_below(1, &person(20.0, 200.0), 0.0);
+        // The top now at the frame's edge: the box shrinks because the frame cuts it.
+        assert_eq!(f.hidden_below(1, &person(0.0, 150.0), 100.0), 0.0);
+        assert_eq!(f.hidden_below(1, &person(-1.0, 90.0), 200.0), 0.0);
     }
 
     #[test]
