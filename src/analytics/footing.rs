@@ -12,7 +12,8 @@ use crate::geom::BBox;
 
 /// How quickly a height the track no longer shows is forgotten (e-folding time). Chosen on
 /// the first half of the MOT17 sequences (tests/analytics_cli.rs reports the val half): 1 s
-/// still let through much of the knee-high jitter, 4 s lagged people walking away.
+/// still let through much of the knee-high jitter; 4 s counted about as well, and 2 s follows
+/// an object that really shrinks sooner (docs/PREDICTION.md).
 const RECENT_HEIGHT_S: f64 = 2.0;
 /// A box whose top is this close to the picture's top edge (or above it) is cut by the frame:
 /// its top is not the object's, and its bottom is the better foot (a car driving out of the

@@ -3,13 +3,13 @@
 //!
 //! Features, per image axis: the centre's velocity in box heights per second measured back over
 //! six lags from 1/30 s to 1 s (clamped to the track's age, interpolated between its boxes),
-//! and the same velocities gated by s / (s + c) for five speeds c, s being the 1-s speed. The
+//! and the same velocities gated by s / (s + c) for seven speeds c, s being the 1-s speed. The
 //! gates let a linear model treat a standing person's velocity (mostly jitter: lean to the
 //! current position) apart from a walker's (keep going). The forecast `tau` seconds ahead moves
 //! the centre by `height × tau × (w(tau) · features)`, the weights interpolated between the
 //! horizons they were fitted at. They are fitted by `scripts/fit_look_ahead.py` on the first
-//! half of the MOT17 sequences, minimising the absolute error (the median is what is judged);
-//! `vigil eval-predict` scores the second half (docs/PREDICTION.md).
+//! half of the MOT17 sequences with a robust loss (the median is what is judged); `vigil
+//! eval-predict` scores the second half (docs/PREDICTION.md).
 //!
 //! Pedestrians filmed at street level were all it learned from: beyond the 1-s velocity 99 % of
 //! them stay under (per axis; a car, a runner, a person close to the camera), a linear model
@@ -41,9 +41,6 @@ pub struct LearnedVelocity {
     height: f64,
     /// The velocities at the latest observation, per axis and lag, in box heights per second.
     velocity: [[f64; LAGS]; 2],
-    /// Each gate's factor at the latest observation (1 first, for the ungated velocities): the
-    /// features are every velocity times every factor.
-    gate: [f64; GATED],
     /// The model's rate of motion at each fitted horizon, per axis, in box heights per second:
     /// computed once an observation, since every forecast needs two of them.
     rates: [[f64; 2]; HORIZONS],
@@ -60,7 +57,6 @@ impl Default for LearnedVelocity {
             first_s: 0.0,
             height: 1.0,
             velocity: [[0.0; LAGS]; 2],
-            gate: [0.0; GATED],
             rates: [[0.0; 2]; HORIZONS],
             trust: 1.0,
         }
@@ -87,7 +83,11 @@ impl LearnedVelocity {
             self.velocity[0][k] = (a * vx[k] + b * vy[k]) / scale;
             self.velocity[1][k] = (d * vx[k] + e * vy[k]) / scale;
         }
-        self.gate = gates(&self.velocity);
+        self.refresh();
+    }
+
+    /// What follows from the velocities: the rates at the fitted horizons and the trust in them.
+    fn refresh(&mut self) {
         self.rates = self.fitted_rates();
         self.trust = self.trust();
     }
@@ -140,6 +140,7 @@ impl LearnedVelocity {
 
     /// The weights' dot product with the features at every fitted horizon, per axis.
     fn fitted_rates(&self) -> [[f64; 2]; HORIZONS] {
+        let gate = gates(&self.velocity);
         let mut rates = [[0.0; 2]; HORIZONS];
         for (rate, weights) in rates.iter_mut().zip(&WEIGHTS) {
             for axis in 0..2 {
@@ -150,7 +151,7 @@ impl LearnedVelocity {
                     for k in 0..LAGS {
                         dot += w[k] * v[k];
                     }
-                    sum += self.gate[g] * dot;
+                    sum += gate[g] * dot;
                 }
                 rate[axis] = sum;
             }
@@ -200,9 +201,7 @@ impl LookAhead for LearnedVelocity {
         }
         self.height = h.max(1.0);
         self.velocity = self.measure();
-        self.gate = gates(&self.velocity);
-        self.rates = self.fitted_rates();
-        self.trust = self.trust();
+        self.refresh();
     }
 
     fn forecast(&self, time_s: f64) -> Option<Forecast> {
