@@ -263,7 +263,8 @@ fn tiles_find_small_people_the_whole_frame_misses() {
 /// The default completes people cut by the frame's edge (`detector.complete_cut_people`): on
 /// MOT17-mini, whose gt boxes people whole past the edge, boxes reach past the frame and more
 /// of them match at IoU 0.5 — recall at 80 % precision goes up — than with the network's own
-/// boxes.
+/// boxes. The default set-up (also `auto` tiles, fused across regions) meets the detection
+/// goal of issue 10: recall ≥ 0.60 at precision ≥ 0.80 (61.3 % measured).
 #[test]
 fn people_cut_by_the_frame_edge_are_boxed_whole_and_match_more_targets() {
     let dir = scratch("cut_people");
@@ -309,6 +310,7 @@ fn people_cut_by_the_frame_edge_are_boxed_whole_and_match_more_targets() {
         "recall at 80 % precision: completed {completed:.3}, raw {raw:.3}"
     );
     eprintln!("recall at 80 % precision: completed {completed:.3}, raw {raw:.3}");
+    assert!(completed >= 0.60, "the default's recall at 80 % precision: {completed:.3}");
 }
 
 /// `vigil eval-det --json` of `res` against `gt`: the combined recall at 80 % precision.

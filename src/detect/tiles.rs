@@ -1,7 +1,8 @@
 //! Tiled inference for small objects: a detector that sees a 1080p frame shrunk to 416 px sees
 //! a distant person a dozen pixels tall. Overlapping tiles of the full-resolution frame, each
 //! shrunk far less, plus the whole frame (for objects larger than a tile), are detected
-//! separately; the boxes are mapped back and merged by NMS.
+//! separately; the boxes are mapped back and merged by NMS, each kept box fused with those it
+//! suppresses (`nms::merge_regions`).
 //!
 //! Pure: the plan of regions and the rule for boxes cut by a tile's edge.
 
