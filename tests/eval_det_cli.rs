@@ -310,7 +310,10 @@ fn people_cut_by_the_frame_edge_are_boxed_whole_and_match_more_targets() {
         "recall at 80 % precision: completed {completed:.3}, raw {raw:.3}"
     );
     eprintln!("recall at 80 % precision: completed {completed:.3}, raw {raw:.3}");
-    assert!(completed >= 0.60, "the default's recall at 80 % precision: {completed:.3}");
+    assert!(
+        completed >= 0.60,
+        "the default's recall at 80 % precision: {completed:.3}"
+    );
 }
 
 /// `vigil eval-det --json` of `res` against `gt`: the combined recall at 80 % precision.

@@ -72,18 +72,16 @@ impl Annotator {
         scene: &SceneFrame,
     ) -> Result<()> {
         self.follow_camera(&meta.camera);
-        self.draw_scene(image, scene)?;
+        self.draw_scene(image, scene, 1.0)?;
         self.draw(image, meta.seq, tracks)
     }
 
-    fn draw_scene(&self, image: &mut Mat, scene: &SceneFrame) -> Result<()> {
+    /// The lines and zones with their counts, on an image scaled by `scale` from the frame's.
+    pub fn draw_scene(&self, image: &mut Mat, scene: &SceneFrame, scale: f64) -> Result<()> {
         let layout = &scene.layout;
+        let point = |p: [f64; 2]| Point::new((p[0] * scale) as i32, (p[1] * scale) as i32);
         for ((name, zone), by_class) in layout.zones.iter().zip(&scene.occupancy) {
-            let corners: Vector<Point> = zone
-                .corners
-                .iter()
-                .map(|p| Point::new(p[0] as i32, p[1] as i32))
-                .collect();
+            let corners: Vector<Point> = zone.corners.iter().map(|p| point(*p)).collect();
             imgproc::polylines(image, &corners, true, ZONE_COLOR, 2, imgproc::LINE_AA, 0)
                 .internal_err(|| "draw".into())?;
             let inside: u32 = by_class.values().sum();
@@ -96,11 +94,7 @@ impl Annotator {
             )?;
         }
         for ((name, line), counts) in layout.lines.iter().zip(&scene.line_counts) {
-            let (a, b) = (line.a, line.b);
-            let (pa, pb) = (
-                Point::new(a[0] as i32, a[1] as i32),
-                Point::new(b[0] as i32, b[1] as i32),
-            );
+            let (pa, pb) = (point(line.a), point(line.b));
             imgproc::line(image, pa, pb, LINE_COLOR, 2, imgproc::LINE_AA, 0)
                 .internal_err(|| "draw".into())?;
             // At the line's first point: track labels crowd its middle, where traffic crosses.

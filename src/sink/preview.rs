@@ -203,6 +203,7 @@ fn scale_tracks(tracks: &[Track], scale: f32) -> Vec<Track> {
             t.velocity = [t.velocity[0] * scale, t.velocity[1] * scale];
             for p in &mut t.predicted {
                 p.bbox = s(p.bbox);
+                p.cov_xy = p.cov_xy.map(|v| v * scale * scale);
             }
             t
         })
@@ -258,6 +259,7 @@ impl Sink for PreviewSink {
             scaled = scale_tracks(&f.tracks, scale);
             &scaled
         };
+        self.annotator.draw_scene(&mut canvas, &f.scene, s)?;
         self.annotator.draw(&mut canvas, f.frame.meta.seq, tracks)?;
         self.preview.publish(encode_jpeg(&canvas)?);
         Ok(())
@@ -394,5 +396,48 @@ mod tests {
 
         sink.finish().unwrap();
         assert!(preview.is_closed());
+    }
+
+    /// The preview shows the counting lines where they are in the scaled picture, and the
+    /// forecasts' ellipses shrink with it (a covariance scales with the square).
+    #[test]
+    fn the_preview_draws_the_scene_and_scales_the_forecasts_with_the_picture() {
+        use crate::analytics::{Layout, SceneFrame, Segment};
+        use crate::frame::Prediction;
+        let preview = Preview::new();
+        let mut sink =
+            PreviewSink::new(preview.clone(), Arc::new(Labels::numbered(1)), 0, 0.0, 960);
+        let mut f = frame(0, 0.0, 1920, 1080);
+        let layout = Layout {
+            lines: vec![("gate".into(), Segment::new([0.0, 800.0], [1920.0, 800.0]))],
+            zones: Vec::new(),
+        };
+        f.scene = SceneFrame {
+            layout: Arc::new(layout),
+            line_counts: vec![[0, 0]],
+            ..Default::default()
+        };
+        sink.write(&f).unwrap();
+        let (_, jpeg) = preview.latest().unwrap();
+        let decoded =
+            imgcodecs::imdecode(&Vector::<u8>::from_slice(&jpeg), imgcodecs::IMREAD_COLOR).unwrap();
+        let bgr = |y: i32| *decoded.at_2d::<opencv::core::Vec3b>(y, 700).unwrap();
+        let on_line = bgr(400);
+        assert!(
+            on_line[2] > 200 && on_line[0] < 60,
+            "the line at y 400 of 540: {on_line:?}"
+        );
+        assert!(bgr(450)[2] < 120, "nothing drawn at y 450: {:?}", bgr(450));
+
+        let mut track = f.tracks[0].clone();
+        track.predicted = vec![Prediction {
+            dt_s: 1.0,
+            bbox: BBox::new(0.0, 0.0, 10.0, 10.0),
+            cov_xy: [400.0, 40.0, 100.0],
+        }];
+        assert_eq!(
+            scale_tracks(&[track], 0.5)[0].predicted[0].cov_xy,
+            [100.0, 10.0, 25.0]
+        );
     }
 }
