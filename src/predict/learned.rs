@@ -27,6 +27,9 @@ const LAGS: usize = LAGS_S.len();
 /// The ungated velocities, then each gate's.
 const GATED: usize = 1 + GATES.len();
 const HORIZONS: usize = HORIZONS_S.len();
+/// A map whose linear part is within this (relative) of a turn and a zoom keeps the speed, and
+/// with it the gates, to about this fraction.
+const SIMILAR: f64 = 1e-4;
 
 #[derive(Clone, Debug)]
 pub struct LearnedVelocity {
@@ -41,6 +44,9 @@ pub struct LearnedVelocity {
     height: f64,
     /// The velocities at the latest observation, per axis and lag, in box heights per second.
     velocity: [[f64; LAGS]; 2],
+    /// The weights at each fitted horizon, per axis and lag, summed over the gates with the
+    /// gates' factors: the rates are their dot products with the velocities.
+    mixed: [[[f64; LAGS]; 2]; HORIZONS],
     /// The model's rate of motion at each fitted horizon, per axis, in box heights per second:
     /// computed once an observation, since every forecast needs two of them.
     rates: [[f64; 2]; HORIZONS],
@@ -57,6 +63,7 @@ impl Default for LearnedVelocity {
             first_s: 0.0,
             height: 1.0,
             velocity: [[0.0; LAGS]; 2],
+            mixed: [[[0.0; LAGS]; 2]; HORIZONS],
             rates: [[0.0; 2]; HORIZONS],
             trust: 1.0,
         }
@@ -83,11 +90,20 @@ impl LearnedVelocity {
             self.velocity[0][k] = (a * vx[k] + b * vy[k]) / scale;
             self.velocity[1][k] = (d * vx[k] + e * vy[k]) / scale;
         }
-        self.refresh();
+        // The gates depend on the speed alone, which a camera's turn and zoom leave as it was
+        // (in box heights): only a map that stretches the picture one way needs them again.
+        if (a - e).abs() + (b + d).abs() <= SIMILAR * scale {
+            self.rates = self.fitted_rates();
+            self.trust = self.trust();
+        } else {
+            self.refresh();
+        }
     }
 
-    /// What follows from the velocities: the rates at the fitted horizons and the trust in them.
+    /// What follows from the velocities: the gates' mix of the weights, the rates at the
+    /// fitted horizons, and the trust in them.
     fn refresh(&mut self) {
+        mix_weights(&gates(&self.velocity), &mut self.mixed);
         self.rates = self.fitted_rates();
         self.trust = self.trust();
     }
@@ -140,20 +156,11 @@ impl LearnedVelocity {
 
     /// The weights' dot product with the features at every fitted horizon, per axis.
     fn fitted_rates(&self) -> [[f64; 2]; HORIZONS] {
-        let gate = gates(&self.velocity);
         let mut rates = [[0.0; 2]; HORIZONS];
-        for (rate, weights) in rates.iter_mut().zip(&WEIGHTS) {
+        for (rate, per_axis) in rates.iter_mut().zip(&self.mixed) {
             for axis in 0..2 {
-                let v = &self.velocity[axis];
-                let mut sum = 0.0;
-                for (g, w) in weights[axis].chunks_exact(LAGS).enumerate() {
-                    let mut dot = 0.0;
-                    for k in 0..LAGS {
-                        dot += w[k] * v[k];
-                    }
-                    sum += gate[g] * dot;
-                }
-                rate[axis] = sum;
+                let (w, v) = (&per_axis[axis], &self.velocity[axis]);
+                rate[axis] = (0..LAGS).map(|k| w[k] * v[k]).sum();
             }
         }
         rates
@@ -173,6 +180,21 @@ impl LearnedVelocity {
         let a = (tau - h0) / (h1 - h0);
         let (r0, r1) = (self.rates[next - 1], self.rates[next]);
         [0, 1].map(|i| (1.0 - a) * r0[i] + a * r1[i])
+    }
+}
+
+/// The weights at every fitted horizon, per axis and lag, summed over the gates with their
+/// factors `gate`, into `mixed`.
+fn mix_weights(gate: &[f64; GATED], mixed: &mut [[[f64; LAGS]; 2]; HORIZONS]) {
+    for (per_axis, weights) in mixed.iter_mut().zip(&WEIGHTS) {
+        for (mixed, weights) in per_axis.iter_mut().zip(weights) {
+            *mixed = [0.0; LAGS];
+            for (g, w) in weights.chunks_exact(LAGS).enumerate() {
+                for k in 0..LAGS {
+                    mixed[k] += gate[g] * w[k];
+                }
+            }
+        }
     }
 }
 
@@ -289,6 +311,32 @@ mod tests {
         );
         assert!(
             (b.center[1] - (a.center[1] + 12.0)).abs() < 1e-6,
+            "{a:?} {b:?}"
+        );
+    }
+
+    #[test]
+    fn a_turn_and_zoom_of_the_camera_keeps_the_gates_and_forecasts_as_measured_afresh() {
+        let mut model = LearnedVelocity::default();
+        for k in 0..40 {
+            let t = k as f64 / 30.0;
+            let b = BBox::from_cxcywh(
+                (100.0 + 30.0 * t) as f32,
+                (300.0 - 8.0 * t) as f32,
+                40.0,
+                100.0,
+            );
+            model.observe(t, &b);
+        }
+        let (c, s) = (1.02 * 0.01f64.cos(), 1.02 * 0.01f64.sin());
+        let mut turned = model.clone();
+        turned.follow_camera(&Affine([c, -s, 5.0, s, c, -3.0]));
+        let mut afresh = turned.clone();
+        afresh.refresh();
+        let t = 39.0 / 30.0 + 1.0;
+        let (a, b) = (turned.forecast(t).unwrap(), afresh.forecast(t).unwrap());
+        assert!(
+            (0..2).all(|i| (a.center[i] - b.center[i]).abs() < 1e-9),
             "{a:?} {b:?}"
         );
     }
