@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::BenchArgs;
+use crate::cli::{say, BenchArgs};
 use crate::config::Config;
 use crate::detect::DetectionFilter;
 use crate::error::{Error, Result};
@@ -49,12 +49,12 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
     }
     let samples = time_stages(args, scratch)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
+    say!(
         "per-stage cost, {} frames of {}, one frame at a time ({cores} cores):",
         samples[0].len(),
         args.input
     );
-    println!("{:<12} {:>10} {:>10}", "stage", "median ms", "p95 ms");
+    say!("{:<12} {:>10} {:>10}", "stage", "median ms", "p95 ms");
     let mut total = 0.0;
     for (name, mut s) in STAGES.iter().zip(samples) {
         if s.is_empty() {
@@ -63,9 +63,9 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
         s.sort_by(f64::total_cmp);
         let (median, p95) = (percentile(&s, 0.5), percentile(&s, 0.95));
         total += median;
-        println!("{name:<12} {median:>10.3} {p95:>10.3}");
+        say!("{name:<12} {median:>10.3} {p95:>10.3}");
     }
-    println!(
+    say!(
         "{:<12} {total:>10.3}   (≈ {:.0} fps on one core, {:.0} fps ceiling on {cores})",
         "sum",
         1000.0 / total,
@@ -97,12 +97,12 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
             &control,
         )?
         .swap_remove(0);
-        println!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out; {})", summary.frames, summary.seconds, summary.fps(), detector_share(&[counts]));
+        say!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out; {})", summary.frames, summary.seconds, summary.fps(), detector_share(&[counts]));
         fps.push(summary.fps());
     }
     if !fps.is_empty() {
         fps.sort_by(f64::total_cmp);
-        println!("end-to-end median: {:.1} fps", percentile(&fps, 0.5));
+        say!("end-to-end median: {:.1} fps", percentile(&fps, 0.5));
     }
     Ok(0)
 }
@@ -116,11 +116,12 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
     let mut config = args.detector.config()?;
     config.source.realtime = true;
     config.source.speed = args.realtime.unwrap_or(1.0);
-    println!(
+    say!(
         "live: {} paced at {}× its frame rate per camera, MOT output, one shared detector pool",
-        args.input, config.source.speed
+        args.input,
+        config.source.speed
     );
-    println!(
+    say!(
         "{:>7} {:>4} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "cameras",
         "run",
@@ -189,7 +190,7 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
                 per_camera.max().unwrap_or(0),
                 detector_share(&metrics.cameras())
             );
-            println!(
+            say!(
                 "{n:>7} {run:>4} {:>9} {processed:>9} {:>8} {:>9.1} {:>7.1}ms {:>7.1}ms {:>7.1}ms {processing_ms:>7.1}ms {bound_ms:>7.1}ms  {fairness}",
                 sum(|s| s.captured),
                 sum(|s| s.dropped),
@@ -244,13 +245,17 @@ fn measure_batches(args: &BenchArgs, sizes: &[usize]) -> Result<i32> {
     if frames.is_empty() {
         return Err(Error::input(format!("{}: no frame to batch", args.input)));
     }
-    println!(
+    say!(
         "batched inference, one session on {cores} cores, {} (median of the runs):",
         detector.device().name()
     );
-    println!(
+    say!(
         "{:>5} {:>5} {:>10} {:>10} {:>9}",
-        "batch", "runs", "ms/batch", "frames/s", "vs 1"
+        "batch",
+        "runs",
+        "ms/batch",
+        "frames/s",
+        "vs 1"
     );
     let mut single_fps = None;
     for &n in sizes {
@@ -271,7 +276,7 @@ fn measure_batches(args: &BenchArgs, sizes: &[usize]) -> Result<i32> {
         let median = percentile(&ms, 0.5);
         let fps = n as f64 * 1000.0 / median;
         let ratio = fps / *single_fps.get_or_insert(fps);
-        println!("{n:>5} {runs:>5} {median:>10.2} {fps:>10.1} {ratio:>8.2}×");
+        say!("{n:>5} {runs:>5} {median:>10.2} {fps:>10.1} {ratio:>8.2}×");
     }
     Ok(0)
 }

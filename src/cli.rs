@@ -21,6 +21,28 @@ use crate::sink::{DetectionsSink, JsonLinesSink, MotSink, Sink};
 use crate::source::{self, OpenOptions, SourceInfo};
 use crate::stages::{self, DetectorPool};
 
+/// Writes a report to standard output. A reader that has gone (`vigil eval … | head`) is no
+/// failure: the rest of the report is dropped and the run goes on to its other outputs; any
+/// other failure to write (a full disk behind `>`) is the user's to see.
+pub(crate) fn write_stdout(text: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::input(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `println!` through `write_stdout`, returning its error with `?`.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+pub(crate) use say;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "vigil",
@@ -406,15 +428,15 @@ fn track(args: TrackArgs, quiet: bool) -> Result<i32> {
         .iter()
         .filter_map(|p| p.as_ref().map(|p| p.display().to_string()))
         .collect();
-    println!("{}", summary_line(&info.name, &summary, &outputs));
-    print_line_totals(&summary.line_totals, &pool_labels);
+    say!("{}", summary_line(&info.name, &summary, &outputs));
+    print_line_totals(&summary.line_totals, &pool_labels)?;
     Ok(if summary.interrupted { 130 } else { 0 })
 }
 
 /// Per line, per direction, per class: `gate in car 12`.
-fn print_line_totals(totals: &[LineTotal], labels: &Labels) {
+fn print_line_totals(totals: &[LineTotal], labels: &Labels) -> Result<()> {
     for t in totals {
-        println!(
+        say!(
             "line {} {} {}: {}",
             t.line,
             t.direction.as_str(),
@@ -422,6 +444,7 @@ fn print_line_totals(totals: &[LineTotal], labels: &Labels) {
             t.count
         );
     }
+    Ok(())
 }
 
 /// `vigil track SEQ --detections DET --mot OUT [--json OUT]`: the tracker and the analytics
@@ -466,7 +489,7 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
         let started = std::time::Instant::now();
         let done = offline::run(&job, &config)?;
         let seconds = started.elapsed().as_secs_f64();
-        println!(
+        say!(
             "{}: {} frames in {seconds:.3} s ({:.0} fps), {} tracks → {}",
             job.seq_dir.display(),
             done.frames,
@@ -474,7 +497,7 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
             done.tracks,
             job.output.display()
         );
-        print_line_totals(&done.line_totals, &offline::pedestrians());
+        print_line_totals(&done.line_totals, &offline::pedestrians())?;
     }
     Ok(0)
 }
@@ -596,7 +619,7 @@ fn eval(args: &EvalArgs) -> Result<i32> {
         .map(|(n, c)| (n.clone(), c.summary()))
         .collect();
     rows.push(("COMBINED".into(), combined.summary()));
-    println!(
+    say!(
         "{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5} {:>5} {:>5}",
         "sequence",
         "HOTA",
@@ -614,7 +637,7 @@ fn eval(args: &EvalArgs) -> Result<i32> {
     );
     for (name, s) in &rows {
         let pct = |v: f64| format!("{:.3}", v * 100.0);
-        println!(
+        say!(
             "{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5} {:>5} {:>5}",
             name,
             pct(s.hota),
@@ -664,7 +687,7 @@ fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
         args.detections.as_deref(),
         args.min_visibility,
     )?;
-    print!("{}", crate::eval::forecasts::table(&report));
+    write_stdout(format_args!("{}", crate::eval::forecasts::table(&report)))?;
     if let Some(path) = &args.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| Error::internal(e.to_string()))?;
@@ -683,7 +706,7 @@ fn eval_det(args: &EvalDetArgs) -> Result<i32> {
     }
     let matches = dataset::match_detections_all(&args.gt, &args.res, args.min_visibility)?;
     let rows = crate::eval::detections::report(&matches);
-    print!("{}", crate::eval::detections::table(&rows));
+    write_stdout(format_args!("{}", crate::eval::detections::table(&rows)))?;
     if let Some(path) = &args.json {
         let by_name: std::collections::BTreeMap<&str, _> =
             rows.iter().map(|(n, s)| (n.as_str(), s)).collect();

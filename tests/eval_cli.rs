@@ -176,3 +176,42 @@ fn missing_seqinfo_and_empty_results_folder() {
     let line = fails_cleanly(&eval_args(&gt, &res));
     assert!(line.contains("seqinfo.ini"), "{line}");
 }
+
+/// A reader that goes away (`vigil eval … | head -1`) ends the report without a panic, exit 0,
+/// and `/dev/full` behind `>` is one clear line, exit 2. The pipe is closed before vigil writes
+/// anything, so the write always finds no reader.
+#[test]
+fn a_closed_or_full_standard_output_is_no_panic() {
+    let dir = scratch("eval_stdout");
+    let (gt, res) = (dir.join("gt"), dir.join("res"));
+    std::fs::create_dir_all(&res).unwrap();
+    sequence_with(&gt, GOOD, Some(INI));
+    std::fs::write(res.join("S1.txt"), "1,1,10,10,20,40,1\n").unwrap();
+    let mut child = common::vigil()
+        .args(eval_args(&gt, &res))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = common::vigil()
+        .args(eval_args(&gt, &res))
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("standard output") && !err.contains("panicked"),
+        "{err}"
+    );
+}
