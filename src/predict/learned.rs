@@ -108,10 +108,9 @@ impl LearnedVelocity {
         self.trust = self.trust();
     }
 
-    /// The centre at `time_s`, interpolated between the boxes around it (the oldest kept before
-    /// it).
-    fn centre_at(&self, time_s: f64) -> [f64; 2] {
-        let after = self.history.partition_point(|&(t, _)| t < time_s);
+    /// The centre at `time_s`, interpolated between the boxes around it, the later of which is
+    /// `history[after]` (the first at or after `time_s`; the newest when none is).
+    fn centre_at(&self, time_s: f64, after: usize) -> [f64; 2] {
         let Some(&(t1, c1)) = self.history.get(after) else {
             return self.history.back().map_or([0.0; 2], |&(_, c)| c);
         };
@@ -130,10 +129,17 @@ impl LearnedVelocity {
             return velocity;
         };
         let age = now - self.first_s;
+        // The lags grow, so the times they reach back to fall: one walk back through the
+        // history finds the boxes around each of them.
+        let mut after = self.history.len() - 1;
         for (k, &lag) in LAGS_S.iter().enumerate() {
             let lag = lag.min(age);
             if lag > 0.0 {
-                let then = self.centre_at(now - lag);
+                let then_s = now - lag;
+                while after > 0 && self.history[after - 1].0 >= then_s {
+                    after -= 1;
+                }
+                let then = self.centre_at(then_s, after);
                 for axis in 0..2 {
                     velocity[axis][k] = (here[axis] - then[axis]) / (self.height * lag);
                 }
