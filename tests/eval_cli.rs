@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{eval_json, run, scratch, shared, stderr};
 
@@ -118,6 +118,15 @@ fn fails_cleanly(args: &[&str]) -> String {
     err
 }
 
+/// A scratch `gt` folder holding sequence S1 (see `sequence_with`), and an empty `res` folder.
+fn gt_and_res(name: &str, gt_text: &str, seqinfo: Option<&str>) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let (gt, res) = (dir.join("gt"), dir.join("res"));
+    std::fs::create_dir_all(&res).unwrap();
+    sequence_with(&gt, gt_text, seqinfo);
+    (gt, res)
+}
+
 fn sequence_with(dir: &Path, gt: &str, seqinfo: Option<&str>) {
     std::fs::create_dir_all(dir.join("S1/gt")).unwrap();
     std::fs::write(dir.join("S1/gt/gt.txt"), gt).unwrap();
@@ -141,10 +150,7 @@ const GOOD: &str = "1,1,10,10,20,40,1,1,1\n";
 
 #[test]
 fn malformed_lines_name_file_and_line() {
-    let dir = scratch("eval_bad_lines");
-    let (gt, res) = (dir.join("gt"), dir.join("res"));
-    std::fs::create_dir_all(&res).unwrap();
-    sequence_with(&gt, GOOD, Some(INI));
+    let (gt, res) = gt_and_res("eval_bad_lines", GOOD, Some(INI));
     for (text, expect) in [
         ("1,1,10,10,20,40,1\n2,1,10,10\n", "line 2"),
         ("1,1,10,10,nan,40,1\n", "line 1"),
@@ -166,10 +172,7 @@ fn malformed_lines_name_file_and_line() {
 
 #[test]
 fn missing_seqinfo_and_empty_results_folder() {
-    let dir = scratch("eval_missing");
-    let (gt, res) = (dir.join("gt"), dir.join("res"));
-    std::fs::create_dir_all(&res).unwrap();
-    sequence_with(&gt, GOOD, None);
+    let (gt, res) = gt_and_res("eval_missing", GOOD, None);
     let line = fails_cleanly(&eval_args(&gt, &res));
     assert!(line.contains("no SEQ.txt"), "{line}");
     std::fs::write(res.join("S1.txt"), GOOD).unwrap();
@@ -182,10 +185,7 @@ fn missing_seqinfo_and_empty_results_folder() {
 /// anything, so the write always finds no reader.
 #[test]
 fn a_closed_or_full_standard_output_is_no_panic() {
-    let dir = scratch("eval_stdout");
-    let (gt, res) = (dir.join("gt"), dir.join("res"));
-    std::fs::create_dir_all(&res).unwrap();
-    sequence_with(&gt, GOOD, Some(INI));
+    let (gt, res) = gt_and_res("eval_stdout", GOOD, Some(INI));
     std::fs::write(res.join("S1.txt"), "1,1,10,10,20,40,1\n").unwrap();
     let mut child = common::vigil()
         .args(eval_args(&gt, &res))

@@ -3,7 +3,24 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{run, run_ok, scratch, shared, stderr, val_half};
+
+/// `vigil eval-predict --gt GT --detections DETECTIONS --json OUT`: its table and its report.
+fn eval_predict(gt: &Path, detections: &str, out: &Path) -> (String, serde_json::Value) {
+    let o = run_ok(&[
+        "eval-predict",
+        "--gt",
+        gt.to_str().unwrap(),
+        "--detections",
+        detections,
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    let report = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    (String::from_utf8_lossy(&o.stdout).into_owned(), report)
+}
 
 fn fde_median(rows: &serde_json::Value, model: &str, horizon: usize) -> f64 {
     let row = rows
@@ -19,19 +36,8 @@ fn fde_median(rows: &serde_json::Value, model: &str, horizon: usize) -> f64 {
 fn eval_predict_scores_the_default_against_baselines_on_gt_and_tracks() {
     let seq = shared().join("mot/MOT17/MOT17-09");
     let out = scratch("eval_predict").join("predict.json");
-    let o = run_ok(&[
-        "eval-predict",
-        "--gt",
-        seq.to_str().unwrap(),
-        "--detections",
-        "det/yolox_x_ablation.txt",
-        "--json",
-        out.to_str().unwrap(),
-    ]);
-    let table = String::from_utf8_lossy(&o.stdout);
+    let (table, report) = eval_predict(&seq, "det/yolox_x_ablation.txt", &out);
     assert!(table.contains("ByteTrack Kalman filter"), "{table}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(report["horizons_s"], serde_json::json!([0.5, 1.0, 2.0]));
     let gt = &report["combined"]["ground_truth"];
     let tracks = &report["combined"]["vigil_tracks"];
@@ -75,17 +81,7 @@ fn the_default_look_ahead_beats_bytetracks_filter_on_the_val_half() {
     let seqs = ["MOT17-02", "MOT17-04", "MOT17-05", "MOT17-09"];
     let val = val_half(&dir, &seqs, u64::MAX);
     let out = dir.join("predict.json");
-    run_ok(&[
-        "eval-predict",
-        "--gt",
-        val.to_str().unwrap(),
-        "--detections",
-        "det/det.txt",
-        "--json",
-        out.to_str().unwrap(),
-    ]);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let (_, report) = eval_predict(&val, "det/det.txt", &out);
     let (gt, tracks) = (
         &report["combined"]["ground_truth"],
         &report["combined"]["vigil_tracks"],

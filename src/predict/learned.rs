@@ -91,19 +91,16 @@ impl LearnedVelocity {
             self.velocity[1][k] = (d * vx[k] + e * vy[k]) / scale;
         }
         // The gates depend on the speed alone, which a camera's turn and zoom leave as it was
-        // (in box heights): only a map that stretches the picture one way needs them again.
-        if (a - e).abs() + (b + d).abs() <= SIMILAR * scale {
-            self.rates = self.fitted_rates();
-            self.trust = self.trust();
-        } else {
-            self.refresh();
-        }
+        // (in box heights): only a map that stretches the picture one way changes them.
+        self.refresh((a - e).abs() + (b + d).abs() > SIMILAR * scale);
     }
 
-    /// What follows from the velocities: the gates' mix of the weights, the rates at the
-    /// fitted horizons, and the trust in them.
-    fn refresh(&mut self) {
-        mix_weights(&gates(&self.velocity), &mut self.mixed);
+    /// What follows from the velocities: the gates' mix of the weights (unless the speed is
+    /// as it was at the last mix), the rates at the fitted horizons, and the trust in them.
+    fn refresh(&mut self, speed_changed: bool) {
+        if speed_changed {
+            mix_weights(&gates(&self.velocity), &mut self.mixed);
+        }
         self.rates = self.fitted_rates();
         self.trust = self.trust();
     }
@@ -229,7 +226,7 @@ impl LookAhead for LearnedVelocity {
         }
         self.height = h.max(1.0);
         self.velocity = self.measure();
-        self.refresh();
+        self.refresh(true);
     }
 
     fn forecast(&self, time_s: f64) -> Option<Forecast> {
@@ -338,7 +335,7 @@ mod tests {
         let mut turned = model.clone();
         turned.follow_camera(&Affine([c, -s, 5.0, s, c, -3.0]));
         let mut afresh = turned.clone();
-        afresh.refresh();
+        afresh.refresh(true);
         let t = 39.0 / 30.0 + 1.0;
         let (a, b) = (turned.forecast(t).unwrap(), afresh.forecast(t).unwrap());
         assert!(
