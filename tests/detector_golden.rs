@@ -7,7 +7,7 @@ mod common;
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use serde_json::Value;
-use vigil::detect::{Detector, DetectorSettings, Device, Family, Tiles};
+use vigil::detect::{Detector, DetectorSettings, Family};
 use vigil::frame::Detection;
 use vigil::preprocess::Preprocessor;
 use vigil::source::{FileSource, FrameSource};
@@ -16,21 +16,13 @@ const TOLERANCE_PX: f32 = 1e-3;
 
 fn detector(golden: &Value) -> Detector {
     let meta = &golden["meta"];
-    Detector::load(&DetectorSettings {
-        model: common::shared()
+    Detector::load(&DetectorSettings::single_cpu(
+        common::shared()
             .join("models")
             .join(meta["model"].as_str().unwrap()),
-        device: Device::Cpu,
-        conf: meta["conf"].as_f64().unwrap() as f32,
-        iou: meta["iou"].as_f64().unwrap() as f32,
-        classes: None,
-        threads: 1,
-        family: None,
-        max_objects: 0,
-        tiles: Tiles::Off,
-        batch: 1,
-        batch_wait: std::time::Duration::ZERO,
-    })
+        meta["conf"].as_f64().unwrap() as f32,
+        meta["iou"].as_f64().unwrap() as f32,
+    ))
     .expect("load detector")
 }
 

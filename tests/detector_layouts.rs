@@ -9,7 +9,7 @@ use opencv::core::{Mat, Scalar, CV_8UC3};
 use opencv::prelude::*;
 use opencv::videoio;
 use serde_json::Value;
-use vigil::detect::{Detector, DetectorSettings, Device, Family, Tiles};
+use vigil::detect::{Detector, DetectorSettings, Family};
 use vigil::preprocess::Preprocessor;
 
 fn expected() -> Value {
@@ -32,19 +32,11 @@ fn every_layout_decodes_to_the_known_boxes() {
     let models = expected["models"].as_object().unwrap();
     assert_eq!(models.len(), 4);
     for (name, case) in models {
-        let mut detector = Detector::load(&DetectorSettings {
-            model: common::layout_model(name),
-            device: Device::Cpu,
-            conf: expected["conf"].as_f64().unwrap() as f32,
-            iou: expected["iou"].as_f64().unwrap() as f32,
-            classes: None,
-            threads: 1,
-            family: None,
-            max_objects: 0,
-            tiles: Tiles::Off,
-            batch: 1,
-            batch_wait: std::time::Duration::ZERO,
-        })
+        let mut detector = Detector::load(&DetectorSettings::single_cpu(
+            common::layout_model(name),
+            expected["conf"].as_f64().unwrap() as f32,
+            expected["iou"].as_f64().unwrap() as f32,
+        ))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             detector.family(),

@@ -58,6 +58,26 @@ pub struct DetectorSettings {
     pub batch_wait: std::time::Duration,
 }
 
+impl DetectorSettings {
+    /// The simplest detector of a model: every class, whole frames one at a time, one CPU
+    /// thread (the graph tells its layout).
+    pub fn single_cpu(model: PathBuf, conf: f32, iou: f32) -> Self {
+        Self {
+            model,
+            device: Device::Cpu,
+            conf,
+            iou,
+            classes: None,
+            threads: 1,
+            family: None,
+            max_objects: 0,
+            tiles: Tiles::Off,
+            batch: 1,
+            batch_wait: std::time::Duration::ZERO,
+        }
+    }
+}
+
 /// A stream's own choice among what the shared detectors found: in the daemon, cameras share one
 /// detector pool (run with the lowest score and every class any camera wants) and each keeps
 /// its own score threshold and classes.
