@@ -36,6 +36,14 @@ impl Spread {
     }
 }
 
+/// The unexplained motion of both simple baselines: one spread, so that they differ only in
+/// where they put the centre.
+const BASELINE_SPREAD: Spread = Spread {
+    base: 0.0,
+    rate_x: 0.12,
+    rate_y: 0.04,
+};
+
 /// The object stays where it was last seen.
 #[derive(Clone, Debug)]
 pub struct ConstantPosition {
@@ -46,11 +54,7 @@ pub struct ConstantPosition {
 impl Default for ConstantPosition {
     fn default() -> Self {
         Self {
-            spread: Spread {
-                base: 0.0,
-                rate_x: 0.12,
-                rate_y: 0.04,
-            },
+            spread: BASELINE_SPREAD,
             last: None,
         }
     }
@@ -78,11 +82,7 @@ pub struct LastTwoVelocity {
 impl Default for LastTwoVelocity {
     fn default() -> Self {
         Self {
-            spread: Spread {
-                base: 0.0,
-                rate_x: 0.12,
-                rate_y: 0.04,
-            },
+            spread: BASELINE_SPREAD,
             previous: None,
             last: None,
         }
