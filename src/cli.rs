@@ -655,21 +655,18 @@ fn eval(args: &EvalArgs) -> Result<i32> {
         );
     }
     if let Some(path) = &args.json {
-        let sequences: serde_json::Map<String, serde_json::Value> = rows
-            .iter()
-            .map(|(n, s)| {
-                Ok((
-                    n.clone(),
-                    serde_json::to_value(s).map_err(|e| Error::internal(e.to_string()))?,
-                ))
-            })
-            .collect::<Result<_>>()?;
-        let text =
-            serde_json::to_string_pretty(&sequences).map_err(|e| Error::internal(e.to_string()))?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
+        let sequences: std::collections::BTreeMap<&str, _> =
+            rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
+        write_json_report(path, &sequences)?;
     }
     Ok(0)
+}
+
+/// Writes an evaluation's figures as pretty JSON, failing with a line that names the file.
+fn write_json_report(path: &std::path::Path, report: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(report).map_err(|e| Error::internal(e.to_string()))?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))
 }
 
 fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
@@ -689,10 +686,7 @@ fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
     )?;
     write_stdout(format_args!("{}", crate::eval::forecasts::table(&report)))?;
     if let Some(path) = &args.json {
-        let text =
-            serde_json::to_string_pretty(&report).map_err(|e| Error::internal(e.to_string()))?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
+        write_json_report(path, &report)?;
     }
     Ok(0)
 }
@@ -710,10 +704,7 @@ fn eval_det(args: &EvalDetArgs) -> Result<i32> {
     if let Some(path) = &args.json {
         let by_name: std::collections::BTreeMap<&str, _> =
             rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
-        let text =
-            serde_json::to_string_pretty(&by_name).map_err(|e| Error::internal(e.to_string()))?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
+        write_json_report(path, &by_name)?;
     }
     Ok(0)
 }
