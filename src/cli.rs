@@ -322,6 +322,23 @@ fn open_sinks(
     config: &Config,
     labels: &Arc<Labels>,
 ) -> Result<Vec<Box<dyn Sink>>> {
+    let outputs = [
+        ("-o", &args.output),
+        ("--mot", &args.mot),
+        ("--json", &args.json),
+        ("--dets", &args.dets),
+    ];
+    let outputs: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|(option, path)| Some((*option, path.as_deref()?)))
+        .collect();
+    let inputs = [
+        Some(Path::new(&args.input)),
+        config.detector.model.as_deref(),
+        config.detector.labels.as_deref(),
+        args.detector.config.as_deref(),
+    ];
+    crate::sink::claim_outputs(&outputs, &inputs.into_iter().flatten().collect::<Vec<_>>())?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(path) = &args.output {
         sinks.push(Box::new(stages::annotated_video(
@@ -449,6 +466,32 @@ fn print_line_totals(totals: &[LineTotal], labels: &Labels) -> Result<()> {
 
 /// `vigil track SEQ --detections DET --mot OUT [--json OUT]`: the tracker and the analytics
 /// alone, on given detections.
+/// Given detections run no detector and read no video: an option that steers either would be
+/// silently ignored, so it is refused instead (the user meant something by it).
+fn refuse_detector_options(args: &TrackArgs) -> Result<()> {
+    let d = &args.detector;
+    let given = [
+        ("--model", d.model.is_some()),
+        ("--labels", d.labels.is_some()),
+        ("--classes", d.classes.is_some()),
+        ("--conf", d.conf.is_some()),
+        ("--iou", d.iou.is_some()),
+        ("--device", d.device.is_some()),
+        ("--max-objects", d.max_objects.is_some()),
+        ("--motion-gate", d.motion_gate),
+        ("--cpu-target", d.cpu_target.is_some()),
+        ("--tiles", d.tiles.is_some()),
+        ("--realtime", args.realtime.is_some()),
+        ("--max-frames", args.max_frames.is_some()),
+    ];
+    match given.iter().find(|(_, given)| *given) {
+        Some((option, _)) => Err(Error::input(format!(
+            "{option} does not apply to --detections (given boxes, every frame of the sequence): leave it out"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
     let Some(mot) = &args.mot else {
         return Err(Error::input(
@@ -465,6 +508,7 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
             "--dets writes what the detector finds, and --detections runs no detector",
         ));
     }
+    refuse_detector_options(args)?;
     let mut config = match &args.detector.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -477,6 +521,13 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
     }
     if let Some(lag) = args.lag {
         config.tracker.output_lag_s = lag;
+    }
+    if config.tracker.camera_motion != crate::track::CameraMotion::Off
+        && args.camera_motion.is_none()
+    {
+        tracing::warn!(
+            "tracker.camera_motion is measured from the frames, and --detections has none: give the camera's motion with --camera-motion FILE"
+        );
     }
     let paths = offline::Paths {
         detections,

@@ -124,6 +124,28 @@ pub enum EventKind {
     TrackEnded,
 }
 
+/// Tracks ended between frames: at the end of the stream, or when a live source has been
+/// away longer than the tracker's lost timeout (the stream stopped; its tracks cannot go on).
+#[derive(Clone, Debug)]
+pub struct StreamEnd {
+    pub reason: EndReason,
+    /// Stream time of the end: the last frame's, or where the stream would be during an outage.
+    pub pts_ms: f64,
+    /// `track_ended` of every track alive.
+    pub events: Vec<Event>,
+    /// The `zone_exit` of those inside a zone.
+    pub scene: SceneFrame,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndReason {
+    /// Every frame is in (or the run was stopped).
+    Stream,
+    /// The source is reconnecting: tracks after it are new ones.
+    Outage,
+}
+
 /// An event about one track, reported with the frame on which it was decided.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {

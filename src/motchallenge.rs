@@ -13,7 +13,7 @@ pub fn parse_rows(
     text: &str,
     min_fields: usize,
 ) -> std::result::Result<Vec<(usize, Vec<f64>)>, String> {
-    let lines = text
+    let lines = without_bom(text)
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim()))
@@ -64,6 +64,9 @@ fn finite_numbers<'a>(
 /// 30 frames/s (MOTChallenge's longest is 3,315). Per-frame tables are sized by the length, so
 /// an absurd one must be refused before it is allocated.
 pub const MAX_SEQ_LENGTH: u64 = 1_000_000;
+/// The frame rates a sequence may declare, in frames per second.
+const MIN_FRAME_RATE: f64 = 0.01;
+const MAX_FRAME_RATE: f64 = 1000.0;
 
 /// The largest coordinate, size or score a detection line may have: the tracker's own limit
 /// (a value of 1e100 once became an infinite `f32` box and NaN tracks).
@@ -138,6 +141,7 @@ pub fn parse_detections(
 /// index `i` is the camera's motion *into* frame `i + 1`. One line per frame of the sequence,
 /// every map finite and invertible; errors name the line.
 pub fn parse_camera_motion(text: &str, length: u64) -> std::result::Result<Vec<Affine>, String> {
+    let text = without_bom(text);
     let mut maps = Vec::new();
     for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
         if line.is_empty() {
@@ -220,6 +224,7 @@ impl SeqInfo {
 
     /// The text of a `seqinfo.ini` in folder `dir`.
     pub fn parse(text: &str, dir: &Path) -> std::result::Result<Self, String> {
+        let text = without_bom(text);
         let mut in_sequence = false;
         let mut fields = std::collections::HashMap::new();
         for (n, raw) in text.lines().enumerate() {
@@ -252,9 +257,14 @@ impl SeqInfo {
                 .parse()
                 .map_err(|_| format!("line {}: {key}={} is not a number", entry.0, entry.1))
         }
-        let frame_rate: f64 = number(get("frameRate")?, "frameRate")?;
-        if !(frame_rate.is_finite() && frame_rate > 0.0) {
-            return Err(format!("frameRate={frame_rate} must be positive"));
+        let rate_entry = get("frameRate")?;
+        let frame_rate: f64 = number(rate_entry, "frameRate")?;
+        // Times are frame numbers over the rate: a rate near 0 sends them past any clock.
+        if !(MIN_FRAME_RATE..=MAX_FRAME_RATE).contains(&frame_rate) {
+            return Err(format!(
+                "line {}: frameRate={} must be between {MIN_FRAME_RATE} and {MAX_FRAME_RATE} frames/s",
+                rate_entry.0, rate_entry.1
+            ));
         }
         let length_entry = get("seqLength")?;
         let length: u64 = number(length_entry, "seqLength")?;
@@ -278,19 +288,31 @@ impl SeqInfo {
             image_dir: dir.join(image_dir),
             frame_rate,
             length,
-            width: fields
-                .get("imWidth")
-                .map(|e| number(e, "imWidth"))
-                .transpose()?
-                .unwrap_or(0),
-            height: fields
-                .get("imHeight")
-                .map(|e| number(e, "imHeight"))
-                .transpose()?
-                .unwrap_or(0),
+            width: image_size(fields.get("imWidth"), "imWidth")?,
+            height: image_size(fields.get("imHeight"), "imHeight")?,
             image_ext: fields.get("imExt").map_or(".jpg".into(), |e| e.1.clone()),
         })
     }
+}
+
+/// A declared image width or height (`imWidth`, `imHeight`): absent is 0 (unknown), present
+/// must be a positive number of pixels.
+fn image_size(entry: Option<&(usize, String)>, key: &str) -> std::result::Result<i32, String> {
+    let Some((line, value)) = entry else {
+        return Ok(0);
+    };
+    match value.parse::<i32>() {
+        Ok(pixels) if pixels > 0 => Ok(pixels),
+        _ => Err(format!(
+            "line {line}: {key}={value} is not a size in pixels"
+        )),
+    }
+}
+
+/// The text without the byte-order mark some Windows editors put first: invisible in a message
+/// about "'\u{feff}1' is not a number", and no part of the data.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 #[cfg(test)]
@@ -388,5 +410,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("line 3: seqLength=99999999999"), "{err}");
+        let with_bom = SeqInfo::parse(
+            "\u{feff}[Sequence]\nframeRate=30\nseqLength=3\n",
+            Path::new("x"),
+        );
+        assert_eq!(with_bom.map(|s| s.length), Ok(3));
+        assert_eq!(parse_rows("\u{feff}1,-1,10,20,30,40,0.9\n", 7).unwrap().len(), 1);
+        for (ini, line) in [
+            (
+                "[Sequence]\nframeRate=1e-300\nseqLength=3\n",
+                "line 2: frameRate=1e-300",
+            ),
+            (
+                "[Sequence]\nframeRate=30\nseqLength=3\nimWidth=0\n",
+                "line 4: imWidth=0",
+            ),
+            (
+                "[Sequence]\nframeRate=30\nseqLength=3\nimHeight=-5\n",
+                "line 4: imHeight=-5",
+            ),
+        ] {
+            let err = SeqInfo::parse(ini, Path::new("x")).unwrap_err();
+            assert!(err.contains(line), "{err}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::analytics::LineTotal;
 use crate::config::Config;
 use crate::detect::Labels;
 use crate::error::{Context, Error, Result};
-use crate::frame::{Detection, Frame, FrameMeta, Track, TrackedFrame};
+use crate::frame::{Detection, EndReason, Frame, FrameMeta, Track, TrackedFrame};
 use crate::geom::Affine;
 use crate::motchallenge::{parse_camera_motion, parse_detections, sequence_dirs, SeqInfo};
 use crate::pipeline::detected;
@@ -164,6 +164,15 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
         camera.as_deref(),
         (&config.tracker, detect_every),
     );
+    let outputs: Vec<(&str, &Path)> = std::iter::once(("--mot", job.output.as_path()))
+        .chain(job.json.as_deref().map(|j| ("--json", j)))
+        .collect();
+    let seqinfo = job.seq_dir.join("seqinfo.ini");
+    let inputs: Vec<&Path> = [job.detections.as_path(), seqinfo.as_path()]
+        .into_iter()
+        .chain(job.camera_motion.as_deref())
+        .collect();
+    crate::sink::claim_outputs(&outputs, &inputs)?;
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(MotSink::create(&job.output)?)];
     if let Some(path) = &job.json {
         sinks.push(Box::new(JsonLinesSink::create(path, labels.clone())?));
@@ -193,9 +202,10 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
             sink.write(&frame)?;
         }
     }
-    let ended = analyzer.finish();
+    let last_pts_ms = info.length.saturating_sub(1) as f64 * 1000.0 / info.frame_rate;
+    let end = analyzer.end_all(EndReason::Stream, last_pts_ms);
     for sink in &mut sinks {
-        sink.write_final_events(&ended)?;
+        sink.write_end(&end)?;
         sink.finish()?;
     }
     Ok(JobSummary {

@@ -22,6 +22,13 @@ pub struct DetectorPool {
 }
 
 impl DetectorPool {
+    /// Keeps only these class ids from now on (`None`: every class).
+    pub fn keep_classes(&mut self, classes: Option<Vec<usize>>) {
+        for detector in &mut self.detectors {
+            detector.keep_classes(classes.clone());
+        }
+    }
+
     /// Loads one detector per worker as `[detector]` asks.
     pub fn load(config: &DetectorConfig) -> Result<Self> {
         let model = default_asset(&config.model, "models/yolox_nano.onnx", "--model")?;
@@ -43,7 +50,8 @@ impl DetectorPool {
             .map(|_| Detector::load(&settings))
             .collect::<Result<Vec<_>>>()?;
         let labels = labels_for(config, &detectors[0], &settings.model)?;
-        let classes = class_ids(&labels, &config.classes)?;
+        let classes = class_ids(&labels, &config.classes)
+            .map_err(|e| e.prefixed("--classes (detector.classes)"))?;
         let person = config
             .complete_cut_people
             .then(|| labels.id_of("person").ok())
@@ -98,6 +106,11 @@ fn labels_for(config: &DetectorConfig, detector: &Detector, model: &Path) -> Res
             return Ok(labels);
         }
     }
+    // Said once: otherwise the first sign is a class name refused, or outputs saying "class0".
+    tracing::warn!(
+        model = %model.display(),
+        "no class names (the model has none, and models/coco.names is not beside vigil or here, or does not fit): classes are class0, class1, …; give detector.labels or --labels"
+    );
     Ok(Labels::numbered(in_model.unwrap_or(0)))
 }
 

@@ -182,6 +182,81 @@ fn unwritable_outputs() {
     }
 }
 
+/// Output paths are claimed before any file is created or truncated: a run refused at the
+/// start loses nothing, and no output may overwrite an input or another output.
+#[test]
+fn outputs_are_checked_before_any_file_is_touched() {
+    let dir = scratch("claimed_outputs");
+    let video = dir.join("in.avi");
+    std::fs::copy(vtest(), &video).unwrap();
+    let size = std::fs::metadata(&video).unwrap().len();
+    let line = fails_cleanly(&["track", s(&video), "-o", s(&video)]);
+    assert!(
+        line.contains("-o") && line.contains("is an input"),
+        "{line}"
+    );
+    assert_eq!(
+        std::fs::metadata(&video).unwrap().len(),
+        size,
+        "the input is intact"
+    );
+
+    let same = dir.join("same.txt");
+    let line = fails_cleanly(&["track", s(&video), "--mot", s(&same), "--json", s(&same)]);
+    assert!(
+        line.contains("--mot and --json name the same file"),
+        "{line}"
+    );
+    assert!(!same.exists(), "nothing created");
+
+    let kept = dir.join("kept.txt");
+    std::fs::write(&kept, "earlier results\n").unwrap();
+    let line = fails_cleanly(&[
+        "track",
+        s(&video),
+        "--mot",
+        s(&kept),
+        "--json",
+        "/nonexistent-dir/out.jsonl",
+    ]);
+    assert!(line.contains("/nonexistent-dir/out.jsonl"), "{line}");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier results\n");
+
+    // Given detections: the det.txt being read is an input too, and the detector's and the
+    // video's options have nothing to act on.
+    let seq = common::val_half(&dir, &["MOT17-09"], 20).join("MOT17-09");
+    let det = seq.join("det/det.txt");
+    let before = std::fs::read_to_string(&det).unwrap();
+    let line = fails_cleanly(&[
+        "track",
+        s(&seq),
+        "--detections",
+        "det/det.txt",
+        "--mot",
+        s(&det),
+    ]);
+    assert!(
+        line.contains("--mot") && line.contains("is an input"),
+        "{line}"
+    );
+    assert_eq!(std::fs::read_to_string(&det).unwrap(), before);
+    for option in [
+        &["--max-frames", "5"][..],
+        &["--conf", "0.9"],
+        &["--motion-gate"],
+    ] {
+        let mut args = vec!["track", s(&seq), "--detections", "det/det.txt", "--mot"];
+        let out = dir.join("o.txt");
+        args.push(s(&out));
+        args.extend(option);
+        let line = fails_cleanly(&args);
+        assert!(
+            line.contains(&format!("{} does not apply", option[0])),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 fn unsupported_video_extension() {
     let dir = scratch("bad_ext");

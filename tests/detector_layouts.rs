@@ -96,7 +96,11 @@ fn class_names_come_from_the_model_and_max_objects_keeps_the_best() {
         json.to_str().unwrap(),
     ]);
     let text = std::fs::read_to_string(&json).unwrap();
-    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let last: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|v| v.get("frame").is_some())
+        .unwrap();
     let tracks = last["tracks"].as_array().unwrap();
     assert_eq!(tracks.len(), 1, "{last}");
     assert_eq!(tracks[0]["class"], "dog", "{last}");

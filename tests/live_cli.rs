@@ -19,11 +19,11 @@ fn json_frames(path: &Path) -> Vec<(u64, usize)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|v| {
-            (
-                v["frame"].as_u64().unwrap(),
+        .filter_map(|v| {
+            Some((
+                v["frame"].as_u64()?, // not the end-of-stream line
                 v["tracks"].as_array().map_or(0, Vec::len),
-            )
+            ))
         })
         .collect()
 }
@@ -61,6 +61,20 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     drop(server);
     std::thread::sleep(Duration::from_secs(10));
     let before = json_frames(&json).len();
+    // Away for far longer than a track may stay lost: its tracks have ended during the outage.
+    let outage = |text: &str| -> Option<serde_json::Value> {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["end"] == "outage")
+    };
+    let ended = outage(&std::fs::read_to_string(&json).unwrap())
+        .expect("the tracks of the vanished stream end while it is away");
+    assert!(
+        ended["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty() && e.iter().all(|e| e["type"] == "track_ended")),
+        "{ended}"
+    );
     let cars = common::shared().join("videos/car-detection.mp4");
     let _server = rtsp_server_of(&cars, port, "admin", "secret");
     let restarted = Instant::now();
@@ -99,6 +113,26 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
         assert!(!text.contains("secret"), "credentials leaked: {text}");
     }
     assert!(summary.contains("admin:***@"), "{summary}");
+    // After the outage, tracks are new ones: no id of before comes back.
+    let text = std::fs::read_to_string(&json).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let split = records.iter().position(|v| v["end"] == "outage").unwrap();
+    let ids = |records: &[serde_json::Value]| -> Vec<u64> {
+        records
+            .iter()
+            .filter_map(|v| v["tracks"].as_array())
+            .flatten()
+            .filter_map(|t| t["id"].as_u64())
+            .collect()
+    };
+    let (old, new) = (ids(&records[..split]), ids(&records[split..]));
+    assert!(
+        new.iter().min() > old.iter().max(),
+        "ids {old:?} before the outage, {new:?} after"
+    );
     // Frame numbers keep increasing across the reconnection; timestamps never go back.
     let frames = json_frames(&json);
     assert!(frames.windows(2).all(|w| w[0].0 < w[1].0));

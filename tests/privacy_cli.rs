@@ -98,11 +98,7 @@ fn people_are_blurred_in_the_video_and_nothing_else_changes() {
     let (plain, plain_rows) = track(&dir, "plain", "");
     let (blurred, rows) = track(&dir, "blurred", &format!("blur = [\"person\"]\n{MASK}"));
     assert_eq!(rows, plain_rows, "privacy changes no track");
-    let json: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("blurred.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let json = common::json_frames(&dir.join("blurred.jsonl"));
     let class_of = |id: u64| {
         json.iter()
             .flat_map(|f| f["tracks"].as_array().unwrap())

@@ -26,9 +26,9 @@ fn json_times_ms(path: &Path) -> Vec<f64> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .map(|l| {
+        .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["pts_ms"].as_f64().unwrap().round()
+            Some(v.get("frame").and(v["pts_ms"].as_f64())?.round())
         })
         .collect()
 }

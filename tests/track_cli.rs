@@ -55,11 +55,7 @@ fn tracks_vtest_into_video_mot_and_json() {
         rows.len()
     );
 
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&json)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    let lines = common::json_frames(&json);
     assert_eq!(lines.len(), 795);
     assert_eq!(lines[9]["frame"], 10);
     assert!(
@@ -84,6 +80,27 @@ fn tracks_vtest_into_video_mot_and_json() {
         .map(|l| l["tracks"].as_array().unwrap().len())
         .sum();
     assert_eq!(json_rows, rows.len());
+    // Every track that starts ends: those alive when the video ends, on one last line.
+    let kinds = |events: &serde_json::Value, kind: &str| {
+        events
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == kind)
+            .count()
+    };
+    let end = common::json_end(&json).expect("people are in view at the end of vtest");
+    let alive_at_end = kinds(&end["events"], "track_ended");
+    assert!(alive_at_end > 0, "{end}");
+    let started: usize = lines
+        .iter()
+        .map(|l| kinds(&l["events"], "track_started"))
+        .sum();
+    let ended: usize = lines
+        .iter()
+        .map(|l| kinds(&l["events"], "track_ended"))
+        .sum();
+    assert_eq!(started, ended + alive_at_end);
 
     woman_in_black_keeps_one_id(&rows);
 }
@@ -176,14 +193,9 @@ fn with_an_output_lag_every_frame_still_comes_out_once_and_in_order() {
         "0.5",
     ]);
     assert_eq!(ffprobe_frames(&video), 40);
-    let frames: Vec<u64> = std::fs::read_to_string(&json)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["frame"]
-                .as_u64()
-                .unwrap()
-        })
+    let frames: Vec<u64> = common::json_frames(&json)
+        .iter()
+        .map(|v| v["frame"].as_u64().unwrap())
         .collect();
     assert_eq!(frames, (1..=40).collect::<Vec<_>>());
 }
@@ -256,12 +268,7 @@ fn interrupt_halfway(name: &str, extra: &[&str]) {
 
     let written = std::fs::read_to_string(&json).unwrap();
     assert!(written.ends_with('\n'));
-    let frames = written
-        .lines()
-        .inspect(|l| {
-            serde_json::from_str::<serde_json::Value>(l).expect("complete JSON line");
-        })
-        .count() as u64;
+    let frames = common::json_frames(&json).len() as u64; // every line whole
     assert!((150..795).contains(&frames), "{frames} frames written");
     assert_eq!(
         ffprobe_frames(&video),
@@ -291,11 +298,7 @@ fn detecting_every_second_frame_still_writes_every_frame() {
         "--json",
         &s(&json),
     ]);
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&json)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = common::json_frames(&json);
     assert_eq!(lines.len(), 40);
     for (i, frame) in lines.iter().enumerate() {
         let predicted = frame["predicted_only"].as_bool().unwrap_or(false);

@@ -8,7 +8,15 @@ use super::Point;
 pub struct Homography {
     /// Row-major 3×3, image → world.
     h: [f64; 9],
+    /// The projective scale `w` at the centre of the calibration points. Ground in front of the
+    /// camera has `w` of the same sign; it falls to 0 at the horizon, and points past it map
+    /// to the ground *behind* the camera, which no pixel shows.
+    w_ref: f64,
 }
+
+/// Where `w` has fallen to this share of `w_ref`, the ground is about this many times farther
+/// than the calibrated area: taken as the horizon, since a pixel there spans metres.
+const HORIZON_SHARE: f64 = 0.01;
 
 impl Homography {
     /// Fits `image[i]` → `world[i]`. Errors say what is wrong with the points.
@@ -41,14 +49,18 @@ impl Homography {
         if fitted.iter().any(|v| !v.is_finite()) {
             return Err("the point pairs do not determine a homography".into());
         }
-        Ok(Self { h: fitted })
+        let n = image.len() as f64;
+        let centre = [0, 1].map(|i| image.iter().map(|p| p[i]).sum::<f64>() / n);
+        let w_ref = fitted[6] * centre[0] + fitted[7] * centre[1] + fitted[8];
+        Ok(Self { h: fitted, w_ref })
     }
 
     /// The world point of image point `p`; `None` at or beyond the horizon.
     pub fn apply(&self, p: Point) -> Option<Point> {
         let h = &self.h;
         let w = h[6] * p[0] + h[7] * p[1] + h[8];
-        if w.abs() < 1e-12 {
+        let share = w / self.w_ref;
+        if share.is_nan() || share <= HORIZON_SHARE {
             return None;
         }
         Some([
@@ -225,6 +237,11 @@ mod tests {
             h5.apply([200.0, 300.0]).unwrap(),
             h.apply([200.0, 300.0]).unwrap()
         ));
+        // The road's edges meet at y = 0, the horizon: above it is no ground, and just below
+        // it a pixel spans the road's whole length.
+        assert!(h.apply([300.0, 50.0]).is_some());
+        assert_eq!(h.apply([300.0, 1.0]), None);
+        assert_eq!(h.apply([300.0, -50.0]), None);
     }
 
     #[test]

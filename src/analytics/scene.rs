@@ -11,7 +11,7 @@ use super::lines::{time_to_cross, Direction, LineCounter, Segment};
 use super::zones::{Polygon, ZoneChange, ZoneWatcher};
 use super::{Lifecycle, Point};
 use crate::detect::Labels;
-use crate::frame::{Event, EventKind, Prediction, Track};
+use crate::frame::{EndReason, Event, EventKind, Prediction, StreamEnd, Track};
 use crate::geom::BBox;
 
 /// What a track did at a line or in a zone.
@@ -314,9 +314,23 @@ impl Analyzer {
         }
     }
 
-    /// At the end of the stream: every track still alive ends.
-    pub fn finish(&mut self) -> Vec<Event> {
-        self.lifecycle.finish()
+    /// The stream ended, or stopped for longer than a track can be lost (`reason`), at stream
+    /// time `pts_ms`: every track still alive ends, and leaves the zones it was in.
+    pub fn end_all(&mut self, reason: EndReason, pts_ms: f64) -> StreamEnd {
+        let events = self.lifecycle.finish();
+        let mut scene = SceneFrame {
+            layout: self.layout.clone(),
+            ..SceneFrame::default()
+        };
+        for ended in &events {
+            self.forget(ended, &mut scene);
+        }
+        StreamEnd {
+            reason,
+            pts_ms,
+            events,
+            scene,
+        }
     }
 
     /// Crossings per line, direction and class, in the order of the config.
@@ -496,6 +510,14 @@ mod tests {
         assert_eq!(
             (exit.kind, exit.id, exit.pts_ms),
             (SceneEventKind::ZoneExit { dwell_s: 0.0 }, 1, 0.0)
+        );
+        // The stream ends with track 2 inside: it ends, and leaves the zone as it was last seen.
+        let end = a.end_all(EndReason::Stream, 640.0);
+        assert_eq!(end.events.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
+        let exit = &end.scene.events[0];
+        assert_eq!(
+            (end.scene.events.len(), exit.kind, exit.id, exit.pts_ms),
+            (1, SceneEventKind::ZoneExit { dwell_s: 0.6 }, 2, 600.0)
         );
     }
 

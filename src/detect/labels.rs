@@ -60,10 +60,7 @@ impl Labels {
         list.split(',')
             .map(str::trim)
             .filter(|n| !n.is_empty())
-            .map(|name| {
-                self.id_of(name)
-                    .map_err(|e| Error::input(format!("{e} in --classes")))
-            })
+            .map(|name| self.id_of(name).map_err(Error::input))
             .collect()
     }
 

@@ -20,14 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use opencv::core::Mat;
 use opencv::prelude::*;
 
 use crate::analytics::{Analyzer, LineTotal};
 use crate::detect::{DetectionFilter, Detector, Failure, FrameDetections};
 use crate::error::{Error, Result};
-use crate::frame::{Detection, Event, Frame, FrameMeta, Plan, Track, TrackedFrame};
+use crate::frame::{Detection, EndReason, Frame, FrameMeta, Plan, StreamEnd, Track, TrackedFrame};
 use crate::geom::{Affine, BBox};
 use crate::metrics::{CameraMetrics, Metrics, SourceState};
 use crate::motion::{
@@ -37,7 +37,7 @@ use crate::preprocess::{InputSpec, Preprocessor};
 use crate::privacy::Privacy;
 use crate::sink::{Sink, SinkPolicy};
 use crate::source::FrameSource;
-use crate::track::{CameraMotion, Tracker};
+use crate::track::{CameraMotion, FixedLag, Tracker};
 use adaptive::{Every, Governed, Governor};
 use intake::{Intake, Pushed, QueueSpec, Taken};
 
@@ -47,6 +47,8 @@ const LOSSLESS_QUEUE: usize = 8;
 const NEVER_BLOCK_QUEUE: usize = 64;
 /// Latencies kept per stream for the summary's percentiles (a few MB at most).
 const LATENCY_SAMPLES: usize = 500_000;
+/// How often a tracker waiting for frames looks whether its source has gone away.
+const OUTAGE_CHECK: Duration = Duration::from_millis(250);
 
 /// One camera or input: its source, its own tracker and outputs. IDs never cross streams.
 pub struct Stream {
@@ -179,10 +181,11 @@ enum FromDetectors {
     End(u64),
 }
 
-/// What a sink thread receives: every frame, then (at the end) the events of tracks still alive.
+/// What a sink thread receives: every frame, and the events of tracks ended between frames
+/// (after an outage of the source, and at the end).
 enum ToSink {
     Frame(Arc<TrackedFrame>),
-    Final(Arc<Vec<Event>>),
+    End(Arc<StreamEnd>),
 }
 
 struct SinkLink {
@@ -586,6 +589,7 @@ fn start_stream(
         latency: finished.latency.clone(),
         masks: Arc::default(),
         last_detected: None,
+        last_frame: None,
     };
     let (stage_camera_motion, masks) = (stage.tracker.config().camera_motion, stage.masks.clone());
     let (seen, totals, taker) = (
@@ -845,6 +849,9 @@ struct TrackStage {
     /// The source number of the last frame detected and what was kept of its detections: an
     /// unchanged frame after it (motion gating) sees the same.
     last_detected: Option<(u64, Vec<Detection>)>,
+    /// Stream time and capture instant of the last frame written: how long the source has been
+    /// away.
+    last_frame: Option<(f64, Instant)>,
 }
 
 impl TrackStage {
@@ -853,7 +860,17 @@ impl TrackStage {
         let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
         let mut lag = self.tracker.config().fixed_lag::<Held>();
         let (mut next, mut end) = (0, None);
-        for message in rx {
+        loop {
+            let message = match rx.recv_timeout(OUTAGE_CHECK) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => {
+                    if !self.end_tracks_during_outage(&mut lag) {
+                        return Ok(()); // a sink failed; its error says why
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             match message {
                 FromDetectors::Frame(item) => {
                     delivered();
@@ -891,13 +908,50 @@ impl TrackStage {
             tracing::debug!(left = pending.len(), "frames left unordered at shutdown");
         }
         // End of stream or a stop: what the lag still holds is written, not lost.
-        if self.emit(lag.finish()) {
-            let ended = Arc::new(self.analyzer.finish());
-            for sink in &self.sinks {
-                let _ = sink.tx.send(ToSink::Final(ended.clone()));
-            }
-        }
+        self.end_tracks(&mut lag, EndReason::Stream, 0.0);
         Ok(())
+    }
+
+    /// While a live source is away (reconnecting) for longer than a track can stay lost, its
+    /// tracks end now, not when frames return: a watcher must not see people "present" through
+    /// an outage, and a track cannot be continued across it anyway. False once a lossless sink
+    /// has gone.
+    fn end_tracks_during_outage(&mut self, lag: &mut FixedLag<Held>) -> bool {
+        let Some((pts_ms, captured_at)) = self.last_frame else {
+            return true;
+        };
+        let away_s = captured_at.elapsed().as_secs_f64();
+        let streaming = self.metrics.health.state() == SourceState::Streaming;
+        if streaming || away_s <= self.tracker.config().lost_timeout_s {
+            return true;
+        }
+        self.end_tracks(lag, EndReason::Outage, pts_ms + away_s * 1000.0)
+    }
+
+    /// Writes what the lag holds, then ends every track (and the tracker's memory of them: the
+    /// frames after an outage start afresh, with new ids). False once a lossless sink has gone.
+    fn end_tracks(&mut self, lag: &mut FixedLag<Held>, reason: EndReason, pts_ms: f64) -> bool {
+        if !self.emit(lag.finish()) {
+            return false;
+        }
+        let pts_ms = match reason {
+            EndReason::Stream => self.last_frame.map_or(0.0, |(pts, _)| pts),
+            EndReason::Outage => pts_ms,
+        };
+        let end = Arc::new(self.analyzer.end_all(reason, pts_ms));
+        self.tracker.forget_tracks();
+        (self.last_frame, self.last_detected) = (None, None);
+        self.metrics.active_tracks.set(0);
+        if end.events.is_empty() {
+            return true;
+        }
+        if reason == EndReason::Outage {
+            tracing::info!(camera = %self.metrics.name, tracks = end.events.len(), "source away: its tracks end");
+        }
+        for sink in &self.sinks {
+            let _ = sink.tx.send(ToSink::End(end.clone()));
+        }
+        true
     }
 
     /// Tracks one frame: with its detections, with those of the frame it is unchanged from,
@@ -946,6 +1000,7 @@ impl TrackStage {
                 frame.release_image();
             }
             let (events, scene) = self.analyzer.update(frame.meta.pts_ms, &tracks);
+            self.last_frame = Some((frame.meta.pts_ms, frame.meta.captured_at));
             self.metrics.active_tracks.set(tracks.len() as i64);
             let latency = frame.meta.captured_at.elapsed().as_secs_f64();
             // A copy without the picture only where some outputs draw and others do not: when
@@ -1024,7 +1079,7 @@ fn drain_into(sink: &mut dyn Sink, rx: &Receiver<ToSink>, registry: &Metrics) ->
                 Some(owned) => sink.write_owned(owned),
                 None => sink.write(&frame),
             },
-            ToSink::Final(events) => sink.write_final_events(&events),
+            ToSink::End(end) => sink.write_end(&end),
         };
         registry.observe_stage(&stage, started.elapsed().as_secs_f64());
         if result.is_err() {

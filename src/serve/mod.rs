@@ -30,7 +30,9 @@ const MQTT_FLUSH: Duration = Duration::from_secs(2);
 /// (only cameras reading files end). Returns the exit code.
 pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
     let metrics = Metrics::new()?;
-    let pool = DetectorPool::load(&pool_settings(&config))?;
+    let mut pool = DetectorPool::load(&pool_settings(&config))?;
+    // The classes are checked per camera, so that a mistake names the camera's key.
+    pool.keep_classes(wanted_classes(&config, &pool.labels)?);
     log_privacy_and_outputs(&config);
     let mqtt = match &config.mqtt {
         Some(m) => Some(MqttPublisher::start(m)?),
@@ -154,19 +156,31 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
 
 /// The shared pool detects what any camera wants: the lowest score any camera keeps and the
 /// union of their classes; each camera then filters its own.
+/// The shared detectors' settings: the lowest score any camera keeps, every class (see
+/// `wanted_classes`).
 fn pool_settings(config: &ServeConfig) -> DetectorConfig {
     let mut detector = config.defaults.detector.clone();
-    let enabled: Vec<&CameraConfig> = config.cameras.iter().filter(|c| c.enabled).collect();
-    detector.conf = enabled.iter().map(|c| c.conf).fold(detector.conf, f32::min);
-    detector.classes = if enabled.iter().any(|c| c.classes.is_empty()) {
-        Vec::new()
-    } else {
-        let mut all: Vec<String> = enabled.iter().flat_map(|c| c.classes.clone()).collect();
-        all.sort();
-        all.dedup();
-        all
-    };
+    let enabled = config.cameras.iter().filter(|c| c.enabled);
+    detector.conf = enabled.map(|c| c.conf).fold(detector.conf, f32::min);
+    detector.classes = Vec::new();
     detector
+}
+
+/// The classes some enabled camera keeps (`None`: one keeps all), each camera's checked
+/// against the model's names.
+fn wanted_classes(config: &ServeConfig, labels: &Labels) -> Result<Option<Vec<usize>>> {
+    let mut all = Vec::new();
+    for camera in config.cameras.iter().filter(|c| c.enabled) {
+        let ids = class_ids(labels, &camera.classes)
+            .map_err(|e| e.prefixed(&format!("cameras.{}.classes", camera.name)))?;
+        match ids {
+            Some(ids) => all.extend(ids),
+            None => return Ok(None),
+        }
+    }
+    all.sort_unstable();
+    all.dedup();
+    Ok((!all.is_empty()).then_some(all)) // no camera enabled: nothing to narrow down
 }
 
 /// A camera's recordings (each retried on failure by itself) and its live preview.

@@ -14,7 +14,7 @@ use super::payload::{round_ms, AnyEventRecord, TrackRecord};
 use super::{create_numbered, create_output, write_failed, Sink};
 use crate::detect::Labels;
 use crate::error::Result;
-use crate::frame::TrackedFrame;
+use crate::frame::{EndReason, StreamEnd, TrackedFrame};
 
 pub struct JsonLinesSink {
     path: PathBuf,
@@ -75,6 +75,14 @@ struct FrameRecord<'a> {
     /// Tracks inside each zone now, per class, when zones are configured.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     zones: BTreeMap<&'a str, BTreeMap<&'a str, u32>>,
+}
+
+/// The events of tracks ended between frames.
+#[derive(Serialize)]
+struct EndRecord<'a> {
+    end: EndReason,
+    pts_ms: f64,
+    events: Vec<AnyEventRecord<'a>>,
 }
 
 #[derive(Serialize)]
@@ -255,6 +263,23 @@ impl Sink for JsonLinesSink {
 
     fn write(&mut self, f: &TrackedFrame) -> Result<()> {
         let line = self.line(f)?;
+        self.write_line(&line, SystemTime::now())
+    }
+
+    /// A line that is not a frame, `{"end":"stream"|"outage","pts_ms":…,"events":[…]}`, when
+    /// tracks ended between frames.
+    fn write_end(&mut self, end: &StreamEnd) -> Result<()> {
+        let events = AnyEventRecord::all(&end.events, &end.scene, &self.labels, None);
+        if events.is_empty() {
+            return Ok(());
+        }
+        let record = EndRecord {
+            end: end.reason,
+            pts_ms: round_ms(end.pts_ms),
+            events,
+        };
+        let mut line = serde_json::to_vec(&record).map_err(|e| write_failed(&self.path, e))?;
+        line.push(b'\n');
         self.write_line(&line, SystemTime::now())
     }
 

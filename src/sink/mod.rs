@@ -17,7 +17,7 @@ mod video;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::frame::{Event, TrackedFrame};
+use crate::frame::{StreamEnd, TrackedFrame};
 
 pub use annotate::Annotator;
 pub use jsonl::{JsonLinesSink, Rotation};
@@ -59,13 +59,67 @@ pub trait Sink: Send {
     fn write_owned(&mut self, frame: &mut TrackedFrame) -> Result<()> {
         self.write(frame)
     }
-    /// At the end of the stream, the `track_ended` events of tracks still alive, which belong to
-    /// no frame. Outputs of whole frames (video, MOT, JSON Lines) have nowhere to put them.
-    fn write_final_events(&mut self, _events: &[Event]) -> Result<()> {
+    /// The events of tracks ended between frames (`track_ended`, and the `zone_exit` of those
+    /// inside a zone): at the end of the stream, or after an outage of the source. Pictures and
+    /// MOT rows have nowhere to put them.
+    fn write_end(&mut self, _end: &StreamEnd) -> Result<()> {
         Ok(())
     }
     /// Flushes and closes the output so that it is complete and valid.
     fn finish(&mut self) -> Result<()>;
+}
+
+/// Checks a run's output files before any of them is created or truncated, so that a run refused
+/// at the start loses nothing: each must be writable, no two may be the same file, and none may
+/// be one of the run's `inputs` (writing it would destroy what is being read). `outputs` are
+/// `(option, path)`; the option names the culprit in the message.
+pub fn claim_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<()> {
+    let inputs: Vec<_> = inputs
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    let mut claimed: Vec<(&str, std::path::PathBuf)> = Vec::new();
+    let mut created = Vec::new();
+    let checked = outputs.iter().try_for_each(|&(option, path)| {
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
+        let file = regular_file(path);
+        if !existed {
+            created.push(path);
+        }
+        let Some(file) = file else {
+            return Ok(()); // a device or a pipe (/dev/null, /dev/stdout) may take several outputs
+        };
+        if inputs.contains(&file) {
+            return Err(Error::input(format!(
+                "{option} '{}' is an input of this run: writing it would destroy it",
+                path.display()
+            )));
+        }
+        if let Some((other, _)) = claimed.iter().find(|(_, f)| *f == file) {
+            return Err(Error::input(format!(
+                "{other} and {option} name the same file '{}'",
+                path.display()
+            )));
+        }
+        claimed.push((option, file));
+        Ok(())
+    });
+    // The probe leaves no trace: the sinks create their files themselves.
+    for path in created {
+        let _ = std::fs::remove_file(path); // only what this check made, still empty
+    }
+    checked
+}
+
+/// The canonical path of a regular file, `None` for anything else.
+fn regular_file(path: &Path) -> Option<std::path::PathBuf> {
+    let file = std::fs::canonicalize(path).ok()?;
+    std::fs::metadata(&file).ok()?.is_file().then_some(file)
 }
 
 /// Creates (truncates) an output file, failing with a line that names it.

@@ -24,11 +24,12 @@ use rumqttc::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::payload::{round_ms, unix_time_s, AnyEventRecord, EventRecord, TrackRecord};
+use super::payload::{round_ms, unix_time_s, AnyEventRecord, TrackRecord};
 use super::{Sink, SinkPolicy};
+use crate::analytics::SceneFrame;
 use crate::detect::Labels;
 use crate::error::{Error, Result};
-use crate::frame::{Event as TrackEvent, TrackedFrame};
+use crate::frame::{Event as TrackEvent, StreamEnd, TrackedFrame};
 use crate::metrics::CameraMetrics;
 
 /// Publishes handed to the MQTT client and not yet acknowledged, at most (rumqttc's window).
@@ -348,11 +349,11 @@ impl MqttSink {
 }
 
 impl MqttSink {
-    fn event_payloads(&self, events: &[TrackEvent]) -> Result<Vec<Vec<u8>>> {
+    fn event_payloads(&self, events: &[TrackEvent], scene: &SceneFrame) -> Result<Vec<Vec<u8>>> {
         let camera = self.origin.camera.as_str();
-        events
+        AnyEventRecord::all(events, scene, &self.labels, Some(camera))
             .iter()
-            .map(|e| serde_json::to_vec(&EventRecord::new(e, &self.labels, Some(camera))))
+            .map(serde_json::to_vec)
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::internal(format!("MQTT payload: {e}")))
     }
@@ -376,11 +377,7 @@ impl Sink for MqttSink {
         let snapshot_due = self.snapshot_due(f.frame.meta.pts_ms);
         let camera = self.origin.camera.as_str();
         let json = |e: serde_json::Error| Error::internal(format!("MQTT payload: {e}"));
-        let events = AnyEventRecord::all(&f.events, &f.scene, &self.labels, Some(camera))
-            .iter()
-            .map(serde_json::to_vec)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(json)?;
+        let events = self.event_payloads(&f.events, &f.scene)?;
         let snapshot = if snapshot_due {
             let record = SnapshotRecord {
                 camera,
@@ -402,9 +399,9 @@ impl Sink for MqttSink {
         Ok(())
     }
 
-    /// The tracks still alive when the stream ended: their `track_ended` events.
-    fn write_final_events(&mut self, events: &[TrackEvent]) -> Result<()> {
-        for payload in self.event_payloads(events)? {
+    /// Tracks ended between frames: their `track_ended` and `zone_exit` events.
+    fn write_end(&mut self, end: &StreamEnd) -> Result<()> {
+        for payload in self.event_payloads(&end.events, &end.scene)? {
             self.queue(payload, false);
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Sink, SinkPolicy};
 use crate::error::{Error, Result};
-use crate::frame::TrackedFrame;
+use crate::frame::{StreamEnd, TrackedFrame};
 use crate::metrics::CameraMetrics;
 
 /// Opens (a fresh instance of) the wrapped sink.
@@ -153,6 +153,11 @@ impl Sink for Resilient {
 
     fn write_owned(&mut self, frame: &mut TrackedFrame) -> Result<()> {
         self.write_with(|sink| sink.write_owned(frame));
+        Ok(())
+    }
+
+    fn write_end(&mut self, end: &StreamEnd) -> Result<()> {
+        self.write_with(|sink| sink.write_end(end));
         Ok(())
     }
 

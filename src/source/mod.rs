@@ -218,6 +218,7 @@ pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
         return live(LiveInput::Camera(index));
     }
     if input.contains("://") {
+        check_url(input)?;
         return live(LiveInput::Url(input.to_string()));
     }
     let path = Path::new(input);
@@ -226,8 +227,13 @@ pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
     } else if path.exists() {
         Box::new(FileSource::open(path)?)
     } else {
+        let hint = match STREAM_SCHEMES.iter().find(|s| input.starts_with(*s)) {
+            Some(scheme) => format!(" (a stream's URL starts with '{scheme}://')"),
+            None => String::new(),
+        };
         return Err(Error::input(format!(
-            "input '{input}': no such file or directory"
+            "input '{}': no such file or directory{hint}",
+            redact_url(input)
         )));
     };
     // A file is ready once open: it has no connection to lose.
@@ -244,25 +250,67 @@ pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
     Ok(file)
 }
 
+/// The stream protocols FFmpeg opens for a camera or a stream server.
+const STREAM_SCHEMES: [&str; 13] = [
+    "rtsps", "rtsp", "rtmps", "rtmp", "https", "http", "srt", "udp", "rtp", "tcp", "mmsh", "mms",
+    "hls",
+];
+
+/// A URL that can never connect is a mistake to say at once, not to retry forever: an unknown
+/// scheme (`rtps://`) or a port beyond 65535.
+fn check_url(url: &str) -> Result<()> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    if !STREAM_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+        return Err(Error::input(format!(
+            "input '{}': unknown stream protocol '{scheme}' (known: {})",
+            redact_url(url),
+            STREAM_SCHEMES.join(", ")
+        )));
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some((_, port)) = host_port.rsplit_once(':') {
+        // `[::1]` has colons of its own, inside the brackets.
+        if !port.is_empty() && !port.contains(']') && port.parse::<u16>().is_err() {
+            return Err(Error::input(format!(
+                "input '{}': port '{port}' is not a port (1–65535)",
+                redact_url(url)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `rtsp://user:secret@host/...` → `rtsp://user:***@host/...`, and the values of query parameters
 /// that carry secrets (`?user=admin&pwd=x` → `?user=admin&pwd=***`), for logs and messages. The
 /// user information ends at the last `@` before the query, so a password with a `/` in it is
 /// hidden too.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
+    let (prefix, rest) = match url.find("://") {
+        Some(end) => url.split_at(end + 3),
+        None => ("", url),
     };
-    let (scheme, rest) = (&url[..scheme_end], &url[scheme_end + 3..]);
     let (before_query, query) = match rest.find('?') {
         Some(q) => (&rest[..q], Some(&rest[q + 1..])),
         None => (rest, None),
     };
     let mut out = match before_query.rfind('@') {
         Some(at) => {
-            let user = before_query[..at].split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***{}", &before_query[at..])
+            // A mistyped scheme (`rtsp//admin:pw@host`) still carries a password: there the
+            // user information can only follow the last `/`, and only `user:password@` is one.
+            let start = match prefix {
+                "" => before_query[..at].rfind('/').map_or(0, |slash| slash + 1),
+                _ => 0,
+            };
+            let (path, user_info) = (&before_query[..start], &before_query[start..at]);
+            if prefix.is_empty() && !user_info.contains(':') {
+                before_query.to_string()
+            } else {
+                let user = user_info.split(':').next().unwrap_or("");
+                format!("{prefix}{path}{user}:***{}", &before_query[at..])
+            }
         }
-        None => format!("{scheme}://{before_query}"),
+        None => format!("{prefix}{before_query}"),
     };
     if let Some(query) = query {
         let params: Vec<String> = query.split('&').map(redact_param).collect();
@@ -286,6 +334,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn urls_that_can_never_connect_are_refused() {
+        for good in [
+            "rtsp://admin:pw@10.0.0.1:554/cam",
+            "RTSP://host/cam",
+            "http://cam/mjpg?a=b:c",
+            "rtsp://[::1]:8554/cam",
+            "rtsp://[::1]/cam",
+            "srt://host:9000",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        let e = check_url("rtps://admin:pw@host/cam")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown stream protocol 'rtps'") && !e.contains("pw"),
+            "{e}"
+        );
+        let e = check_url("rtsp://admin:pw@host:99999/cam")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("port '99999'") && !e.contains("pw"), "{e}");
+    }
+
+    #[test]
     fn redacts_passwords_in_urls() {
         assert_eq!(
             redact_url("rtsp://admin:pw@10.0.0.1:554/cam"),
@@ -297,6 +370,15 @@ mod tests {
         );
         assert_eq!(redact_url("rtsp://host/cam?a=b@c"), "rtsp://host/cam?a=b@c");
         assert_eq!(redact_url("video.mp4"), "video.mp4");
+        assert_eq!(
+            redact_url("rtsp//admin:pw@10.0.0.1:554/cam"),
+            "rtsp//admin:***@10.0.0.1:554/cam"
+        );
+        assert_eq!(
+            redact_url("admin:pw@10.0.0.1/cam?token=t"),
+            "admin:***@10.0.0.1/cam?token=***"
+        );
+        assert_eq!(redact_url("clips/me@home.mp4"), "clips/me@home.mp4");
         assert_eq!(
             redact_url("rtsp://admin:pa/ss@10.0.0.1/cam"),
             "rtsp://admin:***@10.0.0.1/cam"

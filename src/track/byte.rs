@@ -225,17 +225,40 @@ impl TrackerConfig {
                 return Err(format!("tracker.{key} = {v} must be a positive number"));
             }
         }
-        if let Some(h) = self
-            .horizons_s
-            .iter()
-            .find(|h| !(h.is_finite() && **h > 0.0))
-        {
-            return Err(format!(
-                "tracker.horizons_s contains {h}; horizons must be positive seconds"
-            ));
-        }
-        Ok(())
+        validate_horizons(&self.horizons_s).map_err(|e| format!("tracker.horizons_s: {e}"))
     }
+}
+
+/// The most look-ahead horizons a track carries: each is a box in every track of every frame
+/// written, and a few spread over the next seconds are what a path needs.
+const MAX_HORIZONS: usize = 16;
+/// The farthest look-ahead, in seconds; past it the forecast is the object's standing still.
+const MAX_HORIZON_S: f32 = 600.0;
+
+/// Horizons must rise (a forecast path is read in order, and a time to crossing interpolates
+/// between its steps), each within (0, `MAX_HORIZON_S`], and be at most `MAX_HORIZONS`.
+fn validate_horizons(horizons_s: &[f32]) -> Result<(), String> {
+    if let Some(h) = horizons_s
+        .iter()
+        .find(|h| !(**h > 0.0 && **h <= MAX_HORIZON_S))
+    {
+        return Err(format!(
+            "{h} is not a horizon: each must be more than 0 and at most {MAX_HORIZON_S} seconds"
+        ));
+    }
+    if let Some(pair) = horizons_s.windows(2).find(|pair| pair[1] <= pair[0]) {
+        return Err(format!(
+            "{} after {}: horizons must rise, each once",
+            pair[1], pair[0]
+        ));
+    }
+    if horizons_s.len() > MAX_HORIZONS {
+        return Err(format!(
+            "{} horizons, at most {MAX_HORIZONS}",
+            horizons_s.len()
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -308,6 +331,12 @@ impl Tracker {
             next_id: 1,
             last_time_s: None,
         }
+    }
+
+    /// Forgets every track (ids go on from where they were): the stream stopped, and what
+    /// comes after is not a continuation of what was seen.
+    pub fn forget_tracks(&mut self) {
+        self.tracks.clear();
     }
 
     pub fn config(&self) -> &TrackerConfig {
@@ -1024,6 +1053,15 @@ mod tests {
             ..Default::default()
         };
         assert!(cfg.validate().unwrap_err().contains("horizons_s"));
+        for bad in [vec![2.0, 0.5], vec![1.0, 1.0], vec![1e9], vec![0.5; 17]] {
+            let cfg = TrackerConfig {
+                horizons_s: bad.clone(),
+                ..Default::default()
+            };
+            assert!(cfg.validate().is_err(), "{bad:?}");
+        }
+        let rising: Vec<f32> = (1..=16).map(|k| k as f32 * 0.25).collect();
+        assert!(validate_horizons(&rising).is_ok());
         assert!(TrackerConfig::default().validate().is_ok());
     }
 }

@@ -127,6 +127,28 @@ impl MotRow {
     }
 }
 
+/// The frame objects of a JSON Lines output, in order: every line but those of tracks ended
+/// between frames (`{"end":"stream"|"outage",…,"events":[…]}`, see `json_end`).
+pub fn json_frames(path: &Path) -> Vec<serde_json::Value> {
+    json_lines(path)
+        .into_iter()
+        .filter(|v| v.get("end").is_none())
+        .collect()
+}
+
+/// The end-of-stream line of a JSON Lines output, when tracks were alive at the end.
+pub fn json_end(path: &Path) -> Option<serde_json::Value> {
+    json_lines(path).pop().filter(|v| v["end"] == "stream")
+}
+
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a whole JSON line"))
+        .collect()
+}
+
 /// Parses a MOT file strictly: every line has 10 numeric fields.
 pub fn read_mot(path: &Path) -> Vec<MotRow> {
     let text = std::fs::read_to_string(path).unwrap();
