@@ -415,7 +415,12 @@ mod tests {
             Path::new("x"),
         );
         assert_eq!(with_bom.map(|s| s.length), Ok(3));
-        assert_eq!(parse_rows("\u{feff}1,-1,10,20,30,40,0.9\n", 7).unwrap().len(), 1);
+        assert_eq!(
+            parse_rows("\u{feff}1,-1,10,20,30,40,0.9\n", 7)
+                .unwrap()
+                .len(),
+            1
+        );
         for (ini, line) in [
             (
                 "[Sequence]\nframeRate=1e-300\nseqLength=3\n",
