@@ -185,7 +185,8 @@ pub struct TrackArgs {
     /// MOTChallenge tracks (frame,id,x,y,w,h,score,-1,-1,-1).
     #[arg(long)]
     pub mot: Option<PathBuf>,
-    /// JSON Lines, one object per frame.
+    /// JSON Lines, one object per frame (and a line of the events of tracks ended between
+    /// frames: at the end of the stream, after a camera's outage).
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// The detector's boxes before tracking, as a MOTChallenge det file (for `vigil eval-det`).
@@ -464,8 +465,6 @@ fn print_line_totals(totals: &[LineTotal], labels: &Labels) -> Result<()> {
     Ok(())
 }
 
-/// `vigil track SEQ --detections DET --mot OUT [--json OUT]`: the tracker and the analytics
-/// alone, on given detections.
 /// Given detections run no detector and read no video: an option that steers either would be
 /// silently ignored, so it is refused instead (the user meant something by it).
 fn refuse_detector_options(args: &TrackArgs) -> Result<()> {
@@ -492,6 +491,8 @@ fn refuse_detector_options(args: &TrackArgs) -> Result<()> {
     }
 }
 
+/// `vigil track SEQ --detections DET --mot OUT [--json OUT]`: the tracker and the analytics
+/// alone, on given detections.
 fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
     let Some(mot) = &args.mot else {
         return Err(Error::input(
@@ -534,6 +535,7 @@ fn track_detections(args: &TrackArgs, detections: &Path) -> Result<i32> {
         mot,
         json: args.json.as_deref(),
         camera_motion: args.camera_motion.as_deref(),
+        config: args.detector.config.as_deref(),
     };
     let jobs = offline::plan(Path::new(&args.input), &paths)?;
     for job in jobs {

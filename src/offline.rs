@@ -52,6 +52,8 @@ pub fn track_frames(
 
 /// One sequence to track: where it is, its detections file, and where its tracks go.
 pub struct Job {
+    /// The configuration file the run reads, if any: an input no output may overwrite.
+    pub config: Option<PathBuf>,
     pub seq_dir: PathBuf,
     pub detections: PathBuf,
     pub output: PathBuf,
@@ -69,6 +71,7 @@ pub struct Paths<'a> {
     pub mot: &'a Path,
     pub json: Option<&'a Path>,
     pub camera_motion: Option<&'a Path>,
+    pub config: Option<&'a Path>,
 }
 
 /// The jobs for `vigil track INPUT --detections DET --mot OUT [--json JSON]`: one sequence folder
@@ -80,6 +83,7 @@ pub fn plan(input: &Path, paths: &Paths) -> Result<Vec<Job>> {
         mot: output,
         json,
         camera_motion,
+        config,
     } = *paths;
     if input.join("seqinfo.ini").is_file() {
         let given_or_inside = |p: &Path| {
@@ -90,6 +94,7 @@ pub fn plan(input: &Path, paths: &Paths) -> Result<Vec<Job>> {
             }
         };
         return Ok(vec![Job {
+            config: config.map(Path::to_path_buf),
             seq_dir: input.to_path_buf(),
             detections: given_or_inside(detections),
             output: output.to_path_buf(),
@@ -110,6 +115,7 @@ pub fn plan(input: &Path, paths: &Paths) -> Result<Vec<Job>> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             Job {
+                config: config.map(Path::to_path_buf),
                 detections: seq.join(detections),
                 output: output.join(format!("{name}.txt")),
                 json: json.map(|j| j.join(format!("{name}.jsonl"))),
@@ -171,6 +177,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
     let inputs: Vec<&Path> = [job.detections.as_path(), seqinfo.as_path()]
         .into_iter()
         .chain(job.camera_motion.as_deref())
+        .chain(job.config.as_deref())
         .collect();
     crate::sink::claim_outputs(&outputs, &inputs)?;
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(MotSink::create(&job.output)?)];

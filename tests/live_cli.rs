@@ -14,8 +14,8 @@ use common::{
     wait_for, Background,
 };
 
-/// JSON Lines written so far: (frame, tracks in it).
-fn json_frames(path: &Path) -> Vec<(u64, usize)> {
+/// JSON Lines written so far: (frame, tracks in it). Lines may be cut short while written.
+fn frame_track_counts(path: &Path) -> Vec<(u64, usize)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -54,20 +54,18 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     // The server paces vtest.avi at 10 fps: 30 frames arrive in about 3 s. Before the fix of
     // the re-order buffer, a live run stalled after a handful of frames.
     assert!(
-        wait_for(Duration::from_secs(30), || json_frames(&json).len() >= 30),
+        wait_for(Duration::from_secs(30), || frame_track_counts(&json).len()
+            >= 30),
         "frames tracked before the restart: {}",
-        json_frames(&json).len()
+        frame_track_counts(&json).len()
     );
     drop(server);
     std::thread::sleep(Duration::from_secs(10));
-    let before = json_frames(&json).len();
+    let before = frame_track_counts(&json).len();
     // Away for far longer than a track may stay lost: its tracks have ended during the outage.
-    let outage = |text: &str| -> Option<serde_json::Value> {
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|v| v["end"] == "outage")
-    };
-    let ended = outage(&std::fs::read_to_string(&json).unwrap())
+    let ended = common::json_lines(&json)
+        .into_iter()
+        .find(|v| v["end"] == "outage")
         .expect("the tracks of the vanished stream end while it is away");
     assert!(
         ended["events"]
@@ -80,7 +78,7 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     let restarted = Instant::now();
     assert!(
         wait_for(Duration::from_secs(40), || {
-            json_frames(&json)[before..]
+            frame_track_counts(&json)[before..]
                 .iter()
                 .filter(|f| f.1 > 0)
                 .count()
@@ -88,7 +86,7 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
         }),
         "no tracks written after the server came back ({} frames before, {} now)",
         before,
-        json_frames(&json).len()
+        frame_track_counts(&json).len()
     );
     eprintln!(
         "reconnected and tracking {:.1} s after the restart",
@@ -114,11 +112,7 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     }
     assert!(summary.contains("admin:***@"), "{summary}");
     // After the outage, tracks are new ones: no id of before comes back.
-    let text = std::fs::read_to_string(&json).unwrap();
-    let records: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let records = common::json_lines(&json);
     let split = records.iter().position(|v| v["end"] == "outage").unwrap();
     let ids = |records: &[serde_json::Value]| -> Vec<u64> {
         records
@@ -134,7 +128,7 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
         "ids {old:?} before the outage, {new:?} after"
     );
     // Frame numbers keep increasing across the reconnection; timestamps never go back.
-    let frames = json_frames(&json);
+    let frames = frame_track_counts(&json);
     assert!(frames.windows(2).all(|w| w[0].0 < w[1].0));
     assert_eq!(
         ffprobe_frames(&video),

@@ -85,9 +85,7 @@ impl LineConfig {
                 self.points.len()
             ));
         };
-        if a.iter().chain(&b).any(|v| !v.is_finite()) {
-            return Err("points must be finite numbers".into());
-        }
+        within_bounds(&[a, b])?;
         if a == b {
             return Err("the two points are the same: a line needs two different points".into());
         }
@@ -97,13 +95,33 @@ impl LineConfig {
 
 impl ZoneConfig {
     pub fn polygon(&self) -> Result<Polygon, String> {
+        within_bounds(&self.points)?;
         Polygon::new(self.points.clone())
     }
 }
 
 impl HomographyConfig {
     pub fn fit(&self) -> Result<Homography, String> {
+        within_bounds(&self.image)?;
+        within_bounds(&self.world)?;
         Homography::fit(&self.image, &self.world)
+    }
+}
+
+/// The largest coordinate a shape may have, in pixels (or metres on the ground): far beyond
+/// any picture, and small enough that squares and products of coordinates stay exact enough.
+const MAX_COORDINATE: f64 = 1e6;
+
+fn within_bounds(points: &[Point]) -> Result<(), String> {
+    match points
+        .iter()
+        .flatten()
+        .find(|v| v.is_nan() || v.abs() > MAX_COORDINATE) // NaN compares false with all
+    {
+        Some(v) => Err(format!(
+            "{v:e} is not a coordinate: points must be finite numbers within ±{MAX_COORDINATE}"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -218,5 +236,17 @@ mod tests {
         assert!(
             check("[[lines]]\nname = \"a\"\npoints = [[0,0],[1,0]]\nanchor = \"feet\"\n").is_err()
         );
+        // Past ±1e6 a line's squared length, or a homography's products, lose all precision.
+        let e = check("[[lines]]\nname = \"far\"\npoints = [[1300, -1e154], [1300, 1e154]]\n")
+            .unwrap_err();
+        assert!(
+            e.starts_with("analytics.lines[0].points (line 'far')") && e.contains("±1000000"),
+            "{e}"
+        );
+        let e = check(
+            "[homography]\nimage = [[0,0],[9,0],[9,9],[0,9]]\nworld = [[0,0],[1e300,0],[1,1],[0,1]]\n",
+        )
+        .unwrap_err();
+        assert!(e.starts_with("analytics.homography: 1e300"), "{e}");
     }
 }

@@ -52,7 +52,16 @@ impl Homography {
         let n = image.len() as f64;
         let centre = [0, 1].map(|i| image.iter().map(|p| p[i]).sum::<f64>() / n);
         let w_ref = fitted[6] * centre[0] + fitted[7] * centre[1] + fitted[8];
-        Ok(Self { h: fitted, w_ref })
+        let fit = Self { h: fitted, w_ref };
+        // Every point the user measured is ground in view: one past the horizon means the pairs
+        // are mismatched (and the centre's `w` would not tell the ground from the sky).
+        if let Some(k) = image.iter().position(|&p| fit.apply(p).is_none()) {
+            return Err(format!(
+                "image point {} is beyond the horizon the other points give: are the pairs in the same order?",
+                k + 1
+            ));
+        }
+        Ok(fit)
     }
 
     /// The world point of image point `p`; `None` at or beyond the horizon.
@@ -253,6 +262,16 @@ mod tests {
         // 200 px/s = 10 m/s.
         let v = h.speed_m_s([50.0, 50.0], [120.0, 160.0]).unwrap();
         assert!((v - 10.0).abs() < 1e-6, "{v}");
+    }
+
+    #[test]
+    fn pairs_in_a_crossed_order_are_refused() {
+        // A square in the picture against a dart on the ground (its third corner turned in): no
+        // camera sees a ground like that, and the fit puts a corner beyond its own horizon.
+        let square = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]];
+        let dart = [[0.0, 0.0], [4.0, 0.0], [1.0, 1.0], [0.0, 4.0]];
+        let e = Homography::fit(&square, &dart).unwrap_err();
+        assert!(e.contains("beyond the horizon"), "{e}");
     }
 
     #[test]

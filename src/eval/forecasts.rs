@@ -95,6 +95,8 @@ pub fn parse_horizons(text: &str) -> std::result::Result<Vec<f64>, String> {
             _ => Err(format!("'{h}' is not a positive number of seconds")),
         })
         .collect::<std::result::Result<Vec<f64>, String>>()?;
+    // The same rules as the tracker's `horizons_s`: what is evaluated is what can ship.
+    crate::track::validate_horizons(&horizons.iter().map(|&h| h as f32).collect::<Vec<_>>())?;
     Ok(horizons)
 }
 
@@ -406,6 +408,9 @@ mod tests {
             assert!(parse_horizons(bad).is_err(), "{bad}");
         }
         assert!(parse_horizons("-1,abc").unwrap_err().contains("'-1'"));
+        for unordered in ["2,1", "1,1", "1e9"] {
+            assert!(parse_horizons(unordered).is_err(), "{unordered}");
+        }
     }
 
     #[test]

@@ -589,7 +589,7 @@ fn start_stream(
         latency: finished.latency.clone(),
         masks: Arc::default(),
         last_detected: None,
-        last_frame: None,
+        last_received: None,
     };
     let (stage_camera_motion, masks) = (stage.tracker.config().camera_motion, stage.masks.clone());
     let (seen, totals, taker) = (
@@ -849,9 +849,9 @@ struct TrackStage {
     /// The source number of the last frame detected and what was kept of its detections: an
     /// unchanged frame after it (motion gating) sees the same.
     last_detected: Option<(u64, Vec<Detection>)>,
-    /// Stream time and capture instant of the last frame written: how long the source has been
-    /// away.
-    last_frame: Option<(f64, Instant)>,
+    /// The latest stream time the detectors delivered, and when: how long the source has been
+    /// quiet.
+    last_received: Option<(f64, Instant)>,
 }
 
 impl TrackStage {
@@ -874,6 +874,9 @@ impl TrackStage {
             match message {
                 FromDetectors::Frame(item) => {
                     delivered();
+                    let pts_ms = item.frame.meta.pts_ms;
+                    let latest = self.last_received.map_or(pts_ms, |(p, _)| p.max(pts_ms));
+                    self.last_received = Some((latest, Instant::now()));
                     pending.insert(item.frame.meta.seq, item);
                 }
                 FromDetectors::End(seq) => end = Some(seq),
@@ -912,17 +915,21 @@ impl TrackStage {
         Ok(())
     }
 
-    /// While a live source is away (reconnecting) for longer than a track can stay lost, its
-    /// tracks end now, not when frames return: a watcher must not see people "present" through
-    /// an outage, and a track cannot be continued across it anyway. False once a lossless sink
-    /// has gone.
+    /// While a live source is away (stalled or reconnecting) for longer than a track can stay
+    /// lost, its tracks end now, not when frames return: a watcher must not see people
+    /// "present" through an outage, and a track cannot be continued across it anyway. A slow
+    /// detector or a file that has been read to its end is no outage: the source is not
+    /// reconnecting. False once a lossless sink has gone.
     fn end_tracks_during_outage(&mut self, lag: &mut FixedLag<Held>) -> bool {
-        let Some((pts_ms, captured_at)) = self.last_frame else {
+        let Some((pts_ms, received_at)) = self.last_received else {
             return true;
         };
-        let away_s = captured_at.elapsed().as_secs_f64();
-        let streaming = self.metrics.health.state() == SourceState::Streaming;
-        if streaming || away_s <= self.tracker.config().lost_timeout_s {
+        let away_s = received_at.elapsed().as_secs_f64();
+        let reconnecting = matches!(
+            self.metrics.health.state(),
+            SourceState::Stalled | SourceState::Connecting | SourceState::Backoff
+        );
+        if !reconnecting || away_s <= self.tracker.config().lost_timeout_s {
             return true;
         }
         self.end_tracks(lag, EndReason::Outage, pts_ms + away_s * 1000.0)
@@ -935,12 +942,12 @@ impl TrackStage {
             return false;
         }
         let pts_ms = match reason {
-            EndReason::Stream => self.last_frame.map_or(0.0, |(pts, _)| pts),
+            EndReason::Stream => self.last_received.map_or(0.0, |(pts, _)| pts),
             EndReason::Outage => pts_ms,
         };
         let end = Arc::new(self.analyzer.end_all(reason, pts_ms));
         self.tracker.forget_tracks();
-        (self.last_frame, self.last_detected) = (None, None);
+        (self.last_received, self.last_detected) = (None, None);
         self.metrics.active_tracks.set(0);
         if end.events.is_empty() {
             return true;
@@ -949,7 +956,7 @@ impl TrackStage {
             tracing::info!(camera = %self.metrics.name, tracks = end.events.len(), "source away: its tracks end");
         }
         for sink in &self.sinks {
-            let _ = sink.tx.send(ToSink::End(end.clone()));
+            send(sink, ToSink::End(end.clone()), &self.metrics);
         }
         true
     }
@@ -1000,7 +1007,6 @@ impl TrackStage {
                 frame.release_image();
             }
             let (events, scene) = self.analyzer.update(frame.meta.pts_ms, &tracks);
-            self.last_frame = Some((frame.meta.pts_ms, frame.meta.captured_at));
             self.metrics.active_tracks.set(tracks.len() as i64);
             let latency = frame.meta.captured_at.elapsed().as_secs_f64();
             // A copy without the picture only where some outputs draw and others do not: when
@@ -1039,7 +1045,7 @@ impl TrackStage {
                     _ => with_image.clone(),
                 };
                 let Some(out) = out else { continue };
-                if !send(sink, out, &self.metrics) {
+                if !send(sink, ToSink::Frame(out), &self.metrics) {
                     return false;
                 }
             }
@@ -1055,12 +1061,13 @@ impl TrackStage {
     }
 }
 
-/// Hands a frame to one sink as its policy says; false when a lossless sink has gone.
-fn send(sink: &SinkLink, frame: Arc<TrackedFrame>, metrics: &CameraMetrics) -> bool {
+/// Hands a frame, or the events of ended tracks, to one sink as its policy says; false when a
+/// lossless sink has gone.
+fn send(sink: &SinkLink, message: ToSink, metrics: &CameraMetrics) -> bool {
     match sink.policy {
-        SinkPolicy::Lossless => sink.tx.send(ToSink::Frame(frame)).is_ok(),
+        SinkPolicy::Lossless => sink.tx.send(message).is_ok(),
         SinkPolicy::NeverBlock => {
-            if let Err(TrySendError::Full(_)) = sink.tx.try_send(ToSink::Frame(frame)) {
+            if let Err(TrySendError::Full(_)) = sink.tx.try_send(message) {
                 metrics.frame_skipped(sink.kind);
             }
             true // a network output that went away never stops the stream

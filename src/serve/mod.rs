@@ -76,8 +76,7 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
         }
         let filter = DetectionFilter {
             min_score: camera.conf,
-            classes: class_ids(labels, &camera.classes)
-                .map_err(|e| e.prefixed(&format!("cameras.{}.classes", camera.name)))?,
+            classes: camera_classes(camera, labels)?,
         };
         let mut stream = stages::stream(
             &camera.name,
@@ -154,10 +153,9 @@ pub fn run(config: ServeConfig, control: Arc<Control>) -> Result<i32> {
     Ok(0)
 }
 
-/// The shared pool detects what any camera wants: the lowest score any camera keeps and the
-/// union of their classes; each camera then filters its own.
-/// The shared detectors' settings: the lowest score any camera keeps, every class (see
-/// `wanted_classes`).
+/// The shared pool detects what any camera wants: the lowest score any camera keeps, and (once
+/// loaded, when the model's class names are known: `wanted_classes`) the union of their
+/// classes. Each camera then filters its own.
 fn pool_settings(config: &ServeConfig) -> DetectorConfig {
     let mut detector = config.defaults.detector.clone();
     let enabled = config.cameras.iter().filter(|c| c.enabled);
@@ -171,9 +169,7 @@ fn pool_settings(config: &ServeConfig) -> DetectorConfig {
 fn wanted_classes(config: &ServeConfig, labels: &Labels) -> Result<Option<Vec<usize>>> {
     let mut all = Vec::new();
     for camera in config.cameras.iter().filter(|c| c.enabled) {
-        let ids = class_ids(labels, &camera.classes)
-            .map_err(|e| e.prefixed(&format!("cameras.{}.classes", camera.name)))?;
-        match ids {
+        match camera_classes(camera, labels)? {
             Some(ids) => all.extend(ids),
             None => return Ok(None),
         }
@@ -181,6 +177,12 @@ fn wanted_classes(config: &ServeConfig, labels: &Labels) -> Result<Option<Vec<us
     all.sort_unstable();
     all.dedup();
     Ok((!all.is_empty()).then_some(all)) // no camera enabled: nothing to narrow down
+}
+
+/// The class ids one camera keeps (`None`: all); an unknown name is reported with its key.
+fn camera_classes(camera: &CameraConfig, labels: &Labels) -> Result<Option<Vec<usize>>> {
+    class_ids(labels, &camera.classes)
+        .map_err(|e| e.prefixed(&format!("cameras.{}.classes", camera.name)))
 }
 
 /// A camera's recordings (each retried on failure by itself) and its live preview.

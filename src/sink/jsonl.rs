@@ -1,5 +1,7 @@
 //! JSON Lines: one object per frame with its tracks, velocities and forecasts, and the events
-//! decided on it. `vigil track` writes one file; the daemon writes a rotating series of files.
+//! decided on it; tracks ended between frames (the end of the stream, a camera's outage) get a
+//! line of their own, `{"end":…,"events":[…]}`. `vigil track` writes one file; the daemon writes
+//! a rotating series of files.
 
 use std::collections::BTreeMap;
 use std::fs::File;

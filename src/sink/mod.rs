@@ -81,18 +81,23 @@ pub fn claim_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<()> 
     let mut claimed: Vec<(&str, std::path::PathBuf)> = Vec::new();
     let mut created = Vec::new();
     let checked = outputs.iter().try_for_each(|&(option, path)| {
-        let existed = path.exists();
+        // A link counts as there even when its target is not: the probe must not remove it.
+        let existed = std::fs::symlink_metadata(path).is_ok();
+        if existed && regular_file(path).is_none() && !path.is_dir() {
+            // A device or a pipe (/dev/null, /dev/stdout, a FIFO) may take several outputs, and
+            // opening a FIFO to probe it would wait for, then lose, its reader.
+            return Ok(());
+        }
         std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .open(path)
             .map_err(|e| Error::input(format!("cannot write '{}': {e}", path.display())))?;
-        let file = regular_file(path);
         if !existed {
             created.push(path);
         }
-        let Some(file) = file else {
-            return Ok(()); // a device or a pipe (/dev/null, /dev/stdout) may take several outputs
+        let Some(file) = regular_file(path) else {
+            return Ok(());
         };
         if inputs.contains(&file) {
             return Err(Error::input(format!(

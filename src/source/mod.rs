@@ -227,9 +227,11 @@ pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
     } else if path.exists() {
         Box::new(FileSource::open(path)?)
     } else {
-        let hint = match STREAM_SCHEMES.iter().find(|s| input.starts_with(*s)) {
-            Some(scheme) => format!(" (a stream's URL starts with '{scheme}://')"),
-            None => String::new(),
+        let scheme = input.split([':', '/']).next().unwrap_or("");
+        let looks_like_url = input.len() > scheme.len() && STREAM_SCHEMES.contains(&scheme);
+        let hint = match looks_like_url {
+            true => format!(" (a stream's URL starts with '{scheme}://')"),
+            false => String::new(),
         };
         return Err(Error::input(format!(
             "input '{}': no such file or directory{hint}",
@@ -250,10 +252,10 @@ pub fn open(input: &str, options: OpenOptions) -> Result<Box<dyn FrameSource>> {
     Ok(file)
 }
 
-/// The stream protocols FFmpeg opens for a camera or a stream server.
-const STREAM_SCHEMES: [&str; 13] = [
-    "rtsps", "rtsp", "rtmps", "rtmp", "https", "http", "srt", "udp", "rtp", "tcp", "mmsh", "mms",
-    "hls",
+/// The network protocols FFmpeg opens for a camera or a stream server (and `file`).
+const STREAM_SCHEMES: [&str; 19] = [
+    "rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "rtmpts", "rtmpe", "rtmpte", "http", "https", "hls",
+    "srt", "rist", "udp", "rtp", "tcp", "mmsh", "mmst", "file",
 ];
 
 /// A URL that can never connect is a mistake to say at once, not to retry forever: an unknown
@@ -267,13 +269,19 @@ fn check_url(url: &str) -> Result<()> {
             STREAM_SCHEMES.join(", ")
         )));
     }
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // The user information ends at the last `@` before the query (a password may hold `/`),
+    // the host and port at the next `/`. The port text is never echoed: a mis-split could be
+    // part of a password.
+    let before_query = rest.split('?').next().unwrap_or("");
+    let after_user = before_query
+        .rsplit_once('@')
+        .map_or(before_query, |(_, h)| h);
+    let host_port = after_user.split('/').next().unwrap_or("");
     if let Some((_, port)) = host_port.rsplit_once(':') {
         // `[::1]` has colons of its own, inside the brackets.
         if !port.is_empty() && !port.contains(']') && port.parse::<u16>().is_err() {
             return Err(Error::input(format!(
-                "input '{}': port '{port}' is not a port (1–65535)",
+                "input '{}': the port is not a number from 1 to 65535",
                 redact_url(url)
             )));
         }
@@ -297,9 +305,12 @@ pub fn redact_url(url: &str) -> String {
     let mut out = match before_query.rfind('@') {
         Some(at) => {
             // A mistyped scheme (`rtsp//admin:pw@host`) still carries a password: there the
-            // user information can only follow the last `/`, and only `user:password@` is one.
+            // user information follows the first `//`, or starts the text, and only
+            // `user:password@` is one.
             let start = match prefix {
-                "" => before_query[..at].rfind('/').map_or(0, |slash| slash + 1),
+                "" => before_query[..at]
+                    .find("//")
+                    .map_or(0, |slashes| slashes + 2),
                 _ => 0,
             };
             let (path, user_info) = (&before_query[..start], &before_query[start..at]);
@@ -355,7 +366,12 @@ mod tests {
         let e = check_url("rtsp://admin:pw@host:99999/cam")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("port '99999'") && !e.contains("pw"), "{e}");
+        assert!(
+            e.contains("the port is not a number") && !e.contains("pw"),
+            "{e}"
+        );
+        // A password with `/` in it is never read as the port.
+        assert!(check_url("rtsp://admin:pa/ss@10.0.0.1/cam").is_ok());
     }
 
     #[test]
@@ -379,6 +395,10 @@ mod tests {
             "admin:***@10.0.0.1/cam?token=***"
         );
         assert_eq!(redact_url("clips/me@home.mp4"), "clips/me@home.mp4");
+        assert_eq!(
+            redact_url("rtsp//admin:pa/ss@10.0.0.1/cam"),
+            "rtsp//admin:***@10.0.0.1/cam"
+        );
         assert_eq!(
             redact_url("rtsp://admin:pa/ss@10.0.0.1/cam"),
             "rtsp://admin:***@10.0.0.1/cam"

@@ -237,7 +237,7 @@ const MAX_HORIZON_S: f32 = 600.0;
 
 /// Horizons must rise (a forecast path is read in order, and a time to crossing interpolates
 /// between its steps), each within (0, `MAX_HORIZON_S`], and be at most `MAX_HORIZONS`.
-fn validate_horizons(horizons_s: &[f32]) -> Result<(), String> {
+pub(crate) fn validate_horizons(horizons_s: &[f32]) -> Result<(), String> {
     if let Some(h) = horizons_s
         .iter()
         .find(|h| !(**h > 0.0 && **h <= MAX_HORIZON_S))

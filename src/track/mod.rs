@@ -9,6 +9,7 @@ mod lag;
 mod properties;
 mod reupdate;
 
+pub(crate) use byte::validate_horizons;
 pub use byte::{CameraMotion, NoiseReference, Tracker, TrackerConfig, MAX_COORDINATE};
 pub(crate) use kalman::Axis as KalmanAxis;
 pub use lag::FixedLag;

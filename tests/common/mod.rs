@@ -141,7 +141,8 @@ pub fn json_end(path: &Path) -> Option<serde_json::Value> {
     json_lines(path).pop().filter(|v| v["end"] == "stream")
 }
 
-fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+/// Every line of a JSON Lines output, parsed (each must be whole).
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
