@@ -526,6 +526,10 @@ realtime = true
             .count()
     };
     assert_eq!(count("track_started"), count("track_ended"));
+    assert!(
+        records.iter().all(|r| r["end"] != "outage"),
+        "a file read to its end is no outage"
+    );
     let playable = || {
         Command::new("ffprobe")
             .args(["-v", "error"])

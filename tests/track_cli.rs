@@ -89,6 +89,12 @@ fn tracks_vtest_into_video_mot_and_json() {
             .filter(|e| e["type"] == kind)
             .count()
     };
+    assert!(
+        common::json_lines(&json)
+            .iter()
+            .all(|l| l["end"] != "outage"),
+        "a file is never away"
+    );
     let end = common::json_end(&json).expect("people are in view at the end of vtest");
     let alive_at_end = kinds(&end["events"], "track_ended");
     assert!(alive_at_end > 0, "{end}");
