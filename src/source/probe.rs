@@ -4,7 +4,7 @@
 //! has just tried them (with Digest where the server asks for it), and a probe repeated at every
 //! reconnection must not put a password on the wire in clear.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -88,7 +88,20 @@ pub fn explain_failure(url: &str, timeout_s: f64) -> Option<String> {
         ));
     }
     let mut head = [0u8; 256];
-    let n = stream.read(&mut head).unwrap_or(0);
+    let n = match stream.read(&mut head) {
+        Ok(n) => n,
+        // A server that takes the connection and says nothing (hung, or not speaking this
+        // protocol) is not one that answered with something else.
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            return Some(format!(
+                "{}:{} accepted the connection but did not answer within {} s",
+                target.host,
+                target.port,
+                timeout.as_secs_f64()
+            ));
+        }
+        Err(_) => 0,
+    };
     let status_line = String::from_utf8_lossy(&head[..n]);
     let status_line = status_line.lines().next().unwrap_or("").trim();
     explain_status(status_line, target.has_credentials)
@@ -184,5 +197,15 @@ mod tests {
         let why = explain_failure(&format!("rtsp://u:secret@127.0.0.1:{port}/cam"), 1.0).unwrap();
         assert!(why.contains(&format!("127.0.0.1:{port}")), "{why}");
         assert!(!why.contains("secret"));
+    }
+
+    #[test]
+    fn a_server_that_never_answers_is_told_from_one_that_speaks_another_protocol() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts (the kernel does, into the backlog) and never says a word.
+        let why = explain_failure(&format!("rtsp://127.0.0.1:{port}/cam"), 0.3).unwrap();
+        assert!(why.contains("did not answer within 0.3 s"), "{why}");
+        drop(listener);
     }
 }
