@@ -184,13 +184,14 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
     if let Some(path) = &job.json {
         sinks.push(Box::new(JsonLinesSink::create(path, labels.clone())?));
     }
+    let pts_ms = |i: u64| i as f64 * 1000.0 / info.frame_rate;
     let mut ids = std::collections::HashSet::new();
     for (i, tracks) in frames.into_iter().enumerate() {
         ids.extend(tracks.iter().map(|t| t.id));
         let meta = FrameMeta {
             seq: i as u64,
             number: i as u64 + 1,
-            pts_ms: i as f64 * 1000.0 / info.frame_rate,
+            pts_ms: pts_ms(i as u64),
             captured_at: std::time::Instant::now(),
             camera: Affine::IDENTITY,
             plan: Default::default(),
@@ -209,8 +210,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
             sink.write(&frame)?;
         }
     }
-    let last_pts_ms = info.length.saturating_sub(1) as f64 * 1000.0 / info.frame_rate;
-    let end = analyzer.end_all(EndReason::Stream, last_pts_ms);
+    let end = analyzer.end_all(EndReason::Stream, pts_ms(info.length.saturating_sub(1)));
     for sink in &mut sinks {
         sink.write_end(&end)?;
         sink.finish()?;

@@ -911,7 +911,8 @@ impl TrackStage {
             tracing::debug!(left = pending.len(), "frames left unordered at shutdown");
         }
         // End of stream or a stop: what the lag still holds is written, not lost.
-        self.end_tracks(&mut lag, EndReason::Stream, 0.0);
+        let last_pts_ms = self.last_received.map_or(0.0, |(pts_ms, _)| pts_ms);
+        self.end_tracks(&mut lag, EndReason::Stream, last_pts_ms);
         Ok(())
     }
 
@@ -935,16 +936,13 @@ impl TrackStage {
         self.end_tracks(lag, EndReason::Outage, pts_ms + away_s * 1000.0)
     }
 
-    /// Writes what the lag holds, then ends every track (and the tracker's memory of them: the
-    /// frames after an outage start afresh, with new ids). False once a lossless sink has gone.
+    /// Writes what the lag holds, then ends every track at stream time `pts_ms` (and the
+    /// tracker's memory of them: the frames after an outage start afresh, with new ids). False
+    /// once a lossless sink has gone.
     fn end_tracks(&mut self, lag: &mut FixedLag<Held>, reason: EndReason, pts_ms: f64) -> bool {
         if !self.emit(lag.finish()) {
             return false;
         }
-        let pts_ms = match reason {
-            EndReason::Stream => self.last_received.map_or(0.0, |(pts, _)| pts),
-            EndReason::Outage => pts_ms,
-        };
         let end = Arc::new(self.analyzer.end_all(reason, pts_ms));
         self.tracker.forget_tracks();
         (self.last_received, self.last_detected) = (None, None);

@@ -83,7 +83,7 @@ pub fn claim_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<()> 
     let checked = outputs.iter().try_for_each(|&(option, path)| {
         // A link counts as there even when its target is not: the probe must not remove it.
         let existed = std::fs::symlink_metadata(path).is_ok();
-        if existed && regular_file(path).is_none() && !path.is_dir() {
+        if existed && !path.is_file() && !path.is_dir() {
             // A device or a pipe (/dev/null, /dev/stdout, a FIFO) may take several outputs, and
             // opening a FIFO to probe it would wait for, then lose, its reader.
             return Ok(());
@@ -96,7 +96,8 @@ pub fn claim_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<()> 
         if !existed {
             created.push(path);
         }
-        let Some(file) = regular_file(path) else {
+        // Opened, so a regular file (a folder fails to open).
+        let Ok(file) = std::fs::canonicalize(path) else {
             return Ok(());
         };
         if inputs.contains(&file) {
@@ -119,12 +120,6 @@ pub fn claim_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<()> 
         let _ = std::fs::remove_file(path); // only what this check made, still empty
     }
     checked
-}
-
-/// The canonical path of a regular file, `None` for anything else.
-fn regular_file(path: &Path) -> Option<std::path::PathBuf> {
-    let file = std::fs::canonicalize(path).ok()?;
-    std::fs::metadata(&file).ok()?.is_file().then_some(file)
 }
 
 /// Creates (truncates) an output file, failing with a line that names it.

@@ -269,14 +269,8 @@ fn check_url(url: &str) -> Result<()> {
             STREAM_SCHEMES.join(", ")
         )));
     }
-    // The user information ends at the last `@` before the query (a password may hold `/`),
-    // the host and port at the next `/`. The port text is never echoed: a mis-split could be
-    // part of a password.
-    let before_query = rest.split('?').next().unwrap_or("");
-    let after_user = before_query
-        .rsplit_once('@')
-        .map_or(before_query, |(_, h)| h);
-    let host_port = after_user.split('/').next().unwrap_or("");
+    // The port text is never echoed: in a malformed URL it could be part of a password.
+    let (_, host_port, _) = split_authority(rest);
     if let Some((_, port)) = host_port.rsplit_once(':') {
         // `[::1]` has colons of its own, inside the brackets.
         if !port.is_empty() && !port.contains(']') && port.parse::<u16>().is_err() {
@@ -287,6 +281,18 @@ fn check_url(url: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What follows a URL's `scheme://`: the user information (up to the last `@` before the query,
+/// so a password may hold `/`), the host and port (up to the next `/` or `?`), and the rest.
+pub(crate) fn split_authority(rest: &str) -> (Option<&str>, &str, &str) {
+    let query_at = rest.find('?').unwrap_or(rest.len());
+    let (user_info, after) = match rest[..query_at].rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let end = after.find(['/', '?']).unwrap_or(after.len());
+    (user_info, &after[..end], &after[end..])
 }
 
 /// `rtsp://user:secret@host/...` → `rtsp://user:***@host/...`, and the values of query parameters

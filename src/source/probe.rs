@@ -20,12 +20,7 @@ struct Target {
 
 fn parse(url: &str) -> Option<Target> {
     let (scheme, rest) = url.split_once("://")?;
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let (credentials, host_port) = match authority.rfind('@') {
-        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-        None => (None, authority),
-    };
+    let (credentials, host_port, path) = super::split_authority(rest);
     let default_port = match scheme {
         "rtsp" => 554,
         "http" => 80,
