@@ -1,8 +1,9 @@
 //! The live camera-motion estimate's cost per 1080p frame: `MotionEstimator::estimate` on the
-//! consecutive real frames of MOT17-mini/MOT17-04 (1920×1080, its gt pedestrians masked), at the
-//! default settings (÷6, 1000 corners) and, for the trade-off, with 300 corners and at BoT-SORT's
-//! ÷2. Needs the shared data
-//! ($VIGIL_SHARED or ../shared).
+//! consecutive real frames of MOT17-mini/MOT17-04 (1920×1080, its gt pedestrians masked), for
+//! the configurations whose accuracy `tests/motion.rs`
+//! (`carried_corners_measure_a_known_shake_better_than_botsorts_way`) measures: corners followed,
+//! their spacing, and whether the corners that fit are carried into the next frame or searched
+//! afresh every frame as BoT-SORT does. Needs the shared data ($VIGIL_SHARED or ../shared).
 
 use std::path::PathBuf;
 
@@ -47,15 +48,19 @@ fn bench_motion(c: &mut Criterion) {
     let mut group = c.benchmark_group("motion");
     group.throughput(Throughput::Elements(1));
     group.sample_size(50);
+    // (name, corners, spacing, refind below): BoT-SORT's way first, the defaults last.
     let variants = [
-        ("1080p, ÷6, 1000 corners (default)", 320, 1000),
-        ("1080p, ÷6, 300 corners", 320, 300),
-        ("1080p, ÷2, 1000 corners (BoT-SORT)", 960, 1000),
+        ("1000 corners 1 px apart, afresh (BoT-SORT)", 1000, 1.0, 2.0),
+        ("1000 corners 1 px apart, carried", 1000, 1.0, 0.5),
+        ("400 corners 5 px apart, afresh", 400, 5.0, 2.0),
+        ("400 corners 5 px apart, carried", 400, 5.0, 0.5),
+        ("250 corners 8 px apart, carried (default)", 250, 8.0, 0.5),
     ];
-    for (name, max_working_width, max_corners) in variants {
+    for (name, max_corners, corner_spacing, refind_below) in variants {
         let mut estimator = MotionEstimator::new(MotionConfig {
-            max_working_width,
             max_corners,
+            corner_spacing,
+            refind_below,
             ..Default::default()
         });
         let mut next = 0;

@@ -45,6 +45,7 @@ impl DetectorPool {
             tiles: config.tiles,
             batch: config.batch,
             batch_wait: std::time::Duration::from_secs_f64(config.batch_wait_ms / 1000.0),
+            session: Default::default(),
         };
         let mut detectors = (0..workers)
             .map(|_| Detector::load(&settings))

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::boxes::{agree, det_file, Tolerance};
+
 use opencv::core::{Mat, Scalar, CV_8UC3};
 use opencv::prelude::*;
 use opencv::videoio;
@@ -106,16 +108,20 @@ fn class_names_come_from_the_model_and_max_objects_keeps_the_best() {
     assert_eq!(tracks[0]["class"], "dog", "{last}");
 }
 
-/// The detections of a `--dets` file: frame and box per row.
-fn det_rows(path: &std::path::Path) -> Vec<[f64; 5]> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
-            [v[0], v[2], v[3], v[4], v[5]]
-        })
-        .collect()
+/// Two `--dets` files of vtest.avi from YOLOX-Nano at the default thresholds agree frame by
+/// frame within what float32 promises (tests/common/boxes.rs): a batch-free copy, or a batch of
+/// frames, runs other kernels over the same weights.
+fn assert_same_detections(a: &std::path::Path, b: &std::path::Path) {
+    // YOLOX-Nano's 416-px input over vtest.avi's 768-px width; configs/default.toml's conf, iou.
+    let tolerance = Tolerance::of_network(416.0 / 768.0, 0.1, 0.45).written();
+    let (a, b) = (det_file(a), det_file(b));
+    assert!(a.len() >= 15, "{} frames with boxes", a.len());
+    let frames: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+    for frame in frames {
+        let none = Vec::new();
+        let (x, y) = (a.get(frame).unwrap_or(&none), b.get(frame).unwrap_or(&none));
+        agree(y, x, &tolerance).unwrap_or_else(|e| panic!("frame {frame}: {e}"));
+    }
 }
 
 /// The copy of YOLOX-Nano whose batch is free (scripts/make_batch_models.py, run by
@@ -159,14 +165,7 @@ fn batched_inference_runs_on_a_batch_free_copy_and_the_fixed_model_says_why_not(
         "--dets",
         &s(&free_dets),
     ]);
-    let (a, b) = (det_rows(&fixed_dets), det_rows(&free_dets));
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        assert!(
-            x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 0.02),
-            "{x:?} vs {y:?}"
-        );
-    }
+    assert_same_detections(&fixed_dets, &free_dets);
     let out = common::run_ok(&[
         "bench",
         &s(&vtest),
@@ -196,7 +195,7 @@ fn batched_inference_runs_on_a_batch_free_copy_and_the_fixed_model_says_why_not(
 }
 
 /// `[detector] batch` (issue 10): the pipeline stacks frames into one run of the network, and
-/// finds exactly what it finds one frame at a time; a model with a fixed batch is refused in one
+/// finds what it finds one frame at a time (within float32's reach: other kernels run); a model with a fixed batch is refused in one
 /// line naming the key and the script.
 #[test]
 fn the_pipeline_batches_frames_and_finds_the_same_boxes() {
@@ -204,7 +203,10 @@ fn the_pipeline_batches_frames_and_finds_the_same_boxes() {
     let dir = common::scratch("pipeline_batch");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let batched = dir.join("batch.toml");
-    std::fs::write(&batched, "[detector]\nbatch = 4\nbatch_wait_ms = 50\n").unwrap();
+    // The first frame of a batch waits up to a second (the most allowed) for the other three:
+    // even a loaded machine decodes three frames of vtest.avi in far less, so batches form
+    // however slow the machine is (only the end of the file can leave one short).
+    std::fs::write(&batched, "[detector]\nbatch = 4\nbatch_wait_ms = 1000\n").unwrap();
     let run = |config: Option<&std::path::Path>, dets: &std::path::Path| {
         let mut args = vec![
             "track".to_string(),
@@ -231,7 +233,7 @@ fn the_pipeline_batches_frames_and_finds_the_same_boxes() {
     let out = run(Some(&batched), &four);
     let log = common::stderr(&out);
     assert!(out.status.success(), "{log}");
-    // Batches did form: frames of one file come faster than the network takes them.
+    // Batches did form.
     let stacked: usize = log
         .lines()
         .filter(|l| l.contains("one run for several frames"))
@@ -248,14 +250,7 @@ fn the_pipeline_batches_frames_and_finds_the_same_boxes() {
         stacked >= 30,
         "{stacked} of 60 frames detected in batches:\n{log}"
     );
-    let (a, b) = (det_rows(&one), det_rows(&four));
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        assert!(
-            x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 1e-3),
-            "{x:?} vs {y:?}"
-        );
-    }
+    assert_same_detections(&one, &four);
     // The shared export takes one image at a time.
     let out = common::run(&[
         "track",

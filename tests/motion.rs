@@ -142,8 +142,17 @@ fn mean_disagreement(results: &[PairResult]) -> f64 {
     results.iter().map(|r| r.disagreement_px).sum::<f64>() / results.len() as f64
 }
 
+/// Why 1.5 px: BoT-SORT's own warps are an estimate, not the truth, and the two estimates are
+/// discrete choices (corners found, RANSAC's inliers) that a float's last place on another CPU can
+/// tip: settings of vigil's that differ only in such choices land 0.76–1.35 px from BoT-SORT here
+/// (`carried_corners_measure_a_known_shake_better_than_botsorts_way` prints them), 0.86 the
+/// default. The camera moves 5–14 px a frame (10 on average):
+/// a warp that misses the motion (the identity), gets its direction wrong, or scales the working
+/// image's shift wrongly is off by several pixels and fails.
+const AGREEMENT_PX: f64 = 1.5;
+
 #[test]
-fn a_walking_camera_agrees_with_botsort_within_a_pixel() {
+fn a_walking_camera_agrees_with_botsort() {
     let (results, _) = compare_with_botsort("MOT17-05", MotionConfig::default());
     assert_eq!(results.len(), 5, "MOT17-mini/MOT17-05 has 6 frames");
     let mean = mean_disagreement(&results);
@@ -151,7 +160,7 @@ fn a_walking_camera_agrees_with_botsort_within_a_pixel() {
         "MOT17-05: mean disagreement {mean:.3} px over {} pairs",
         results.len()
     );
-    assert!(mean < 1.0, "mean corner disagreement {mean:.3} px");
+    assert!(mean < AGREEMENT_PX, "mean corner disagreement {mean:.3} px");
     // The camera does move: a warp near the identity would not be agreement worth the name.
     assert!(results
         .iter()
@@ -169,8 +178,10 @@ fn static_cameras_come_out_near_the_identity() {
         );
         for r in &results {
             let shift = r.vigil.corner_shift(width, height);
+            // Measured at most 0.3 px (sensor noise and compression); a walking camera moves
+            // 5–14 px a frame.
             assert!(
-                shift < 0.5,
+                shift < 1.0,
                 "{seq} {}→{}: corners move {shift:.2} px",
                 r.frame,
                 r.frame + 1
@@ -179,41 +190,16 @@ fn static_cameras_come_out_near_the_identity() {
     }
 }
 
-/// The trade-off behind the defaults: agreement on MOT17-05 by working width, corners followed
-/// and RANSAC threshold. The figures move by tenths of a pixel with small changes (5 pairs only).
+/// The accuracy behind the defaults: on a 1080p window shaking across vtest.avi (made here by
+/// ffmpeg, so the true motion of every frame pair is known: the window's own shift), the mean
+/// corner error against that truth, by corners followed, their spacing, and whether the corners
+/// that fit are carried into the next frame (`refind_below` 0.5) or searched afresh every frame
+/// (above 1), as BoT-SORT does; MOT17-05's agreement with BoT-SORT beside it. The defaults
+/// measure the known shift better than BoT-SORT's way (0.25 against 0.48 px here). What each
+/// costs is `cargo bench --bench motion` (the same configurations).
 #[test]
-#[ignore = "an experiment; run with --ignored --nocapture"]
-fn agreement_by_configuration() {
-    for max_working_width in [214, 320] {
-        for max_corners in [300, 1000] {
-            for ransac_threshold_px in [1.0, 3.0] {
-                let config = MotionConfig {
-                    max_working_width,
-                    max_corners,
-                    ransac_threshold_px,
-                    ..Default::default()
-                };
-                let (results, _) = compare_with_botsort("MOT17-05", config);
-                eprintln!(
-                    "width <= {max_working_width}, {max_corners} corners, RANSAC {ransac_threshold_px} px: \
-                     mean disagreement {:.3} px",
-                    mean_disagreement(&results),
-                );
-            }
-        }
-    }
-}
-
-/// The cost behind the defaults, and the accuracy bought with it: median milliseconds of one
-/// estimate on a 1080p window shaking across vtest.avi (made here by ffmpeg, so the true motion
-/// of every frame pair is known: the window's own shift), the mean corner error against that
-/// truth, and MOT17-05's agreement with BoT-SORT beside it; by corners followed, their spacing,
-/// and whether the corners that fit are carried into the next frame (`refind_below` 0.5) or
-/// searched afresh every frame (above 1), as BoT-SORT does.
-#[test]
-#[ignore = "an experiment; run with --ignored --nocapture"]
-fn cost_by_configuration() {
-    let dir = common::scratch("motion-cost");
+fn carried_corners_measure_a_known_shake_better_than_botsorts_way() {
+    let dir = common::scratch("motion-shake");
     let clip = dir.join("shaking-1080p.mp4");
     // ffmpeg rounds the window's corner to whole pixels, then to even ones (4:2:0 chroma).
     let corner = |t: f64| {
@@ -245,6 +231,8 @@ fn cost_by_configuration() {
     while capture.read(&mut frame).unwrap() {
         frames.push(frame.clone());
     }
+    assert_eq!(frames.len(), 100);
+    // (corners, spacing, refind below): BoT-SORT's way first, the defaults last.
     let configs = [
         (1000, 1.0, 2.0),
         (1000, 1.0, 0.5),
@@ -252,6 +240,16 @@ fn cost_by_configuration() {
         (400, 5.0, 0.5),
         (250, 8.0, 0.5),
     ];
+    let default = MotionConfig::default();
+    assert_eq!(
+        configs[4],
+        (
+            default.max_corners,
+            default.corner_spacing,
+            default.refind_below
+        )
+    );
+    let mut mean_errors = Vec::new();
     for (max_corners, corner_spacing, refind_below) in configs {
         let config = MotionConfig {
             max_corners,
@@ -260,27 +258,41 @@ fn cost_by_configuration() {
             ..Default::default()
         };
         let mut estimator = MotionEstimator::new(config.clone());
-        let (mut ms, mut errors) = (Vec::new(), Vec::new());
+        let mut errors = Vec::new();
         for (i, f) in frames.iter().enumerate() {
-            let start = std::time::Instant::now();
             let warp = estimator.estimate(f, &[]).unwrap();
-            ms.push(start.elapsed().as_secs_f64() * 1e3);
             if i > 0 {
                 let ((x0, y0), (x1, y1)) = (corner((i - 1) as f64 / 10.0), corner(i as f64 / 10.0));
                 let truth = Affine([1.0, 0.0, x0 - x1, 0.0, 1.0, y0 - y1]);
                 errors.push(mean_corner_distance(&warp, &truth, 1920.0, 1080.0));
             }
         }
-        ms.sort_by(f64::total_cmp);
+        let (mean, worst) = (
+            errors.iter().sum::<f64>() / errors.len() as f64,
+            errors.iter().copied().fold(0.0, f64::max),
+        );
         let (results, _) = compare_with_botsort("MOT17-05", config);
         eprintln!(
             "{max_corners} corners {corner_spacing} px apart, refind below {refind_below}: \
-             {:.2} ms median per 1080p frame, error against the true shift {:.3} px (worst {:.2}), \
+             error against the true shift {mean:.3} px (worst {worst:.2}), \
              MOT17-05 disagreement with BoT-SORT {:.3} px",
-            ms[ms.len() / 2],
-            errors.iter().sum::<f64>() / errors.len() as f64,
-            errors.iter().copied().fold(0.0, f64::max),
             mean_disagreement(&results)
         );
+        mean_errors.push((mean, worst));
     }
+    let (botsort, ours) = (mean_errors[0], mean_errors[4]);
+    // The window moves up to 60 px a frame: a missed or misscaled shift is off by tens of pixels.
+    // 0.25 / 0.63 px measured; corners and inliers are discrete choices, so half a pixel of room.
+    assert!(
+        ours.0 < 0.5 && ours.1 < 1.5,
+        "defaults: mean {:.3} px, worst {:.3} px off the true shift",
+        ours.0,
+        ours.1
+    );
+    assert!(
+        ours.0 < botsort.0,
+        "defaults {:.3} px against BoT-SORT's way {:.3} px",
+        ours.0,
+        botsort.0
+    );
 }

@@ -12,7 +12,7 @@ mod yolox;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array4;
-use ort::session::builder::GraphOptimizationLevel;
+pub use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -56,6 +56,28 @@ pub struct DetectorSettings {
     pub batch: usize,
     /// How long the first frame of a batch waits for the others at most.
     pub batch_wait: std::time::Duration,
+    /// How ONNX Runtime builds the session. Every run uses the default; the others change which
+    /// kernels run and in what order float32 sums are taken, as another CPU would, so that
+    /// `tests/detector_portability.rs` can measure how far the boxes move on one machine.
+    pub session: SessionTuning,
+}
+
+/// The ONNX Runtime session choices that change kernels and summation order but not the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionTuning {
+    pub optimization: GraphOptimizationLevel,
+    /// ONNX Runtime's memory arena for the CPU: changes where buffers live, which moves SIMD
+    /// alignment (and so the split of vector and scalar tails) in some kernels.
+    pub cpu_arena: bool,
+}
+
+impl Default for SessionTuning {
+    fn default() -> Self {
+        Self {
+            optimization: GraphOptimizationLevel::All,
+            cpu_arena: true,
+        }
+    }
 }
 
 impl DetectorSettings {
@@ -74,6 +96,7 @@ impl DetectorSettings {
             tiles: Tiles::Off,
             batch: 1,
             batch_wait: std::time::Duration::ZERO,
+            session: SessionTuning::default(),
         }
     }
 }
@@ -143,14 +166,14 @@ impl Detector {
         };
         let open = |device: Device| {
             Session::builder(&env)
-                .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::All)?))
+                .and_then(|b| Ok(b.with_optimization_level(settings.session.optimization)?))
                 .and_then(|b| Ok(b.with_intra_threads(settings.threads.max(1))?))
                 .and_then(|b| Ok(b.with_inter_threads(1)?))
                 .and_then(|b| Ok(b.with_memory_pattern(false)?))
                 .map_err(|e| {
                     Error::internal(format!("cannot configure an ONNX Runtime session: {e}"))
                 })?
-                .with_execution_providers(runtime::execution_providers(device))
+                .with_execution_providers(runtime::execution_providers(device, settings.session))
                 .map_err(|e| device_unavailable(device, e.into()))?
                 .commit_from_file(model)
                 .map_err(|e| what(&format!("not a loadable ONNX model ({e})")))

@@ -100,9 +100,16 @@ fn locate_library() -> std::result::Result<PathBuf, String> {
 /// Execution providers for a device. GPU providers fail loudly instead of silently running on
 /// the CPU, so a user who asked for CUDA learns that it is not available.
 /// `Auto` is resolved by the caller (`Device::candidates`) and never reaches here as such.
-pub fn execution_providers(device: Device) -> Vec<ExecutionProviderDispatch> {
+pub fn execution_providers(
+    device: Device,
+    tuning: super::SessionTuning,
+) -> Vec<ExecutionProviderDispatch> {
     match device {
-        Device::Cpu | Device::Auto => vec![],
+        // ONNX Runtime adds its CPU provider, arena on, when none is named.
+        Device::Cpu | Device::Auto if tuning.cpu_arena => vec![],
+        Device::Cpu | Device::Auto => {
+            vec![ort::ep::CPU::default().with_arena_allocator(false).build()]
+        }
         Device::Cuda => vec![ort::ep::CUDA::default().build().error_on_failure()],
         Device::Tensorrt => vec![
             ort::ep::TensorRT::default()

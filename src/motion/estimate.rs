@@ -20,7 +20,8 @@ pub struct MotionConfig {
     pub max_working_width: i32,
     /// Corners followed from one frame to the next, at most. Following them is most of the cost;
     /// spread `corner_spacing` apart, 250 measure a known shift better than BoT-SORT's 1000
-    /// crowded ones (`tests/motion.rs`, `cost_by_configuration`: 0.25 px off against 0.48).
+    /// crowded ones (0.25 px off against 0.48: `tests/motion.rs`,
+    /// `carried_corners_measure_a_known_shake_better_than_botsorts_way`).
     pub max_corners: i32,
     /// The least distance between two corners, in working pixels (BoT-SORT's is 1): corners
     /// crowded on one patch of texture add cost, not information.

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: where the data is, and running the binary.
 #![allow(dead_code)]
 
+pub mod boxes;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
