@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::analytics::Polygon;
 use crate::detect::Labels;
 use crate::error::{Context, Result};
-use crate::frame::Detection;
+use crate::frame::{Detection, Frame};
 use crate::geom::BBox;
 
 /// The share of a box's height `region = "head"` hides, from its top.
@@ -192,6 +192,25 @@ impl Privacy {
         Ok(())
     }
 
+    /// Filters `frame`'s picture, or withholds it: a picture the filter failed on must not
+    /// leave, so it is released and no image output of the stream gets this frame (its tracks
+    /// and events still go out). False when withheld. `camera` names the stream in the log.
+    pub fn filter_frame(
+        &self,
+        frame: &mut Frame,
+        boxes: impl Iterator<Item = (usize, BBox)>,
+        camera: &str,
+    ) -> bool {
+        match self.apply(&mut frame.image, boxes) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(camera, "privacy filter failed, picture withheld: {e}");
+                frame.release_image();
+                false
+            }
+        }
+    }
+
     /// The pixels to hide of a box, rounded outwards.
     fn area_of(&self, b: BBox) -> Rect {
         let bottom = match self.region {
@@ -306,6 +325,37 @@ mod tests {
                 assert_eq!(pixel(&m, x, 50), pixel(&original, x, 50), "{mode} at {x}");
             }
         }
+    }
+
+    /// The promise behind `filter_frame`: a picture the filter cannot hide a person in never
+    /// leaves. A picture of 32-bit integers is one OpenCV's blur refuses.
+    #[test]
+    fn a_picture_the_filter_fails_on_is_withheld() {
+        use crate::frame::FrameMeta;
+        let p = Privacy::new(&config("blur = [\"person\"]"), &labels(), "privacy").unwrap();
+        let frame = |image: Mat| {
+            let meta = FrameMeta {
+                seq: 0,
+                number: 1,
+                pts_ms: 0.0,
+                captured_at: std::time::Instant::now(),
+                camera: crate::geom::Affine::IDENTITY,
+                plan: Default::default(),
+            };
+            Frame::unbudgeted(meta, image)
+        };
+        let unblurrable =
+            Mat::new_rows_cols_with_default(100, 200, opencv::core::CV_32SC3, Scalar::all(7.0))
+                .unwrap();
+        let mut failing = frame(unblurrable);
+        let hidden = [person(20.0, 10.0, 80.0, 90.0)];
+        assert!(!p.filter_frame(&mut failing, hidden.into_iter(), "cam"));
+        assert!(failing.image.empty(), "the unfiltered picture was kept");
+        // The same call on a picture it can filter keeps it, filtered.
+        let mut fine = frame(stripes());
+        assert!(p.filter_frame(&mut fine, hidden.into_iter(), "cam"));
+        assert!(!fine.image.empty());
+        assert_ne!(pixel(&fine.image, 41, 50), pixel(&stripes(), 41, 50));
     }
 
     #[test]

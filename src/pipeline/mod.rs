@@ -999,11 +999,10 @@ impl TrackStage {
             let detected = detections.is_some();
             let detections = detections.unwrap_or_default();
             let hidden = tracks.iter().map(|t| (t.class_id, t.bbox)).chain(unseen);
-            if let Err(e) = self.privacy.apply(&mut frame.image, hidden) {
-                // An unfiltered picture must not leave: no image output gets this frame.
-                tracing::error!(camera = %self.metrics.name, "privacy filter failed, picture withheld: {e}");
-                frame.release_image();
-            }
+            // Before any sink sees the frame: a picture the filter failed on is released here,
+            // so every sink below gets the frame without it.
+            self.privacy
+                .filter_frame(&mut frame, hidden, &self.metrics.name);
             let (events, scene) = self.analyzer.update(frame.meta.pts_ms, &tracks);
             self.metrics.active_tracks.set(tracks.len() as i64);
             let latency = frame.meta.captured_at.elapsed().as_secs_f64();
