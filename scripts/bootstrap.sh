@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Sets up everything vigil needs on a fresh Debian/Ubuntu machine; idempotent and quiet when all
-# is present:
-#   - apt packages: OpenCV (headers + libs), clang for the opencv crate's bindings, ffmpeg (ffprobe),
-#     FFmpeg's headers (libavformat/codec/util/swscale-dev, pkg-config);
-#     for the tests of the live path: GStreamer's RTSP server (python3-gi + plugins) and mosquitto
+# Sets up what vigil needs on a fresh Debian/Ubuntu machine; idempotent and quiet when all is
+# present. Each step is printed with the time it took.
+#   scripts/bootstrap.sh [--test] [--gpu]
+#   - apt packages to build and run vigil: OpenCV (headers + libs), clang for the opencv crate's
+#     bindings, FFmpeg's headers (libavformat/codec/util/swscale-dev, pkg-config);
+#     with --test (scripts/test.sh) also what only the tests use: ffmpeg/ffprobe, GStreamer's
+#     RTSP server (python3-gi + plugins), mosquitto, python3-venv, /usr/bin/time
 #   - the ONNX Runtime 1.31.1 shared library, from the `onnxruntime` PyPI wheel, into .deps/;
 #     with --gpu also its GPU build (the `onnxruntime-gpu` wheel: CUDA and TensorRT providers)
 #     into .deps/onnxruntime-gpu/, which vigil then prefers (it needs CUDA 12 and cuDNN 9)
@@ -13,41 +15,49 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
+# step WHAT COMMAND...: runs COMMAND, then says how long WHAT took.
+step() {
+  local what=$1 start=$SECONDS; shift
+  "$@"
+  say "$what: $((SECONDS - start)) s"
+}
 
 ORT_VERSION=1.31.1
 ORT_LIB=libonnxruntime.so.$ORT_VERSION
 shared=${VIGIL_SHARED:-$root/../shared}
 gpu=false
+test=false
 for arg in "$@"; do
   case $arg in
     --gpu) gpu=true ;;
-    *) say "unknown option $arg (usage: scripts/bootstrap.sh [--gpu])"; exit 2 ;;
+    --test) test=true ;;
+    *) say "unknown option $arg (usage: scripts/bootstrap.sh [--test] [--gpu])"; exit 2 ;;
   esac
 done
 
 # --- system packages ---------------------------------------------------------------------------
 need_apt=()
-dpkg -s libopencv-dev >/dev/null 2>&1 || need_apt+=(libopencv-dev)
-dpkg -s clang >/dev/null 2>&1 || need_apt+=(clang)
-dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
-# FFmpeg's headers, for vigil's own file decoder and video encoder (src/source/decoder.c,
-# src/sink/encoder.c).
-for pkg in libavformat-dev libavcodec-dev libavutil-dev libswscale-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
-# A real RTSP server (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests;
-# /usr/bin/time for the memory test.
-for pkg in python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \
-  gstreamer1.0-plugins-bad gstreamer1.0-libav mosquitto mosquitto-clients time; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if ((${#need_apt[@]})); then
-  say "installing ${need_apt[*]}"
-  sudo=""; [[ $(id -u) -ne 0 ]] && sudo=sudo
+want() { for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done; }
+# Building vigil: OpenCV, clang for the opencv crate's bindings, FFmpeg's headers for vigil's own
+# file decoder and video encoder (src/source/decoder.c, src/sink/encoder.c).
+want libopencv-dev clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
+  pkg-config
+if $test; then
+  # Only the tests: ffmpeg/ffprobe make and check clips; a real RTSP server
+  # (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests; venvs for the
+  # scripts that build test models; /usr/bin/time for the memory test.
+  want ffmpeg python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav mosquitto \
+    mosquitto-clients time
+fi
+apt_install() {
+  local sudo=""; [[ $(id -u) -ne 0 ]] && sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+}
+if ((${#need_apt[@]})); then
+  say "installing ${need_apt[*]}"
+  step "apt packages" apt_install
 fi
 
 # --- ONNX Runtime ------------------------------------------------------------------------------
@@ -70,10 +80,11 @@ with zipfile.ZipFile(whl) as z:
 PY
   rm -rf "$tmp"
 }
-[[ -f .deps/onnxruntime/$ORT_LIB ]] || fetch_ort onnxruntime .deps/onnxruntime "$ORT_LIB"
+[[ -f .deps/onnxruntime/$ORT_LIB ]] || step "ONNX Runtime" fetch_ort onnxruntime .deps/onnxruntime "$ORT_LIB"
 if $gpu && [[ ! -f .deps/onnxruntime-gpu/$ORT_LIB ]]; then
-  fetch_ort onnxruntime-gpu .deps/onnxruntime-gpu "$ORT_LIB" libonnxruntime_providers_shared.so \
-    libonnxruntime_providers_cuda.so libonnxruntime_providers_tensorrt.so
+  step "ONNX Runtime (GPU)" fetch_ort onnxruntime-gpu .deps/onnxruntime-gpu "$ORT_LIB" \
+    libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so \
+    libonnxruntime_providers_tensorrt.so
 fi
 
 # --- models and sample data --------------------------------------------------------------------
