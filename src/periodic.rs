@@ -51,30 +51,70 @@ impl Drop for Periodic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
+    use std::sync::mpsc;
+    use std::sync::Mutex;
 
-    #[test]
-    fn ticks_at_once_then_at_its_interval_and_stops_when_dropped() {
-        let count = Arc::new(AtomicU32::new(0));
-        let seen = count.clone();
-        let started = Instant::now();
-        let periodic = Periodic::start("test", Duration::from_millis(50), move || {
-            seen.fetch_add(1, Ordering::Relaxed);
+    /// Far longer than any of these steps takes, however loaded the machine: a test fails on
+    /// this deadline only when the thing it waits for never happens.
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    /// A periodic whose ticks record when they ran.
+    fn recording(every: Duration) -> (Periodic, Arc<Mutex<Vec<Instant>>>) {
+        let ticks = Arc::new(Mutex::new(Vec::new()));
+        let seen = ticks.clone();
+        let periodic = Periodic::start("test", every, move || {
+            seen.lock().unwrap().push(Instant::now());
         })
         .unwrap();
-        thread::sleep(Duration::from_millis(130));
-        drop(periodic);
-        let ticks = count.load(Ordering::Relaxed);
-        assert!((2..=4).contains(&ticks), "{ticks} ticks in 130 ms");
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "the drop waited"
-        );
-        thread::sleep(Duration::from_millis(100));
-        assert_eq!(
-            count.load(Ordering::Relaxed),
-            ticks,
-            "no tick after the drop"
-        );
+        (periodic, ticks)
+    }
+
+    fn wait_for_ticks(ticks: &Mutex<Vec<Instant>>, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while ticks.lock().unwrap().len() < n {
+            assert!(Instant::now() < deadline, "fewer than {n} ticks");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Drops `periodic` on another thread; fails if the drop has not returned by the deadline.
+    fn drop_returns(periodic: Periodic) {
+        let (done, dropped) = mpsc::channel();
+        thread::spawn(move || {
+            drop(periodic);
+            let _ = done.send(());
+        });
+        dropped
+            .recv_timeout(PATIENCE)
+            .expect("the drop returns rather than wait on the thread");
+    }
+
+    #[test]
+    fn ticks_at_its_interval_never_sooner_and_stops_when_dropped() {
+        let every = Duration::from_millis(50);
+        let started = Instant::now();
+        let (periodic, ticks) = recording(every);
+        wait_for_ticks(&ticks, 4);
+        drop_returns(periodic);
+        // The drop joined the thread, so its closure (the other holder of `ticks`) is gone: no
+        // tick can come after it.
+        assert_eq!(Arc::strong_count(&ticks), 1, "the thread outlived the drop");
+        let ticks = ticks.lock().unwrap();
+        // Tick k runs no sooner than k intervals after the start; a slow machine only makes it
+        // later.
+        for (k, t) in ticks.iter().enumerate() {
+            let since = t.duration_since(started);
+            assert!(since >= every * k as u32, "tick {k} after {since:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_tick_comes_at_once_and_a_drop_does_not_wait_out_the_interval() {
+        // An hour's interval: a first tick within the deadline came at once, and a drop that
+        // returns within it did not wait for the next tick.
+        let (periodic, ticks) = recording(Duration::from_secs(3600));
+        wait_for_ticks(&ticks, 1);
+        drop_returns(periodic);
+        assert_eq!(ticks.lock().unwrap().len(), 1);
     }
 }

@@ -14,6 +14,18 @@ use common::{
     wait_for, Background,
 };
 
+/// Far longer than any step of these tests takes, however loaded the machine: a test fails on
+/// it only when what it waits for never happens.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// The whole JSON Lines records written so far (the last may be cut short while written).
+fn records_so_far(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// JSON Lines written so far: (frame, tracks in it). Lines may be cut short while written.
 fn frame_track_counts(path: &Path) -> Vec<(u64, usize)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -54,19 +66,24 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     // The server paces vtest.avi at 10 fps: 30 frames arrive in about 3 s. Before the fix of
     // the re-order buffer, a live run stalled after a handful of frames.
     assert!(
-        wait_for(Duration::from_secs(30), || frame_track_counts(&json).len()
-            >= 30),
+        wait_for(PATIENCE, || frame_track_counts(&json).len() >= 30),
         "frames tracked before the restart: {}",
         frame_track_counts(&json).len()
     );
     drop(server);
-    std::thread::sleep(Duration::from_secs(10));
+    // The server stays away until the tracks of the vanished stream have ended, which they do
+    // once it has been away longer than a track may stay lost.
+    let outage = || {
+        records_so_far(&json)
+            .into_iter()
+            .find(|v| v["end"] == "outage")
+    };
+    assert!(
+        wait_for(PATIENCE, || outage().is_some()),
+        "the tracks of the vanished stream end while it is away"
+    );
+    let ended = outage().unwrap();
     let before = frame_track_counts(&json).len();
-    // Away for far longer than a track may stay lost: its tracks have ended during the outage.
-    let ended = common::json_lines(&json)
-        .into_iter()
-        .find(|v| v["end"] == "outage")
-        .expect("the tracks of the vanished stream end while it is away");
     assert!(
         ended["events"]
             .as_array()
@@ -77,7 +94,7 @@ fn a_live_stream_is_tracked_through_a_server_restart_until_stopped() {
     let _server = rtsp_server_of(&cars, port, "admin", "secret");
     let restarted = Instant::now();
     assert!(
-        wait_for(Duration::from_secs(40), || {
+        wait_for(PATIENCE, || {
             frame_track_counts(&json)[before..]
                 .iter()
                 .filter(|f| f.1 > 0)

@@ -404,7 +404,9 @@ fn overflow_while_the_broker_is_away_is_counted() {
     assert!(!publisher.connected());
     let started = Instant::now();
     publisher.shutdown(Duration::from_millis(300));
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Gives up after its 300 ms rather than wait for a broker that is not there: a minute is
+    // far beyond any load's delay, and far short of waiting for ever.
+    assert!(started.elapsed() < Duration::from_secs(60));
     // What was still queued when shutdown gave up is lost too, and counted.
     let text = metrics.encode();
     assert!(text.contains(&dropped(11)), "{text}");

@@ -394,41 +394,88 @@ fn motion_gating_skips_a_still_stretch_and_loses_no_track() {
 }
 
 /// The adaptive budget (`--cpu-target`): with a target no detector can meet, `detect_every`
-/// rises after the first measuring window, so later frames are left to the tracker (marked
-/// `predicted_only`). Paced like a camera (`--realtime`), so the run outlasts a few windows; a
-/// loaded machine may drop frames, so shares are taken of the frames written.
+/// rises after the first measuring window, one step per window, and the log says so; the frames
+/// follow what the log says: every one detected until the first change, then every Nth for the N
+/// announced last. The file is read unpaced, so no frame is dropped and the plan of each frame
+/// follows from its number: a slow machine changes how many frames a window covers, never
+/// whether they match the log.
 #[test]
 fn the_adaptive_budget_thins_detection_to_meet_its_target() {
     let dir = scratch("cpu_target");
     let json = dir.join("t.jsonl");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    run_ok(&[
-        "track",
-        &s(&vtest()),
-        "--realtime",
-        "8",
-        "--max-frames",
-        "400",
-        "--cpu-target",
-        "0.01",
-        "--json",
-        &s(&json),
-    ]);
-    let predicted: Vec<bool> = json_frames(&json)
-        .values()
-        .map(|f| f["predicted_only"].as_bool() == Some(true))
+    let out = vigil()
+        .env("RUST_LOG", "warn,vigil::pipeline::adaptive=info")
+        .args([
+            "track",
+            &s(&vtest()),
+            "--cpu-target",
+            "0.01",
+            "--json",
+            &s(&json),
+        ])
+        .output()
+        .unwrap();
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    // The detect_every of each change, in order.
+    let changes: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("detection budget"))
+        .map(|l| {
+            let n = l
+                .split("detect_every=")
+                .nth(1)
+                .unwrap_or_else(|| panic!("{l}"));
+            let digits: String = n.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().unwrap_or_else(|_| panic!("{l}"))
+        })
         .collect();
-    assert!(predicted.len() > 100, "{} frames written", predicted.len());
-    assert!(
-        !predicted[..10].contains(&true),
-        "full rate before the first window"
+    assert_eq!(
+        changes.first(),
+        Some(&2),
+        "the first change raises N from 1 (the run outlasts a window)\n{log}"
     );
-    let last = &predicted[predicted.len() * 3 / 4..];
-    let share = last.iter().filter(|&&p| p).count() as f64 / last.len() as f64;
+    // A window in which no detection finished (a stalled machine) may lower N again; it moves
+    // one step at a time, within [1, 8].
+    let mut eras = vec![1u64];
+    eras.extend(&changes);
     assert!(
-        share >= 0.45,
-        "{:.0} % of the last quarter predicted",
-        share * 100.0
+        eras.windows(2).all(|w| w[0].abs_diff(w[1]) == 1)
+            && eras.iter().all(|n| (1..=8).contains(n)),
+        "{eras:?}"
+    );
+    let frames: Vec<serde_json::Value> = common::json_frames(&json);
+    let numbers: Vec<u64> = frames
+        .iter()
+        .map(|f| f["frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=795).collect::<Vec<u64>>(),
+        "a file drops no frame"
+    );
+    // The Nth frame read is detected when N divides its position. Each frame must fit the N in
+    // force or a later one in the log's order: a change comes between two frames.
+    let mut era = 0;
+    let mut first_change_at = None;
+    for (position, frame) in frames.iter().enumerate() {
+        let predicted = frame["predicted_only"].as_bool() == Some(true);
+        while (position as u64).is_multiple_of(eras[era]) == predicted {
+            era += 1;
+            assert!(
+                era < eras.len(),
+                "frame {}: predicted_only = {predicted} fits none of the changes {eras:?} left",
+                position + 1
+            );
+            first_change_at.get_or_insert(position);
+        }
+    }
+    let first_change_at = first_change_at.expect("frames after the first change are thinned");
+    assert!(
+        first_change_at >= 2,
+        "full rate before the first window: thinned from frame {}",
+        first_change_at + 1
     );
     let out = run(&["track", &s(&vtest()), "--cpu-target", "1.5"]);
     assert_eq!(out.status.code(), Some(2));

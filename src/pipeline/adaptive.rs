@@ -122,6 +122,7 @@ impl Governor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
 
     fn load(every: u64, floor: u64, share: f64) -> CameraLoad {
         CameraLoad {
@@ -179,5 +180,57 @@ mod tests {
             total > 0.25,
             "not thinned more than needed: {every:?}: {total}"
         );
+    }
+
+    /// Polls `check` until it holds; fails only after far more windows than it needs, so a
+    /// loaded machine (whose windows run long) never fails it.
+    fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WINDOW * 60;
+        while !check() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The governor itself, on its own windows: a camera whose detections take far more than
+    /// the target in any window, however long the window runs, is thinned, and what it runs
+    /// under is published; once the load is gone it comes back to its own `detect_every`.
+    #[test]
+    fn the_governor_thins_a_busy_camera_and_restores_it_when_the_load_goes() {
+        let metrics = Metrics::new().unwrap();
+        let camera = metrics.camera("busy");
+        let every: Every = Arc::new(AtomicU64::new(1));
+        let _governor = Governor::start(
+            0.5,
+            vec![Governed {
+                every: every.clone(),
+                floor: 1,
+                metrics: camera.clone(),
+            }],
+        )
+        .unwrap();
+        let published = |n: u64| {
+            metrics
+                .encode()
+                .contains(&format!("vigil_detect_every{{camera=\"busy\"}} {n}"))
+        };
+        let mut seen = vec![];
+        eventually("never thinned under a load far over its target", || {
+            camera.frame_detected(1e6); // a million detector seconds at every look
+            let n = every.load(Ordering::Relaxed);
+            seen.push(n);
+            n >= 2
+        });
+        assert!(
+            seen.iter().all(|n| (1..=MAX_ADAPTIVE_EVERY).contains(n)),
+            "{seen:?}"
+        );
+        eventually("the new N is published", || {
+            published(every.load(Ordering::Relaxed))
+        });
+        eventually("never back at full rate once the load went", || {
+            every.load(Ordering::Relaxed) == 1
+        });
+        eventually("full rate is published", || published(1));
     }
 }

@@ -237,7 +237,11 @@ impl FrameSource for LiveSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
     use rand::SeedableRng;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Mutex;
 
     #[test]
     fn backoff_doubles_up_to_its_limit_with_jitter_and_resets() {
@@ -251,5 +255,108 @@ mod tests {
         }
         b.reset();
         assert!(b.next_wait(&mut rng).as_secs_f64() <= 0.5);
+    }
+
+    /// Far longer than any step here takes, however loaded the machine.
+    const PATIENCE: Duration = Duration::from_secs(120);
+
+    /// The most connection attempts that fit in `elapsed` when the waits between them follow
+    /// the documented schedule: the first attempt at once, then waits drawn from
+    /// [½·limit, limit], the limit doubling from `initial_s` up to `max_s`. Each wait is taken a
+    /// millisecond shorter than its least, for rounding.
+    fn most_attempts(elapsed: Duration, initial_s: f64, max_s: f64) -> usize {
+        let (mut attempts, mut at, mut limit) = (1, 0.0, initial_s);
+        loop {
+            at += limit * 0.5 - 1e-3;
+            if at > elapsed.as_secs_f64() {
+                return attempts;
+            }
+            attempts += 1;
+            limit = (limit * 2.0).min(max_s);
+        }
+    }
+
+    /// A camera that accepts the connection and hangs up: every open fails, and the source
+    /// retries no faster than its backoff allows. The count of attempts over the time the
+    /// source ran is bounded above by the schedule; a loaded machine only makes fewer.
+    #[test]
+    fn a_camera_that_hangs_up_is_retried_no_faster_than_its_backoff() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // The first request of each connection, in the order they were accepted.
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        {
+            let requests = requests.clone();
+            std::thread::spawn(move || {
+                for mut conn in listener.incoming().flatten() {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut buf = [0u8; 2048];
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    requests.lock().unwrap().push(request);
+                    // Dropped here: the connection is closed without an answer.
+                }
+            });
+        }
+        // Each attempt is one connection of FFmpeg's, then one of the probe that asks the
+        // server why the open failed (`source::probe`, which says `User-Agent: vigil`).
+        let attempts = || {
+            requests
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| !r.contains("User-Agent: vigil") && r.as_str() != "SENTINEL")
+                .count()
+        };
+
+        let options = StreamOptions::default();
+        let (initial_s, max_s) = (options.backoff_initial_s, options.backoff_max_s);
+        assert_eq!((initial_s, max_s), (0.5, 30.0), "the documented defaults");
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let source = {
+            let stop = stop.clone();
+            let url = format!("rtsp://127.0.0.1:{port}/cam");
+            std::thread::spawn(move || {
+                let metrics = Metrics::new().unwrap().camera("door");
+                // As the daemon opens a camera: the first failure is retried, not returned.
+                let mut source =
+                    LiveSource::open(LiveInput::Url(url), options, metrics, stop, false).unwrap();
+                // It never gets a frame: this returns when stopped.
+                assert!(source.next_frame().unwrap().is_none());
+            })
+        };
+        // At least two retries, over at least 4 s: the schedule allows 5 attempts in that time,
+        // an open that does not wait hundreds.
+        let deadline = started + PATIENCE;
+        while attempts() < 3 || started.elapsed() < Duration::from_secs(4) {
+            assert!(
+                Instant::now() < deadline,
+                "{} attempts in {:?}: the camera is not retried",
+                attempts(),
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        source.join().unwrap();
+        let elapsed = started.elapsed();
+        // Connections not yet accepted wait in the listen queue ahead of this one: once it is
+        // seen, every attempt the source made is counted.
+        let mut sentinel = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sentinel.write_all(b"SENTINEL").unwrap();
+        while !requests.lock().unwrap().iter().any(|r| r == "SENTINEL") {
+            assert!(Instant::now() < deadline, "the listener fell behind");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let attempts = attempts();
+        let most = most_attempts(elapsed, initial_s, max_s) + 1;
+        eprintln!("{attempts} connection attempts in {elapsed:?}; at most {most} allowed");
+        assert!(
+            attempts <= most,
+            "{attempts} connection attempts in {elapsed:?}; the backoff allows at most {most} \
+             (its schedule's {} and one more)",
+            most - 1
+        );
     }
 }

@@ -160,7 +160,9 @@ mod tests {
         assert!(resolve("[::1]", 554, timeout).is_some());
         let started = std::time::Instant::now();
         assert!(resolve("no-such-camera.invalid", 554, timeout).is_none());
-        assert!(started.elapsed() < Duration::from_secs(3));
+        // Within its timeout, give or take what a loaded machine adds; a resolver left to
+        // itself may wait far longer on a name that does not answer.
+        assert!(started.elapsed() < timeout + Duration::from_secs(10));
     }
 
     #[test]

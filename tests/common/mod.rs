@@ -278,12 +278,20 @@ pub fn mosquitto(port: u16, dir: &Path) -> Background {
 
 /// A plain HTTP/1.0 GET: status code, headers and body; status 0 when nothing listens.
 pub fn http_get(port: u16, path: &str) -> (u16, String, Vec<u8>) {
+    http_get_within(port, path, std::time::Duration::from_secs(10))
+}
+
+/// `http_get`, waiting up to `timeout` for each read of the answer; status 0 when none came.
+pub fn http_get_within(
+    port: u16,
+    path: &str,
+    timeout: std::time::Duration,
+) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new(), Vec::new());
     };
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
