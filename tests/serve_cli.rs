@@ -551,6 +551,7 @@ url = "{clip}"
 url = "{vtest}"
 [cameras.live.source]
 realtime = true
+speed = 0.05
 "#,
             rec = rec.display(),
             clip = common::shared()
@@ -564,7 +565,9 @@ realtime = true
         "{:?}",
         healthz(http_port)
     );
-    // While the other camera goes on, the finished one's files are complete.
+    // While the other camera goes on, the finished one's files are complete. (`live` is paced
+    // at a twentieth of vtest.avi's rate, 26 minutes of frames: however slowly a loaded machine
+    // reads the clip, `live` is still streaming when the clip ends.)
     assert_eq!(state(http_port, "live"), "streaming");
     let clip = rec.join("clip");
     let video = std::fs::read_dir(&clip)
