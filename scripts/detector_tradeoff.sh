@@ -3,7 +3,9 @@
 # (persons; `vigil track --dets` writes the boxes), and its speed: `vigil track --mot` frames per
 # second on vtest.avi (768×576) and on vtest.avi scaled to 1080p (made here), 200 frames each.
 #
-#   scripts/detector_tradeoff.sh [RUNS]     (median of RUNS speed runs, default 3)
+#   scripts/detector_tradeoff.sh [RUNS]     (median of RUNS speed runs, default 3; 0: quality only)
+#   MODELS=yolox_nano TILES="2x3 3x3" scripts/detector_tradeoff.sh    (other rows: the README's
+#                                            2x3 and 3x3 rows; defaults: both models, off auto 2x2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,8 +28,8 @@ fps() { # fps INPUT ARGS...: median frames per second of RUNS runs
 
 printf '| model | tiles | R@P80 %% | precision %% | recall %% | AP@0.5 %% | AP@0.5:0.95 %% | fps vtest | fps 1080p |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
-for model in yolox_nano yolov8n_int8; do
-  for tiles in off auto 2x2; do
+for model in ${MODELS:-yolox_nano yolov8n_int8}; do
+  for tiles in ${TILES:-off auto 2x2}; do
     res=$work/$model-$tiles
     rm -rf "$res" && mkdir -p "$res"
     for seq in "$shared"/mot/MOT17-mini/*/; do

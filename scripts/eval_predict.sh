@@ -2,7 +2,8 @@
 # The evidence behind docs/PREDICTION.md: look-ahead models and baselines on the MOT17 val half,
 # on gt trajectories and on vigil's own tracks (ByteTrack's YOLOX-X ablation detections).
 #   scripts/eval_predict.sh          (needs $VIGIL_SHARED or ../shared; builds vigil in release)
-# Writes out/eval_predict/predict.json and prints the table.
+# Writes out/eval_predict/predict.json and prints the table; then the same scoring on gt only
+# with visibility >= 0.5 ("Against the issue's figures") and on MOT15 (the held-out check).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${VIGIL_SHARED:-$root/../shared}
@@ -12,3 +13,9 @@ rm -rf "$work" && mkdir -p "$work"
 python3 "$shared/tools/mot_valhalf.py" "$work/val" >/dev/null
 "$root/target/release/vigil" -q eval-predict --gt "$work/val" --horizons 0.5,1,2 \
   --detections det/det.txt --json "$work/predict.json"
+echo
+echo "val half, gt boxes of visibility >= 0.5 only:"
+"$root/target/release/vigil" -q eval-predict --gt "$work/val" --horizons 0.5,1,2 --min-visibility 0.5
+echo
+echo "MOT15 (held out):"
+"$root/target/release/vigil" -q eval-predict --gt "$shared/mot/MOT15" --horizons 1,2

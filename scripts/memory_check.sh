@@ -29,6 +29,7 @@ peak() { # peak LABEL ARGS...: max RSS of one vigil run
   kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
   printf '%-40s max RSS %4d MB\n' "$label" $((kb / 1024))
 }
+peak "vigil --version (the libraries alone)" --version
 for res in 4k 1080p; do
   peak "track $res --json" track "$work/$res.mp4" --json "$work/$res.jsonl"
   peak "track $res --json -o (annotated video)" track "$work/$res.mp4" --json "$work/$res.jsonl" -o "$work/$res-out.mp4"
