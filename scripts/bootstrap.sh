@@ -36,8 +36,9 @@ for arg in "$@"; do
 done
 
 # --- system packages ---------------------------------------------------------------------------
-need_apt=()
+need_apt=() need_test_apt=()
 want() { for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done; }
+want_for_tests() { for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need_test_apt+=("$pkg"); done; }
 # Building vigil: OpenCV, clang for the opencv crate's bindings, FFmpeg's headers for vigil's own
 # file decoder and video encoder (src/source/decoder.c, src/sink/encoder.c).
 want libopencv-dev clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
@@ -46,18 +47,26 @@ if $test; then
   # Only the tests: ffmpeg/ffprobe make and check clips; a real RTSP server
   # (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests; venvs for the
   # scripts that build test models; /usr/bin/time for the memory test.
-  want ffmpeg python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
+  want_for_tests ffmpeg python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
     gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav mosquitto \
     mosquitto-clients time
 fi
+# apt_install [--no-install-recommends] PACKAGE...
 apt_install() {
   local sudo=""; [[ $(id -u) -ne 0 ]] && sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
+# What vigil is built with needs none of its packages' recommendations (documentation, GUI
+# helpers): without them the demo's set-up downloads far less. The tests' servers keep theirs
+# (GStreamer's plugins rely on them).
 if ((${#need_apt[@]})); then
   say "installing ${need_apt[*]}"
-  step "apt packages" apt_install
+  step "apt packages" apt_install --no-install-recommends "${need_apt[@]}"
+fi
+if ((${#need_test_apt[@]})); then
+  say "installing for the tests: ${need_test_apt[*]}"
+  step "apt packages for the tests" apt_install "${need_test_apt[@]}"
 fi
 
 # --- ONNX Runtime ------------------------------------------------------------------------------
