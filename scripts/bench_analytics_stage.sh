@@ -5,14 +5,8 @@
 # `tracking` (the tracker with its forecasts and the analytics) and `inference`, and the sum of
 # the stages' medians (one frame at a time); then the medians over the runs.
 #   scripts/bench_analytics_stage.sh [RUNS]     (default 3; needs a release build)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/figures_env.sh" analytics_stage
 runs=${1:-3}
-shared=${VIGIL_SHARED:-$root/../shared}
-vigil=${VIGIL:-$root/target/release/vigil}
-work=$root/out/analytics_stage
-mkdir -p "$work"
 cat >"$work/scene.toml" <<'TOML'
 [[analytics.lines]]
 name = "middle"

@@ -13,15 +13,8 @@
 #
 #   scripts/bench_budget.sh [RUNS]      (default 3; needs a release build, $VIGIL_SHARED or ../shared)
 # The machine is shared: quote the ratios, not the seconds alone.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/figures_env.sh" budget
 runs=${1:-3}
-shared=${VIGIL_SHARED:-$root/../shared}
-vigil=${VIGIL:-$root/target/release/vigil}
-work=$root/out/budget
-mkdir -p "$work"
-vtest=$shared/videos/vtest.avi
 freeze=$work/freeze.mp4
 [[ -f $freeze ]] || ffmpeg -v error -y -i "$vtest" -filter_complex \
   "[0:v]trim=end_frame=100,tpad=stop_mode=clone:stop_duration=10[a];[0:v]trim=start_frame=100:end_frame=200,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]" \

@@ -8,15 +8,8 @@
 #      vtest.avi scaled to 1080p (fixed) and on a 1080p window shaking across it (made by ffmpeg
 #      as in tests/motion.rs `cost_by_configuration`), RUNS runs each, median of their medians.
 #   scripts/bench_camera_motion.sh [RUNS]     (default 3; needs a release build)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/figures_env.sh" camera_motion
 runs=${1:-3}
-shared=${VIGIL_SHARED:-$root/../shared}
-vigil=${VIGIL:-$root/target/release/vigil}
-work=$root/out/camera_motion
-mkdir -p "$work"
-vtest=$shared/videos/vtest.avi
 for mode in off on auto; do printf '[tracker]\ncamera_motion = "%s"\n' "$mode" >"$work/$mode.toml"; done
 [[ -f $work/fixed-1080p.mp4 ]] || ffmpeg -v error -y -i "$vtest" -frames:v 300 -vf scale=1920:1080 \
   -c:v libx264 -preset veryfast "$work/fixed-1080p.mp4"

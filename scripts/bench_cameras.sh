@@ -7,15 +7,9 @@
 # fewest..most frames one camera got processed (the pool serves the cameras in turn).
 #   scripts/bench_cameras.sh [RUNS] [VIDEO]    (default 2, vtest.avi; needs a release build)
 # Each run lasts as long as the video at its paced rate (vtest.avi at 2.5×: 32 s).
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/figures_env.sh" cameras
 runs=${1:-2}
-shared=${VIGIL_SHARED:-$root/../shared}
 video=${2:-$shared/videos/vtest.avi}
-vigil=${VIGIL:-$root/target/release/vigil}
-work=$root/out/cameras
-mkdir -p "$work"
 echo "bench_cameras: $(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg)"
 summary() { # summary BENCH_OUTPUT: one line per camera count, min–max over its runs
   awk '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ {gsub("ms", ""); print}' "$1" |

@@ -8,16 +8,10 @@
 #   scripts/bench_e2e_pyref.sh [RUNS] [VIDEO]     (default 3, vtest.avi; needs a release build,
 #                                                  $VIGIL_SHARED or ../shared; run.sh makes its venv)
 # The machine is shared: quote the ratio, not the fps alone.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/figures_env.sh" e2e
 runs=${1:-3}
-shared=${VIGIL_SHARED:-$root/../shared}
 video=${2:-$shared/videos/vtest.avi}
-vigil=${VIGIL:-$root/target/release/vigil}
 model=$shared/models/yolox_nano.onnx
-work=$root/out/e2e
-mkdir -p "$work"
 "$shared/tools/pyref/run.sh" "$video" "$model" "$work/warmup.mp4" --max-frames 5 >/dev/null  # venv, caches
 
 echo "load average at the start: $(cut -d" " -f1-3 /proc/loadavg)"

@@ -6,14 +6,8 @@
 #   scripts/detector_tradeoff.sh [RUNS]     (median of RUNS speed runs, default 3; 0: quality only)
 #   MODELS=yolox_nano TILES="2x3 3x3" scripts/detector_tradeoff.sh    (other rows: the README's
 #                                            2x3 and 3x3 rows; defaults: both models, off auto 2x2)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/figures_env.sh" tradeoff
 runs=${1:-3}
-shared=${VIGIL_SHARED:-$root/../shared}
-vigil=${VIGIL:-$root/target/release/vigil}
-work=$root/out/tradeoff
-mkdir -p "$work"
 clip=$work/vtest-1080p.mp4
 [[ -f $clip ]] || ffmpeg -v error -y -i "$shared/videos/vtest.avi" -frames:v 300 \
   -vf scale=1920:1080 -c:v libx264 -preset veryfast "$clip"

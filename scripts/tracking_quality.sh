@@ -7,12 +7,7 @@
 #   - MOT15 (SORT's Faster R-CNN detections det/frcnn.txt, default settings): online and --lag 0.5
 # Deterministic: one run each.
 #   scripts/tracking_quality.sh     (needs a release build and $VIGIL_SHARED or ../shared)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-shared=${VIGIL_SHARED:-$root/../shared}
-vigil=${VIGIL:-$root/target/release/vigil}
-work=$root/out/quality
+source "$(dirname "$0")/figures_env.sh" quality
 rm -rf "$work" && mkdir -p "$work"
 python3 "$shared/tools/mot_valhalf.py" "$work/val" >/dev/null
 
