@@ -144,6 +144,8 @@ pub enum EndReason {
     Stream,
     /// The source is reconnecting: tracks after it are new ones.
     Outage,
+    /// The camera was removed from the daemon, or replaced by a new configuration.
+    Removed,
 }
 
 /// An event about one track, reported with the frame on which it was decided.

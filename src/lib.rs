@@ -5,8 +5,8 @@
 //! and forecasts them, and [`sink`]s write what was seen. [`pipeline`] wires them as threads.
 
 pub mod analytics;
+pub mod assemble;
 pub mod assignment;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod detect;
@@ -26,5 +26,4 @@ pub mod privacy;
 pub mod serve;
 pub mod sink;
 pub mod source;
-pub mod stages;
 pub mod track;

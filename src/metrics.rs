@@ -474,6 +474,15 @@ impl Health {
         }
     }
 
+    /// Whether the source is away: stalled, connecting or waiting to reconnect. What the track
+    /// stage asks of this handle to end tracks during an outage.
+    pub fn is_away(&self) -> bool {
+        matches!(
+            self.state(),
+            SourceState::Stalled | SourceState::Connecting | SourceState::Backoff
+        )
+    }
+
     pub fn state(&self) -> SourceState {
         let v = self.state.load(Ordering::Relaxed);
         SourceState::ALL

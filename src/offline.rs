@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use opencv::core::Mat;
 
-use crate::analytics::LineTotal;
+use crate::analytics::{Analyzer, LineTotal};
 use crate::config::Config;
 use crate::detect::Labels;
 use crate::error::{Context, Error, Result};
 use crate::frame::{Detection, EndReason, Frame, FrameMeta, Track, TrackedFrame};
 use crate::geom::Affine;
 use crate::motchallenge::{parse_camera_motion, parse_detections, sequence_dirs, SeqInfo};
+use crate::pipeline::core::{FrameCore, Held};
 use crate::pipeline::detected;
+use crate::privacy::Privacy;
 use crate::sink::{JsonLinesSink, MotSink, Sink};
-use crate::stages;
 use crate::track::{Tracker, TrackerConfig};
 
 /// Tracks every frame `1..=length`; `detections[i]` are frame `i + 1`'s, and `camera[i]` (if
@@ -34,12 +35,7 @@ pub fn track_frames(
     for i in 0..length as usize {
         let time_s = i as f64 / fps;
         let moved = camera.and_then(|c| c.get(i)).unwrap_or(&Affine::IDENTITY);
-        let frame = detections.get(i).map_or(&[][..], Vec::as_slice);
-        let tracks = if detected(i as u64, detect_every) {
-            tracker.update_moved(frame, time_s, moved)
-        } else {
-            tracker.carry(time_s, moved)
-        };
+        let tracks = step(&mut tracker, detections, (i, time_s, moved), detect_every);
         out.extend(
             lag.push(time_s, (), tracks, moved)
                 .into_iter()
@@ -48,6 +44,22 @@ pub fn track_frames(
     }
     out.extend(lag.finish().into_iter().map(|(_, t)| t));
     out
+}
+
+/// Frame `i`'s tracks: from its detections when the detector would have looked at it under
+/// `detect_every`, from the tracker's prediction otherwise.
+fn step(
+    tracker: &mut Tracker,
+    detections: &[Vec<Detection>],
+    (i, time_s, moved): (usize, f64, &Affine),
+    detect_every: u64,
+) -> Vec<Track> {
+    if detected(i as u64, detect_every) {
+        let frame = detections.get(i).map_or(&[][..], Vec::as_slice);
+        tracker.update_moved(frame, time_s, moved)
+    } else {
+        tracker.carry(time_s, moved)
+    }
 }
 
 /// One sequence to track: where it is, its detections file, and where its tracks go.
@@ -162,14 +174,14 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
         })
         .transpose()?;
     let labels = pedestrians();
-    let mut analyzer = stages::analyzer(&config.analytics, &config.tracker, &labels, "analytics")?;
+    let analyzer = Analyzer::new(
+        &config.analytics,
+        &labels,
+        config.tracker.lost_timeout_s,
+        "analytics",
+    )
+    .map_err(|e| Error::input(format!("config: {e}")))?;
     let detect_every = config.detector.detect_every;
-    let frames = track_frames(
-        &detections,
-        (info.length, info.frame_rate),
-        camera.as_deref(),
-        (&config.tracker, detect_every),
-    );
     let outputs: Vec<(&str, &Path)> = std::iter::once(("--mot", job.output.as_path()))
         .chain(job.json.as_deref().map(|j| ("--json", j)))
         .collect();
@@ -184,33 +196,56 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
     if let Some(path) = &job.json {
         sinks.push(Box::new(JsonLinesSink::create(path, labels.clone())?));
     }
-    let pts_ms = |i: u64| i as f64 * 1000.0 / info.frame_rate;
+    let fps = info.frame_rate;
+    let mut tracker = Tracker::new(config.tracker.clone(), fps);
+    // The same lag, analytics and output rules as a live stream (no pictures to hide here).
+    let mut core = FrameCore::new(
+        config.tracker.fixed_lag(),
+        Privacy::default(),
+        analyzer,
+        "main",
+    );
     let mut ids = std::collections::HashSet::new();
-    for (i, tracks) in frames.into_iter().enumerate() {
-        ids.extend(tracks.iter().map(|t| t.id));
+    let mut write = |frames: Vec<TrackedFrame>, sinks: &mut Vec<Box<dyn Sink>>| -> Result<()> {
+        for frame in frames {
+            ids.extend(frame.tracks.iter().map(|t| t.id));
+            for sink in sinks.iter_mut() {
+                sink.write(&frame)?;
+            }
+        }
+        Ok(())
+    };
+    for i in 0..info.length as usize {
+        let moved = camera
+            .as_deref()
+            .and_then(|c| c.get(i))
+            .unwrap_or(&Affine::IDENTITY);
         let meta = FrameMeta {
             seq: i as u64,
             number: i as u64 + 1,
-            pts_ms: pts_ms(i as u64),
+            pts_ms: i as f64 * 1000.0 / fps,
             captured_at: std::time::Instant::now(),
-            camera: Affine::IDENTITY,
+            camera: *moved,
             plan: Default::default(),
         };
-        let (events, scene) = analyzer.update(meta.pts_ms, &tracks);
-        let frame = TrackedFrame {
+        let tracks = step(
+            &mut tracker,
+            &detections,
+            (i, meta.pts_ms / 1000.0, moved),
+            detect_every,
+        );
+        let held = Held {
             frame: Frame::unbudgeted(meta, Mat::default()),
-            detections: detections.get(i).cloned().unwrap_or_default(),
-            detected: detected(i as u64, detect_every),
+            detections: detected(i as u64, detect_every)
+                .then(|| detections.get(i).cloned().unwrap_or_default()),
             unchanged: false,
-            tracks,
-            events,
-            scene,
+            unseen: Vec::new(),
         };
-        for sink in &mut sinks {
-            sink.write(&frame)?;
-        }
+        write(core.push(held, tracks, moved), &mut sinks)?;
     }
-    let end = analyzer.end_all(EndReason::Stream, pts_ms(info.length.saturating_sub(1)));
+    write(core.flush(), &mut sinks)?;
+    let last_ms = info.length.saturating_sub(1) as f64 * 1000.0 / fps;
+    let end = core.end_all(EndReason::Stream, last_ms);
     for sink in &mut sinks {
         sink.write_end(&end)?;
         sink.finish()?;
@@ -218,7 +253,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
     Ok(JobSummary {
         frames: info.length,
         tracks: ids.len(),
-        line_totals: analyzer.totals(),
+        line_totals: core.totals(),
     })
 }
 

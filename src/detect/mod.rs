@@ -32,6 +32,26 @@ use outputs::DecodeContext;
 pub use runtime::Device;
 pub use tiles::{Region, Tiles};
 
+/// Whether a frame size suits a detector's tiling (`--tiles`), checked when a source opens and
+/// before any output is created.
+#[derive(Clone, Copy, Debug)]
+pub struct TileCheck {
+    tiles: Tiles,
+    input: (usize, usize),
+}
+
+impl TileCheck {
+    pub fn check(&self, width: i32, height: i32) -> Result<()> {
+        if width <= 0 || height <= 0 {
+            return Ok(()); // not known yet: a live camera tells its size once connected
+        }
+        self.tiles
+            .regions((width as usize, height as usize), self.input)
+            .map(|_| ())
+            .map_err(|e| Error::input(format!("--tiles: {e}")))
+    }
+}
+
 /// What the detector stage needs to build one detector.
 #[derive(Clone, Debug)]
 pub struct DetectorSettings {
@@ -277,6 +297,14 @@ impl Detector {
     pub fn postprocess(&self, raw: &[Vec<f32>], letterbox: &Letterbox) -> Result<Vec<Detection>> {
         let whole = self.candidates(raw, letterbox)?.into_iter().map(|d| (0, d));
         Ok(self.suppress(whole.collect()))
+    }
+
+    /// A check of frame sizes against this detector's tiling, kept apart from the detector.
+    pub fn tile_check(&self) -> TileCheck {
+        TileCheck {
+            tiles: self.settings.tiles,
+            input: (self.model.spec.width, self.model.spec.height),
+        }
     }
 
     /// The regions detected in a `width`×`height` frame: the whole, then the tiles, if any.

@@ -6,10 +6,14 @@
 //! window, applies one step of the rule, and publishes every camera's current N where its
 //! capture reads it (and in `/metrics` as `vigil_detect_every`).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Receiver;
+
+use super::intake::StreamId;
 use crate::metrics::CameraMetrics;
 use crate::periodic::Periodic;
 
@@ -69,6 +73,12 @@ pub struct Governed {
     pub metrics: CameraMetrics,
 }
 
+/// Streams joining and leaving the budget while it runs (the daemon's cameras come and go).
+pub enum Membership {
+    Join(StreamId, Governed),
+    Leave(StreamId),
+}
+
 /// Applies [`rebalance`] every window while the pipeline runs; stops when dropped.
 pub struct Governor {
     /// Held for its drop, which stops the thread.
@@ -76,16 +86,27 @@ pub struct Governor {
 }
 
 impl Governor {
-    pub fn start(target: f64, streams: Vec<Governed>) -> std::io::Result<Self> {
+    /// Streams are told through `members`; a change of members starts a new window.
+    pub fn start(target: f64, members: Receiver<Membership>) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        for s in &streams {
-            s.metrics.set_detect_every(s.floor);
-        }
+        let mut streams: BTreeMap<StreamId, Governed> = BTreeMap::new();
         // Detector seconds of each camera at the start of the window, and when it started.
         let mut window: Option<(Vec<f64>, Instant)> = None;
         let step = move || {
+            for change in members.try_iter() {
+                match change {
+                    Membership::Join(id, s) => {
+                        s.metrics.set_detect_every(s.floor);
+                        streams.insert(id, s);
+                    }
+                    Membership::Leave(id) => {
+                        streams.remove(&id);
+                    }
+                }
+                window = None;
+            }
             let now: Vec<f64> = streams
-                .iter()
+                .values()
                 .map(|s| s.metrics.detector_seconds())
                 .collect();
             let Some((before, since)) = window.replace((now.clone(), Instant::now())) else {
@@ -93,7 +114,7 @@ impl Governor {
             };
             let window_s = since.elapsed().as_secs_f64().max(1e-3);
             let loads: Vec<CameraLoad> = streams
-                .iter()
+                .values()
                 .zip(now.iter().zip(&before))
                 .map(|(s, (now, before))| CameraLoad {
                     every: s.every.load(Ordering::Relaxed),
@@ -102,7 +123,9 @@ impl Governor {
                 })
                 .collect();
             if let Some((i, every)) = rebalance(&loads, target) {
-                let s = &streams[i];
+                let Some(s) = streams.values().nth(i) else {
+                    return;
+                };
                 s.every.store(every, Ordering::Relaxed);
                 s.metrics.set_detect_every(every);
                 let load: f64 = loads.iter().map(|l| l.share).sum();
@@ -200,15 +223,18 @@ mod tests {
         let metrics = Metrics::new().unwrap();
         let camera = metrics.camera("busy");
         let every: Every = Arc::new(AtomicU64::new(1));
-        let _governor = Governor::start(
-            0.5,
-            vec![Governed {
-                every: every.clone(),
-                floor: 1,
-                metrics: camera.clone(),
-            }],
-        )
-        .unwrap();
+        let (members, joined) = crossbeam_channel::unbounded();
+        members
+            .send(Membership::Join(
+                7,
+                Governed {
+                    every: every.clone(),
+                    floor: 1,
+                    metrics: camera.clone(),
+                },
+            ))
+            .unwrap();
+        let _governor = Governor::start(0.5, joined).unwrap();
         let published = |n: u64| {
             metrics
                 .encode()

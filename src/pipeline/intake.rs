@@ -1,5 +1,7 @@
 //! Where captured frames wait for a detector: one queue per stream, served round-robin to the
-//! shared detector workers, so a fast camera cannot starve a slow one.
+//! shared detector workers, so a fast camera cannot starve a slow one. Streams join and leave
+//! while the workers run (the daemon's cameras come and go); a run of fixed streams seals the
+//! intake once all have joined, and the workers end when the last stream has.
 //!
 //! A frame gets its dense sequence number when a worker takes it, not when it is captured: live
 //! streams drop frames from their queue to stay current, and numbering after the drop means the
@@ -15,7 +17,13 @@ use crate::frame::Frame;
 /// How long a blocked thread sleeps before it looks at the stop flag again.
 const POLL: Duration = Duration::from_millis(50);
 
-struct Queue {
+/// A stream's place in the intake, never reused while the intake lives.
+pub type StreamId = u64;
+
+struct Queue<R> {
+    id: StreamId,
+    /// Where the worker hands this stream's frames.
+    route: R,
     frames: VecDeque<Frame>,
     capacity: usize,
     /// Live streams replace their oldest frame instead of waiting for room.
@@ -35,6 +43,12 @@ struct Queue {
     in_flight_limit: usize,
 }
 
+impl<R> Queue<R> {
+    fn done(&self) -> bool {
+        self.end_taken || !self.wanted
+    }
+}
+
 /// The sizes of one stream's queue (see `budget::limits`).
 #[derive(Clone, Copy, Debug)]
 pub struct QueueSpec {
@@ -44,13 +58,13 @@ pub struct QueueSpec {
     pub in_flight_limit: usize,
 }
 
-/// What a worker takes from the intake.
-pub enum Taken {
-    /// A frame of stream `.0`, with its dense sequence number.
-    Frame(usize, u64, Frame),
-    /// Stream `.0` has ended: no frame will carry sequence number `.1` or later. Passed on so the
-    /// stream's tracker can finish (and its outputs close) while other streams go on.
-    End(usize, u64),
+/// What a worker takes from the intake, with the stream's route.
+pub enum Taken<R> {
+    /// A frame with its dense sequence number.
+    Frame(R, u64, Frame),
+    /// The stream has ended: no frame will carry this sequence number or a later one. Passed on
+    /// so the stream's tracker can finish (and its outputs close) while other streams go on.
+    End(R, u64),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -62,46 +76,101 @@ pub enum Pushed {
     Closed,
 }
 
-pub struct Intake {
-    queues: Mutex<(Vec<Queue>, usize)>,
+struct State<R> {
+    queues: Vec<Queue<R>>,
+    /// Where the next round-robin look starts.
+    cursor: usize,
+    next_id: StreamId,
+    /// No stream joins any more: once every queue is done, workers end.
+    sealed: bool,
+    /// The workers are gone (a detector failed): every push is refused.
+    failed: bool,
+}
+
+pub struct Intake<R> {
+    state: Mutex<State<R>>,
     work: Condvar,
     room: Condvar,
 }
 
-impl Intake {
-    /// One queue per stream.
-    pub fn new(streams: &[QueueSpec]) -> Self {
-        let queues = streams
-            .iter()
-            .map(|spec| Queue {
-                frames: VecDeque::with_capacity(spec.capacity),
-                capacity: spec.capacity.max(1),
-                live: spec.live,
-                next_seq: 0,
-                open: true,
-                wanted: true,
-                end_taken: false,
-                in_flight: 0,
-                in_flight_limit: spec.in_flight_limit.max(1),
-            })
-            .collect();
+impl<R: Clone> Default for Intake<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: Clone> Intake<R> {
+    /// An intake with no stream yet.
+    pub fn new() -> Self {
         Self {
-            queues: Mutex::new((queues, 0)),
+            state: Mutex::new(State {
+                queues: Vec::new(),
+                cursor: 0,
+                next_id: 0,
+                sealed: false,
+                failed: false,
+            }),
             work: Condvar::new(),
             room: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, (Vec<Queue>, usize)> {
-        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State<R>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a frame of stream `i`; a file stream waits for room, a live one drops its oldest.
-    pub fn push(&self, i: usize, frame: Frame, stop: &AtomicBool) -> Pushed {
+    /// A new stream's queue; its frames go to the route made for its id.
+    pub fn join(&self, spec: QueueSpec, route: impl FnOnce(StreamId) -> R) -> StreamId {
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.queues.push(Queue {
+            id,
+            route: route(id),
+            frames: VecDeque::with_capacity(spec.capacity),
+            capacity: spec.capacity.max(1),
+            live: spec.live,
+            next_seq: 0,
+            open: true,
+            wanted: true,
+            end_taken: false,
+            in_flight: 0,
+            in_flight_limit: spec.in_flight_limit.max(1),
+        });
+        self.work.notify_all();
+        id
+    }
+
+    /// Forgets a stream whose threads have all ended (its route with it).
+    pub fn leave(&self, id: StreamId) {
+        let mut state = self.lock();
+        state.queues.retain(|q| q.id != id);
+        state.cursor = 0;
+        self.work.notify_all();
+    }
+
+    /// No stream will join any more: workers end once every stream has.
+    pub fn seal(&self) {
+        self.lock().sealed = true;
+        self.work.notify_all();
+    }
+
+    /// The workers are gone: captures are told to end, and nothing waits for room.
+    pub fn fail(&self) {
+        self.lock().failed = true;
+        self.room.notify_all();
+        self.work.notify_all();
+    }
+
+    /// Queues a frame of stream `id`; a file stream waits for room, a live one drops its oldest.
+    pub fn push(&self, id: StreamId, frame: Frame, stop: &AtomicBool) -> Pushed {
         let mut guard = self.lock();
         loop {
-            let q = &mut guard.0[i];
-            if !q.wanted || stop.load(Ordering::Relaxed) {
+            let failed = guard.failed;
+            let Some(q) = guard.queues.iter_mut().find(|q| q.id == id) else {
+                return Pushed::Closed;
+            };
+            if failed || !q.wanted || stop.load(Ordering::Relaxed) {
                 return Pushed::Closed;
             }
             if q.frames.len() < q.capacity {
@@ -124,30 +193,41 @@ impl Intake {
         }
     }
 
-    /// Stream `i` will push no more (its source ended or failed).
-    pub fn close(&self, i: usize) {
-        self.lock().0[i].open = false;
+    fn with_queue(&self, id: StreamId, f: impl FnOnce(&mut Queue<R>)) {
+        let mut guard = self.lock();
+        if let Some(q) = guard.queues.iter_mut().find(|q| q.id == id) {
+            f(q);
+        }
+    }
+
+    /// Stream `id` will push no more (its source ended or failed).
+    pub fn close(&self, id: StreamId) {
+        self.with_queue(id, |q| q.open = false);
         self.work.notify_all();
     }
 
-    /// Stream `i`'s consumer has gone: its waiting frames are discarded and its capture told.
-    pub fn abandon(&self, i: usize) {
-        let mut guard = self.lock();
-        let q = &mut guard.0[i];
-        q.wanted = false;
-        q.frames.clear();
+    /// Stream `id`'s consumer has gone: its waiting frames are discarded and its capture told.
+    pub fn abandon(&self, id: StreamId) {
+        self.with_queue(id, |q| {
+            q.wanted = false;
+            q.frames.clear();
+        });
         self.room.notify_all();
     }
 
     /// The next frame for a worker, streams taken in turn, or the end of a stream that closed and
-    /// drained. `None` once every stream has ended, or after a stop when nothing is left waiting.
-    pub fn take(&self, stop: &AtomicBool) -> Option<Taken> {
+    /// drained. `None` once the intake is sealed and every stream has ended, after a failure, or
+    /// after a stop when nothing is left waiting.
+    pub fn take(&self, stop: &AtomicBool) -> Option<Taken<R>> {
         let mut guard = self.lock();
         loop {
+            if guard.failed {
+                return None;
+            }
             if let Some(taken) = self.next_ready(&mut guard) {
                 return Some(taken);
             }
-            let all_done = guard.0.iter().all(|q| q.end_taken || !q.wanted);
+            let all_done = guard.sealed && guard.queues.iter().all(Queue::done);
             if all_done || stop.load(Ordering::Relaxed) {
                 return None;
             }
@@ -158,7 +238,7 @@ impl Intake {
     /// Up to `max` frames for one run of the network: the next as [`take`](Self::take) gives
     /// it, then whatever else is ready, from any stream, waiting at most `wait` for more. Stops
     /// early at a stream's end (passed on with the frames). Empty when `take` would be `None`.
-    pub fn take_batch(&self, stop: &AtomicBool, max: usize, wait: Duration) -> Vec<Taken> {
+    pub fn take_batch(&self, stop: &AtomicBool, max: usize, wait: Duration) -> Vec<Taken<R>> {
         let Some(first) = self.take(stop) else {
             return Vec::new();
         };
@@ -191,12 +271,11 @@ impl Intake {
     }
 
     /// A frame or an end ready now, streams taken in turn from the cursor.
-    fn next_ready(&self, state: &mut (Vec<Queue>, usize)) -> Option<Taken> {
-        let (queues, cursor) = state;
-        let n = queues.len();
+    fn next_ready(&self, state: &mut State<R>) -> Option<Taken<R>> {
+        let n = state.queues.len();
         for k in 0..n {
-            let i = (*cursor + k) % n;
-            let q = &mut queues[i];
+            let i = (state.cursor + k) % n;
+            let q = &mut state.queues[i];
             if q.in_flight >= q.in_flight_limit {
                 continue;
             }
@@ -204,29 +283,33 @@ impl Intake {
                 let seq = q.next_seq;
                 q.next_seq += 1;
                 q.in_flight += 1;
-                *cursor = (i + 1) % n;
+                let route = q.route.clone();
+                state.cursor = (i + 1) % n;
                 self.room.notify_all();
-                return Some(Taken::Frame(i, seq, frame));
+                return Some(Taken::Frame(route, seq, frame));
             }
             if !q.open && q.wanted && !q.end_taken {
                 q.end_taken = true;
-                return Some(Taken::End(i, q.next_seq));
+                return Some(Taken::End(q.route.clone(), q.next_seq));
             }
         }
         None
     }
 
-    /// Stream `i`'s tracker has received one of its frames.
-    pub fn delivered(&self, i: usize) {
-        let mut guard = self.lock();
-        let q = &mut guard.0[i];
-        q.in_flight = q.in_flight.saturating_sub(1);
+    /// Stream `id`'s tracker has received one of its frames.
+    pub fn delivered(&self, id: StreamId) {
+        self.with_queue(id, |q| q.in_flight = q.in_flight.saturating_sub(1));
         self.work.notify_one();
+    }
+
+    /// Streams joined and not yet left.
+    pub fn streams(&self) -> usize {
+        self.lock().queues.len()
     }
 
     /// Frames waiting for a worker, all streams together.
     pub fn depth(&self) -> usize {
-        self.lock().0.iter().map(|q| q.frames.len()).sum()
+        self.lock().queues.iter().map(|q| q.frames.len()).sum()
     }
 }
 
@@ -253,6 +336,16 @@ mod tests {
         }
     }
 
+    /// A sealed intake of these streams, each routed to its own index (which is also its id).
+    fn sealed(specs: &[QueueSpec]) -> Intake<usize> {
+        let intake = Intake::new();
+        for (i, spec) in specs.iter().enumerate() {
+            assert_eq!(intake.join(*spec, |_| i), i as StreamId);
+        }
+        intake.seal();
+        intake
+    }
+
     fn frame(number: u64) -> Frame {
         Frame {
             meta: FrameMeta {
@@ -268,7 +361,7 @@ mod tests {
         }
     }
 
-    fn taken_frame(t: Option<Taken>) -> (u64, u64) {
+    fn taken_frame(t: Option<Taken<usize>>) -> (u64, u64) {
         match t {
             Some(Taken::Frame(_, seq, f)) => (seq, f.meta.number),
             _ => panic!("expected a frame"),
@@ -278,7 +371,7 @@ mod tests {
     #[test]
     fn a_live_queue_keeps_the_newest_and_numbers_what_is_taken_densely() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[spec(true, 1, 8)]);
+        let intake = sealed(&[spec(true, 1, 8)]);
         assert_eq!(intake.push(0, frame(1), &stop), Pushed::Queued);
         assert_eq!(intake.push(0, frame(2), &stop), Pushed::ReplacedOldest);
         let (seq, number) = taken_frame(intake.take(&stop));
@@ -297,12 +390,12 @@ mod tests {
     #[test]
     fn streams_are_served_in_turn() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[spec(false, 8, 8), spec(false, 8, 8)]);
+        let intake = sealed(&[spec(false, 8, 8), spec(false, 8, 8)]);
         for n in 0..4 {
             intake.push(0, frame(n), &stop);
         }
         intake.push(1, frame(100), &stop);
-        let stream = |t: Option<Taken>| match t {
+        let stream = |t: Option<Taken<usize>>| match t {
             Some(Taken::Frame(i, _, _)) => i,
             _ => panic!("expected a frame"),
         };
@@ -317,12 +410,12 @@ mod tests {
     #[test]
     fn a_batch_takes_what_is_ready_from_every_stream_within_its_limits() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[spec(false, 8, 3), spec(false, 8, 8)]);
+        let intake = sealed(&[spec(false, 8, 3), spec(false, 8, 8)]);
         for n in 0..5 {
             intake.push(0, frame(n), &stop);
         }
         intake.push(1, frame(100), &stop);
-        let streams = |batch: Vec<Taken>| -> Vec<usize> {
+        let streams = |batch: Vec<Taken<usize>>| -> Vec<usize> {
             batch
                 .into_iter()
                 .map(|t| match t {
@@ -349,11 +442,11 @@ mod tests {
     #[test]
     fn a_stream_whose_tracker_lags_waits_alone() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[spec(false, 8, 2), spec(false, 8, 2)]);
+        let intake = sealed(&[spec(false, 8, 2), spec(false, 8, 2)]);
         for n in 0..4 {
             intake.push(0, frame(n), &stop);
         }
-        let stream = |t: Option<Taken>| match t {
+        let stream = |t: Option<Taken<usize>>| match t {
             Some(Taken::Frame(i, _, _)) => i,
             _ => panic!("expected a frame"),
         };
@@ -369,12 +462,39 @@ mod tests {
     #[test]
     fn an_abandoned_stream_closes_its_capture_and_a_stop_ends_waiting_workers() {
         let stop = AtomicBool::new(false);
-        let intake = Intake::new(&[spec(false, 1, 8)]);
+        let intake = sealed(&[spec(false, 1, 8)]);
         intake.push(0, frame(1), &stop);
         intake.abandon(0);
         assert_eq!(intake.push(0, frame(2), &stop), Pushed::Closed);
-        let intake = Intake::new(&[spec(true, 1, 8)]);
+        let intake = sealed(&[spec(true, 1, 8)]);
         stop.store(true, Ordering::Relaxed);
         assert!(intake.take(&stop).is_none());
+    }
+
+    #[test]
+    fn an_open_intake_waits_for_streams_that_may_still_join_and_forgets_those_that_left() {
+        let stop = AtomicBool::new(false);
+        let intake: Intake<&str> = Intake::new();
+        let spec = QueueSpec {
+            live: true,
+            capacity: 2,
+            in_flight_limit: 2,
+        };
+        let a = intake.join(spec, |_| "a");
+        intake.close(a);
+        assert!(matches!(intake.take(&stop), Some(Taken::End("a", 0))));
+        intake.leave(a);
+        // Unsealed and empty: a worker would wait for the next camera. A stop ends the wait.
+        stop.store(true, Ordering::Relaxed);
+        assert!(intake.take(&stop).is_none());
+        stop.store(false, Ordering::Relaxed);
+        let b = intake.join(spec, |_| "b");
+        assert_ne!(a, b, "ids are never reused");
+        intake.close(b);
+        assert!(matches!(intake.take(&stop), Some(Taken::End("b", 0))));
+        intake.seal();
+        assert!(intake.take(&stop).is_none(), "sealed and every stream done");
+        // A stream that left takes nothing more, and its capture is told.
+        assert_eq!(intake.push(a, frame(1), &stop), Pushed::Closed);
     }
 }

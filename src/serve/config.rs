@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+
+use crate::assemble::{CameraSpec, OutputsSpec, PreviewSpec};
 use toml::{Table, Value};
 
 use super::http::HttpConfig;
@@ -27,6 +29,8 @@ pub struct ServeConfig {
     /// Absent: no MQTT output.
     pub mqtt: Option<MqttConfig>,
     pub cameras: Vec<CameraConfig>,
+    /// The file's sections as written: what a camera given through the API is merged over.
+    sections: FileSections,
 }
 
 /// One camera, with the global defaults already merged in. No `Debug`: the URL may hold a
@@ -56,7 +60,7 @@ pub struct CameraConfig {
 }
 
 /// The top level: which sections exist. Unknown sections are rejected by name.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSections {
     #[serde(default)]
@@ -180,7 +184,64 @@ impl ServeConfig {
             http,
             mqtt,
             cameras,
+            sections,
         })
+    }
+
+    /// The global sections every camera is merged over, as written: a change to any of them
+    /// changes every camera.
+    pub fn globals_fingerprint(&self) -> String {
+        let f = &self.sections;
+        format!(
+            "{:?}",
+            (
+                &f.detector,
+                &f.tracker,
+                &f.output,
+                &f.source,
+                &f.record,
+                &f.analytics,
+                &f.privacy
+            )
+        )
+    }
+
+    /// `[http]` and `[mqtt]` as written: the process's services, which a reload cannot change.
+    pub fn services_fingerprint(&self) -> String {
+        format!("{:?}", (&self.sections.http, &self.sections.mqtt))
+    }
+
+    /// The section of camera `name` as the file wrote it (before merging), to tell at a reload
+    /// which cameras the file changed.
+    pub fn written(&self, name: &str) -> Option<&Value> {
+        self.sections.cameras.get(name)
+    }
+
+    /// A camera given as the JSON of a `[cameras.NAME]` section (the REST API), merged over this
+    /// file's global sections and checked as the file's cameras are; errors name the key as
+    /// the file's do (`cameras.NAME.conf: …`).
+    pub fn camera_from_json(
+        &self,
+        name: &str,
+        section: &serde_json::Value,
+    ) -> std::result::Result<CameraConfig, String> {
+        let prefix = format!("cameras.{name}");
+        if !section.is_object() {
+            return Err(format!(
+                "{prefix}: must be a JSON object of the camera's keys"
+            ));
+        }
+        let section = Value::deserialize(section.clone()).map_err(|e| {
+            format!("{prefix}: {e} (null has no TOML equivalent: leave the key out)")
+        })?;
+        let camera = camera(name, &section, &self.sections, &self.defaults)?;
+        let transport = self.transport();
+        if camera.source.transport != transport {
+            return Err(format!(
+                "{prefix}.source.transport: every camera must use the daemon's RTSP transport ({transport:?}): FFmpeg takes one per process"
+            ));
+        }
+        Ok(camera)
     }
 }
 
@@ -284,6 +345,36 @@ impl CameraConfig {
     /// Whether any output of this camera sends pictures (preview, video, snapshots).
     pub fn sends_pictures(&self) -> bool {
         self.preview || self.record.video || self.record.snapshots
+    }
+
+    /// What the assembler builds for this camera: its recordings, preview (sized by `http`),
+    /// MQTT and the recent-events log, retried sources that need not connect at once.
+    pub fn spec(&self, http: &HttpConfig) -> CameraSpec {
+        CameraSpec {
+            name: self.name.clone(),
+            section: format!("cameras.{}.", self.name),
+            input: self.url.clone(),
+            source: self.source.clone(),
+            must_connect_first: false,
+            schedule: self.schedule.clone(),
+            conf: Some(self.conf),
+            classes: self.classes.clone(),
+            tracker: self.tracker.clone(),
+            privacy: self.privacy.clone(),
+            analytics: self.analytics.clone(),
+            outputs: OutputsSpec {
+                record: Some(self.record.clone()),
+                preview: self.preview.then_some(PreviewSpec {
+                    fps: http.preview_fps,
+                    width: http.preview_width,
+                }),
+                mqtt: self.mqtt,
+                event_log: true,
+                draw: self.output.clone(),
+                ..OutputsSpec::default()
+            },
+            max_frames: None,
+        }
     }
 }
 

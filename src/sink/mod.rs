@@ -3,6 +3,7 @@
 
 mod annotate;
 mod encoder;
+mod event_log;
 mod jsonl;
 mod mot;
 mod mqtt;
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::frame::{StreamEnd, TrackedFrame};
 
 pub use annotate::Annotator;
+pub use event_log::{EventFilter, EventLog, EventLogSink, DEFAULT_EVENTS_PER_CAMERA};
 pub use jsonl::{JsonLinesSink, Rotation};
 pub use mot::{DetectionsSink, MotSink};
 pub use mqtt::{MqttConfig, MqttPublisher, MqttSink};

@@ -401,7 +401,13 @@ impl Sink for MqttSink {
 
     /// Tracks ended between frames: their `track_ended` and `zone_exit` events.
     fn write_end(&mut self, end: &StreamEnd) -> Result<()> {
-        for payload in self.event_payloads(&end.events, &end.scene)? {
+        let camera = self.origin.camera.as_str();
+        let payloads = AnyEventRecord::ended(end, &self.labels, Some(camera))
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::internal(format!("MQTT payload: {e}")))?;
+        for payload in payloads {
             self.queue(payload, false);
         }
         Ok(())

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::analytics::{SceneEvent, SceneEventKind, SceneFrame, TrackInsight};
 use crate::detect::Labels;
-use crate::frame::{Event, EventKind, Prediction, Track};
+use crate::frame::{EndReason, Event, EventKind, Prediction, StreamEnd, Track};
 
 /// One track in one frame.
 #[derive(Serialize)]
@@ -123,6 +123,10 @@ pub struct EventRecord<'a> {
     pub last_bbox: [f32; 4],
     /// Distance the box centre travelled, pixels.
     pub path_px: f32,
+    /// Why a track ended between frames: `stream`, `outage` or `removed` (the camera was
+    /// removed or replaced); absent on events decided on a frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<EndReason>,
 }
 
 impl<'a> EventRecord<'a> {
@@ -141,6 +145,7 @@ impl<'a> EventRecord<'a> {
             first_bbox: e.first_bbox.tlwh(),
             last_bbox: e.last_bbox.tlwh(),
             path_px: e.path_px,
+            reason: None,
         }
     }
 }
@@ -240,5 +245,16 @@ impl<'a> AnyEventRecord<'a> {
             .iter()
             .map(|e| Self::Scene(SceneEventRecord::new(e, labels, camera)));
         track.chain(place).collect()
+    }
+
+    /// The events of tracks ended between frames, each track's saying why.
+    pub fn ended(end: &'a StreamEnd, labels: &'a Labels, camera: Option<&'a str>) -> Vec<Self> {
+        let mut all = Self::all(&end.events, &end.scene, labels, camera);
+        for record in &mut all {
+            if let Self::Track(r) = record {
+                r.reason = Some(end.reason);
+            }
+        }
+        all
     }
 }

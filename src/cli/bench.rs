@@ -4,19 +4,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::{say, BenchArgs};
+use super::args::BenchArgs;
+use super::report::say;
+use crate::assemble::{self, CameraSpec, Detectors, Prepared};
 use crate::config::Config;
-use crate::detect::DetectionFilter;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, TrackedFrame};
 use crate::geom::Affine;
 use crate::metrics::{CameraMetrics, Metrics};
 use crate::motion::{MotionConfig, MotionEstimator};
-use crate::pipeline::{Control, Pipeline, Stream, Summary};
+use crate::pipeline::{self, Control, Summary};
 use crate::preprocess::Preprocessor;
-use crate::sink::{MotSink, Sink};
+use crate::sink::{Sink, VideoSink};
 use crate::source::{self, FrameSource, OpenOptions};
-use crate::stages::{self, DetectorPool};
 use crate::track::{CameraMotion, Tracker};
 
 const STAGES: [&str; 8] = [
@@ -75,29 +75,14 @@ fn measure(args: &BenchArgs, scratch: &std::path::Path) -> Result<i32> {
     let config = args.detector.config()?;
     let mut fps = Vec::new();
     for run in 1..=args.runs {
-        let pool = DetectorPool::load(&config.detector)?;
+        let mut spec = CameraSpec::from_config("bench", &args.input, &config);
+        spec.outputs.video = Some(scratch.to_path_buf());
         let control = Arc::new(Control::default());
-        let metrics = Metrics::new()?;
-        let camera = metrics.camera("bench");
-        let counts = camera.clone();
-        let source = open_input(&args.input, &config, &camera, &control)?;
-        let info = source.info().clone();
-        let sink = stages::annotated_video(scratch, &info, &config.output, &pool.labels)?;
-        let workers = pool.detectors.len();
-        let stream = stages::stream(
-            "bench",
-            source,
-            (&config.tracker, &config.source, config.detector.schedule()),
-            DetectionFilter::default(),
-            vec![Box::new(sink)],
-            (camera, analyzer(&config, &pool.labels)?),
-        );
-        let summary = run_streams(
-            stream_set(vec![stream], (pool, config.detector.cpu_target), metrics),
-            &control,
-        )?
-        .swap_remove(0);
-        say!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out; {})", summary.frames, summary.seconds, summary.fps(), detector_share(&[counts]));
+        let prepared = assemble::prepare(&config.detector, &[spec], &control.stop)?;
+        let workers = prepared.pool.workers();
+        let counts = prepared.metrics.cameras();
+        let summary = run_streams(prepared, &control)?.swap_remove(0);
+        say!("end-to-end run {run}: {} frames in {:.2} s = {:.1} fps ({workers} inference workers, annotated mp4 out; {})", summary.frames, summary.seconds, summary.fps(), detector_share(&counts));
         fps.push(summary.fps());
     }
     if !fps.is_empty() {
@@ -137,31 +122,25 @@ fn measure_live(args: &BenchArgs, cameras: &[usize]) -> Result<i32> {
     );
     for &n in cameras {
         for run in 1..=args.runs {
-            let pool = DetectorPool::load(&config.detector)?;
             let control = Arc::new(Control::default());
-            let metrics = Metrics::new()?;
-            let mut streams = Vec::new();
-            let mut interval_s = f64::NAN;
-            for c in 0..n {
-                let camera = metrics.camera(&format!("cam{c}"));
-                let source = open_input(&args.input, &config, &camera, &control)?;
-                interval_s = 1.0 / (source.info().fps * config.source.speed);
-                let out = std::env::temp_dir()
-                    .join(format!("vigil-bench-{}-{c}.txt", std::process::id()));
-                let sink = MotSink::create(&out)?;
-                streams.push(stages::stream(
-                    &camera.name.clone(),
-                    source,
-                    (&config.tracker, &config.source, config.detector.schedule()),
-                    DetectionFilter::default(),
-                    vec![Box::new(sink)],
-                    (camera, analyzer(&config, &pool.labels)?),
-                ));
-            }
-            let summaries = run_streams(
-                stream_set(streams, (pool, config.detector.cpu_target), metrics.clone()),
-                &control,
-            )?;
+            let specs: Vec<CameraSpec> = (0..n)
+                .map(|c| {
+                    let mut spec =
+                        CameraSpec::from_config(&format!("cam{c}"), &args.input, &config);
+                    spec.outputs.mot = Some(
+                        std::env::temp_dir()
+                            .join(format!("vigil-bench-{}-{c}.txt", std::process::id())),
+                    );
+                    spec
+                })
+                .collect();
+            let prepared = assemble::prepare(&config.detector, &specs, &control.stop)?;
+            let interval_s = prepared
+                .infos
+                .last()
+                .map_or(f64::NAN, |info| 1.0 / (info.fps * config.source.speed));
+            let metrics = prepared.metrics.clone();
+            let summaries = run_streams(prepared, &control)?;
             let processing_ms = ["preprocess", "inference", "tracking"]
                 .iter()
                 .map(|stage| metrics.stage_mean_s(stage).unwrap_or(f64::NAN))
@@ -228,7 +207,7 @@ fn measure_batches(args: &BenchArgs, sizes: &[usize]) -> Result<i32> {
     let mut config = args.detector.config()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (config.detector.workers, config.detector.threads) = (1, cores);
-    let mut pool = DetectorPool::load(&config.detector)?;
+    let mut pool = Detectors::load(&config.detector)?;
     let mut detector = pool.detectors.swap_remove(0);
     let control = Arc::new(Control::default());
     let metrics = Metrics::new()?;
@@ -309,24 +288,9 @@ fn open_input(
     )
 }
 
-fn stream_set(
-    streams: Vec<Stream>,
-    (pool, cpu_target): (DetectorPool, f64),
-    metrics: Arc<Metrics>,
-) -> Pipeline {
-    Pipeline {
-        streams,
-        detectors: pool.detectors,
-        metrics,
-        report_failures: false,
-        cpu_target,
-    }
-}
-
-/// Runs the streams; the first error of any stream fails the benchmark.
-fn run_streams(pipeline: Pipeline, control: &Arc<Control>) -> Result<Vec<Summary>> {
-    pipeline
-        .run(control.clone())?
+/// Runs the prepared cameras; the first error of any stream fails the benchmark.
+fn run_streams(prepared: Prepared, control: &Arc<Control>) -> Result<Vec<Summary>> {
+    pipeline::run_all(prepared.pool, prepared.streams, control)?
         .into_iter()
         .map(|o| match o.error {
             Some(e) => Err(e),
@@ -338,7 +302,7 @@ fn run_streams(pipeline: Pipeline, control: &Arc<Control>) -> Result<Vec<Summary
 /// Runs each stage on one frame after another, timing each in isolation.
 fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f64>>> {
     let config = args.detector.config()?;
-    let mut pool = DetectorPool::load(&config.detector)?;
+    let mut pool = Detectors::load(&config.detector)?;
     let control = Arc::new(Control::default());
     let metrics = Metrics::new()?;
     let mut source = open_input(&args.input, &config, &metrics.camera("bench"), &control)?;
@@ -346,7 +310,8 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
     let mut detector = pool.detectors.swap_remove(0);
     let mut pre = Preprocessor::new(detector.input_spec());
     let mut tracker = Tracker::new(config.tracker.clone(), info.fps);
-    let mut video = stages::annotated_video(scratch, &info, &config.output, &pool.labels)?;
+    let (w, h, trail) = (info.width, info.height, config.output.trail_length);
+    let mut video = VideoSink::create(scratch, w, h, info.fps, pool.labels.clone(), trail)?;
     let mut samples = vec![Vec::new(); STAGES.len()];
     let mut follow = (config.tracker.camera_motion != CameraMotion::Off)
         .then(|| MotionEstimator::new(MotionConfig::default()));
@@ -413,9 +378,4 @@ fn time_stages(args: &BenchArgs, scratch: &std::path::Path) -> Result<Vec<Vec<f6
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-/// The configured analytics, so benchmarks pay for what a run would.
-fn analyzer(config: &Config, labels: &crate::detect::Labels) -> Result<crate::analytics::Analyzer> {
-    stages::analyzer(&config.analytics, &config.tracker, labels, "analytics")
 }

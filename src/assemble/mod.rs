@@ -1,32 +1,104 @@
-//! The one place that builds pipeline stages from a configuration: the detector pool, the
-//! streams and their outputs. `track`, `bench` and `serve` all assemble their runs here.
+//! The one place that turns configuration into running parts. A camera (or an input of
+//! `vigil track` / `vigil bench`) is described by one [`CameraSpec`], built from config or
+//! flags; [`CameraSpec::build`] opens its source, tracker, privacy filter, analytics and every
+//! output ([`OutputsSpec::open`], the one function that opens outputs) into a pipeline
+//! [`Stream`](crate::pipeline::Stream); the shared [`Detectors`] start the pool streams run on.
+//! `track`, `bench` and `serve` only build specs and report.
+//!
+//! A new output kind is added in `outputs.rs` (a field of `OutputsSpec` and one arm of
+//! `open`); a new source kind behind `source::open`.
+
+mod outputs;
+mod spec;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::analytics::{AnalyticsConfig, Analyzer};
-use crate::config::{DetectorConfig, OutputConfig};
-use crate::detect::{locate_asset, DetectionFilter, Detector, DetectorSettings, Labels};
+use crate::config::DetectorConfig;
+use crate::detect::{locate_asset, Detector, DetectorSettings, Labels, TileCheck};
 use crate::error::{Error, Result};
-use crate::metrics::CameraMetrics;
-use crate::pipeline::{Schedule, Stream};
-use crate::privacy::{Privacy, PrivacyConfig};
-use crate::sink::{Sink, VideoSink};
-use crate::source::{FrameSource, SourceInfo, StreamOptions};
-use crate::track::{Tracker, TrackerConfig};
+use crate::metrics::Metrics;
+use crate::pipeline::{Pool, Stream};
+use crate::source::SourceInfo;
+pub use outputs::{OutputsSpec, PreviewSpec};
+pub use spec::{CameraHandles, CameraSpec, Services};
 
-/// The detector workers every stream shares, and the class names of their model.
-pub struct DetectorPool {
+/// A run of fixed cameras (`track`, `bench`), ready to go: the pool started, every camera's
+/// stream built (its source open, its outputs created).
+pub struct Prepared {
+    pub pool: Pool,
+    pub streams: Vec<Stream>,
+    pub infos: Vec<SourceInfo>,
+    pub labels: Arc<Labels>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Loads the detectors, builds every camera (each stopped by `stop`), then starts the pool: a
+/// bad input or output fails before any worker starts.
+pub fn prepare(
+    detector: &DetectorConfig,
+    specs: &[CameraSpec],
+    stop: &Arc<AtomicBool>,
+) -> Result<Prepared> {
+    let detectors = Detectors::load(detector)?;
+    let metrics = Metrics::new()?;
+    let services = Services {
+        labels: detectors.labels.clone(),
+        registry: metrics.clone(),
+        tiles: detectors.tile_check(),
+        mqtt: None,
+        events: None,
+    };
+    let (mut streams, mut infos) = (Vec::new(), Vec::new());
+    for spec in specs {
+        let handles = CameraHandles {
+            metrics: metrics.camera(&spec.name),
+            stop: stop.clone(),
+            preview: None,
+        };
+        let (stream, info) = spec.build(&services, &handles)?;
+        streams.push(stream);
+        infos.push(info);
+    }
+    let pool = detectors.start(metrics.clone(), detector.cpu_target, false)?;
+    Ok(Prepared {
+        pool,
+        streams,
+        infos,
+        labels: services.labels,
+        metrics,
+    })
+}
+
+/// The detectors every stream shares, loaded, and the class names of their model.
+pub struct Detectors {
     pub detectors: Vec<Detector>,
     pub labels: Arc<Labels>,
 }
 
-impl DetectorPool {
+impl Detectors {
     /// Keeps only these class ids from now on (`None`: every class).
     pub fn keep_classes(&mut self, classes: Option<Vec<usize>>) {
         for detector in &mut self.detectors {
             detector.keep_classes(classes.clone());
         }
+    }
+
+    /// How frame sizes are checked against the detectors' tiling.
+    pub fn tile_check(&self) -> TileCheck {
+        self.detectors[0].tile_check()
+    }
+
+    /// Starts the workers. `cpu_target`: the adaptive budget (0: off); `report_failures`: the
+    /// daemon marks a failed camera as it happens.
+    pub fn start(
+        self,
+        registry: Arc<Metrics>,
+        cpu_target: f64,
+        report_failures: bool,
+    ) -> Result<Pool> {
+        Pool::start(self.detectors, registry, cpu_target, report_failures)
     }
 
     /// Loads one detector per worker as `[detector]` asks.
@@ -132,87 +204,4 @@ fn default_asset(given: &Option<PathBuf>, default: &str, flag: &str) -> Result<P
             ))
         }),
     }
-}
-
-/// The annotated video for a source, with the configured drawing options.
-pub fn annotated_video(
-    path: &Path,
-    info: &SourceInfo,
-    output: &OutputConfig,
-    labels: &Arc<Labels>,
-) -> Result<VideoSink> {
-    VideoSink::create(
-        path,
-        info.width,
-        info.height,
-        info.fps,
-        labels.clone(),
-        output.trail_length,
-    )
-}
-
-/// A stream with its own tracker, reading `source` as `[source]` says (its fps cap), keeping
-/// what `filter` keeps of the shared detectors' output, on the frames `schedule` gives them.
-pub fn stream(
-    name: &str,
-    source: Box<dyn FrameSource>,
-    (tracker, reading, schedule): (&TrackerConfig, &StreamOptions, Schedule),
-    filter: DetectionFilter,
-    sinks: Vec<Box<dyn Sink>>,
-    (metrics, analyzer): (CameraMetrics, Analyzer),
-) -> Stream {
-    let fps = source.info().fps;
-    Stream {
-        name: name.to_string(),
-        source,
-        tracker: Tracker::new(tracker.clone(), fps),
-        filter,
-        sinks,
-        max_frames: None,
-        max_fps: reading.max_fps,
-        metrics,
-        analyzer,
-        privacy: Privacy::default(),
-        schedule,
-    }
-}
-
-/// A stream's privacy filter; `section` is where `privacy` sits in the configuration
-/// (`privacy`, `cameras.NAME.privacy`), for errors and the log line that says what it hides.
-/// `pictures_out`: whether any output of the stream sends pictures out at all.
-pub fn privacy(
-    config: &PrivacyConfig,
-    labels: &Labels,
-    (camera, section): (&str, &str),
-    (width, height): (i32, i32),
-    pictures_out: bool,
-) -> Result<Privacy> {
-    if config.metadata_only && pictures_out {
-        return Err(Error::input(format!(
-            "config: {section}.metadata_only = true, yet a picture output is asked for (annotated video, preview or snapshots): drop one of the two"
-        )));
-    }
-    let privacy = Privacy::new(config, labels, section)?;
-    if width > 0 && height > 0 {
-        privacy.check_frame(width, height, section)?;
-    }
-    if pictures_out {
-        tracing::info!(camera, "privacy: {}", privacy.describe(labels));
-    } else {
-        tracing::info!(camera, "privacy: metadata only, no picture leaves");
-    }
-    Ok(privacy)
-}
-
-/// A stream's lines, zones and lifecycle events. `section` is where `analytics` sits in the
-/// configuration (`analytics`, `cameras.NAME.analytics`), for errors.
-pub fn analyzer(
-    analytics: &AnalyticsConfig,
-    tracker: &TrackerConfig,
-    labels: &Labels,
-    section: &str,
-) -> Result<Analyzer> {
-    // A track is over once the tracker can no longer re-find it.
-    Analyzer::new(analytics, labels, tracker.lost_timeout_s, section)
-        .map_err(|e| Error::input(format!("config: {e}")))
 }
