@@ -24,11 +24,11 @@ use opencv::prelude::*;
 use std::time::Instant;
 
 pub use edges::{complete_cut_people, PERSON_ASPECT};
-use family::{identify, Graph, Identified, Port};
+use family::{identify, Graph, Identified};
 pub use family::{parse_class_names, Family};
 pub use labels::Labels;
 pub use nms::nms;
-use outputs::DecodeContext;
+use outputs::{DecodeContext, Port};
 pub use runtime::Device;
 pub use tiles::{Region, Tiles};
 
