@@ -26,11 +26,11 @@ use serde::{Deserialize, Serialize};
 
 use super::payload::{round_ms, unix_time_s, AnyEventRecord, TrackRecord};
 use super::{Sink, SinkPolicy};
-use crate::analytics::SceneFrame;
-use crate::detect::Labels;
 use crate::error::{Error, Result};
 use crate::frame::{Event as TrackEvent, StreamEnd, TrackedFrame};
+use crate::labels::Labels;
 use crate::metrics::CameraMetrics;
+use crate::scene::SceneFrame;
 
 /// Publishes handed to the MQTT client and not yet acknowledged, at most (rumqttc's window).
 const INFLIGHT: u16 = 32;
