@@ -6,6 +6,7 @@
 
 pub mod analytics;
 pub mod assignment;
+pub mod backoff;
 pub mod bench;
 pub mod cli;
 pub mod config;

@@ -17,7 +17,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use rumqttc::{
     Client, Connection, ConnectionError, Event, MqttOptions, NetworkOptions, Outgoing, Packet,
     Publish, QoS, RecvTimeoutError, Request,
@@ -26,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::payload::{round_ms, unix_time_s, AnyEventRecord, TrackRecord};
 use super::{Sink, SinkPolicy};
+use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::frame::{Event as TrackEvent, StreamEnd, TrackedFrame};
 use crate::labels::Labels;
@@ -190,7 +190,7 @@ impl MqttPublisher {
             replay: VecDeque::new(),
             connected: false,
             failures: 0,
-            backoff: Backoff::default(),
+            backoff: broker_backoff(),
         };
         let thread = std::thread::Builder::new()
             .name("mqtt".into())
@@ -619,29 +619,10 @@ impl Shared {
     }
 }
 
-/// Exponential backoff between connection attempts.
-struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self { next: BACKOFF_MIN }
-    }
-}
-
-impl Backoff {
-    /// The next wait: doubling from 0.5 s to 10 s, plus up to 25 % so that many processes that
-    /// lost the same broker do not all come back in the same instant.
-    fn next(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = (wait * 2).min(BACKOFF_MAX);
-        wait.mul_f64(1.0 + rand::thread_rng().gen_range(0.0..0.25))
-    }
-
-    fn reset(&mut self) {
-        self.next = BACKOFF_MIN;
-    }
+/// The waits between connection attempts: doubling from 0.5 s to 10 s, plus up to 25 % so that
+/// many processes that lost the same broker do not all come back in the same instant.
+fn broker_backoff() -> Backoff {
+    Backoff::new(BACKOFF_MIN, BACKOFF_MAX, 1.0..=1.25)
 }
 
 /// The connection thread: feeds queued messages to rumqttc and drives its event loop.
@@ -751,7 +732,7 @@ impl Io {
             tracing::debug!("{message}");
         }
         self.failures += 1;
-        let wait = self.backoff.next();
+        let wait = self.backoff.next_wait(&mut rand::thread_rng());
         self.pause(wait);
     }
 
@@ -937,6 +918,18 @@ mod tests {
             ..Default::default()
         };
         assert!(!format!("{with_password:?}").contains("secret"));
+    }
+
+    #[test]
+    fn reconnections_wait_from_half_a_second_doubling_to_ten_plus_up_to_a_quarter() {
+        let mut b = broker_backoff();
+        let mut rng = rand::thread_rng();
+        for limit in [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0] {
+            let w = b.next_wait(&mut rng).as_secs_f64();
+            assert!(w >= limit && w <= limit * 1.25 + 1e-9, "{w} vs {limit}");
+        }
+        b.reset();
+        assert!(b.next_wait(&mut rng).as_secs_f64() <= 0.625 + 1e-9);
     }
 
     #[test]
