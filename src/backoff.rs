@@ -1,5 +1,5 @@
 //! Exponential backoff with jitter, between attempts to reach something that failed: a camera
-//! (`source::live`) or the MQTT broker (`sink::mqtt`).
+//! (`source::live`) or the MQTT broker (`comms::mqtt`).
 //!
 //! The limit doubles from `initial` up to `max` with every wait and goes back to `initial` on
 //! `reset`; each wait is the limit times a factor drawn uniformly from the `jitter` range, so

@@ -9,6 +9,7 @@ pub mod assignment;
 pub mod backoff;
 pub mod bench;
 pub mod cli;
+pub mod comms;
 pub mod config;
 pub mod detect;
 pub mod error;

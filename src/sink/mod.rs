@@ -19,10 +19,11 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::frame::{StreamEnd, TrackedFrame};
 
+pub use crate::comms::mqtt::{MqttConfig, MqttPublisher};
 pub use annotate::Annotator;
 pub use jsonl::{JsonLinesSink, Rotation};
 pub use mot::{DetectionsSink, MotSink};
-pub use mqtt::{MqttConfig, MqttPublisher, MqttSink};
+pub use mqtt::MqttSink;
 pub use preview::{Preview, PreviewSink};
 pub use recording::{open_recordings, RecordConfig};
 pub use resilient::{Opener, Resilient};
