@@ -9,8 +9,8 @@ mod common;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use vigil::analytics::Analyzer;
 use vigil::config::Config;
-use vigil::detect::Labels;
 use vigil::frame::Detection;
+use vigil::labels::Labels;
 use vigil::track::{Tracker, TrackerConfig};
 
 const SCENE: &str = r#"

@@ -5,8 +5,8 @@ use std::time::Instant;
 use opencv::core::Mat;
 use serde::Serialize;
 
-use crate::analytics::SceneFrame;
 use crate::geom::{Affine, BBox};
+use crate::scene::SceneFrame;
 
 /// Where and when a frame came from.
 #[derive(Clone, Copy, Debug)]

@@ -1,6 +1,13 @@
-//! Axis-aligned boxes in pixel coordinates and their overlap: the one geometry every stage shares.
+//! The geometry every stage shares: axis-aligned boxes in pixel coordinates and their overlap,
+//! the camera's motion between frames (`Affine`), and the segments and polygons of lines, zones
+//! and masks (`shapes.rs`).
 
 use serde::Serialize;
+
+mod shapes;
+
+pub(crate) use shapes::norm;
+pub use shapes::{Point, Polygon, Segment};
 
 /// A box by its corners, `(x1, y1)` top-left and `(x2, y2)` bottom-right, in pixels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]

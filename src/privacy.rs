@@ -9,11 +9,11 @@ use opencv::imgproc;
 use opencv::prelude::*;
 use serde::Deserialize;
 
-use crate::analytics::Polygon;
-use crate::detect::Labels;
 use crate::error::{Context, Result};
 use crate::frame::{Detection, Frame};
 use crate::geom::BBox;
+use crate::geom::Polygon;
+use crate::labels::Labels;
 
 /// The share of a box's height `region = "head"` hides, from its top.
 const HEAD_SHARE: f32 = 0.3;

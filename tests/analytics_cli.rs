@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{run, run_ok, scratch, shared, stderr, val_half};
-use vigil::analytics::{Analyzer, Direction, Segment};
+use vigil::analytics::Analyzer;
 use vigil::config::Config;
-use vigil::detect::Labels;
 use vigil::frame::Track;
 use vigil::geom::BBox;
+use vigil::geom::Segment;
+use vigil::labels::Labels;
+use vigil::scene::Direction;
 
 /// One line across each scene, where the ground-truth people cross most (a line nobody
 /// crosses tests nothing): `(sequence, name, points)`.
@@ -64,7 +66,7 @@ fn gt_counts(seq: &Path, config: &Config) -> Counts {
     for (n, tracks) in gt_frames(seq) {
         let (_, scene) = analyzer.update(n as f64 * 1000.0 / fps, &tracks);
         for e in scene.events {
-            if let vigil::analytics::SceneEventKind::LineCross(d) = e.kind {
+            if let vigil::scene::SceneEventKind::LineCross(d) = e.kind {
                 let direction = if d == Direction::In { "in" } else { "out" };
                 *counts.entry((e.place.to_string(), direction)).or_default() += 1;
             }

@@ -17,11 +17,12 @@ use opencv::core::Mat;
 use serde_json::Value;
 
 use common::{free_port, scratch, wait_for};
-use vigil::detect::Labels;
+use vigil::comms::mqtt::{MqttConfig, MqttPublisher};
 use vigil::frame::{Event, EventKind, Frame, FrameMeta, Track, TrackedFrame};
 use vigil::geom::BBox;
+use vigil::labels::Labels;
 use vigil::metrics::Metrics;
-use vigil::sink::{MqttConfig, MqttPublisher, Sink, SinkPolicy};
+use vigil::sink::{Sink, SinkPolicy};
 
 const WAIT: Duration = Duration::from_secs(30);
 

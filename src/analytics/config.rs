@@ -21,9 +21,7 @@
 use serde::Deserialize;
 
 use super::homography::Homography;
-use super::lines::Segment;
-use super::zones::Polygon;
-use super::Point;
+use crate::geom::{Point, Polygon, Segment};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -8,83 +8,13 @@
 //! found again across it, counts exactly once. Direction alternates by construction, so a track
 //! counts twice in one direction only if it truly went back in between.
 
-use serde::Serialize;
-
-use super::{norm, Point, TrackMap};
-
-/// Which way a crossing went. With the line's points `a` → `b`, "in" goes from the side where
-/// (bx−ax)(y−ay) − (by−ay)(x−ax) < 0 to the side where it is > 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    In,
-    Out,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-}
+use super::TrackMap;
+use crate::geom::{Point, Segment};
+use crate::scene::Direction;
 
 /// The hysteresis band: a share of the box height, never below a couple of pixels.
 const BAND_OF_HEIGHT: f64 = 0.1;
 const MIN_BAND_PX: f64 = 2.0;
-
-/// A segment `a` → `b` in image pixels, with its unit normal toward the "in" side (kept, since
-/// distances to it are taken for every track on every frame).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Segment {
-    pub a: Point,
-    pub b: Point,
-    normal: Point,
-}
-
-impl Segment {
-    /// `a` and `b` must differ (the config checks it).
-    pub fn new(a: Point, b: Point) -> Self {
-        let length = norm(b[0] - a[0], b[1] - a[1]).max(f64::MIN_POSITIVE);
-        Self {
-            a,
-            b,
-            normal: [-(b[1] - a[1]) / length, (b[0] - a[0]) / length],
-        }
-    }
-
-    pub fn length(&self) -> f64 {
-        norm(self.b[0] - self.a[0], self.b[1] - self.a[1])
-    }
-
-    /// Signed distance of `p` from the line through the segment: negative on the "out" side,
-    /// positive on the "in" side.
-    pub fn signed_distance(&self, p: Point) -> f64 {
-        self.normal[0] * (p[0] - self.a[0]) + self.normal[1] * (p[1] - self.a[1])
-    }
-
-    /// Whether the path from `p0` to `p1`, at signed distances `d0` and `d1`, crosses the
-    /// segment itself (not its extension).
-    fn crossed_between(&self, (p0, d0): (Point, f64), (p1, d1): (Point, f64)) -> bool {
-        if d0.signum() == d1.signum() || d0 == d1 {
-            return false;
-        }
-        let s = d0 / (d0 - d1);
-        let hit = [p0[0] + s * (p1[0] - p0[0]), p0[1] + s * (p1[1] - p0[1])];
-        let (dx, dy) = (self.b[0] - self.a[0], self.b[1] - self.a[1]);
-        let u = ((hit[0] - self.a[0]) * dx + (hit[1] - self.a[1]) * dy) / (dx * dx + dy * dy);
-        (0.0..=1.0).contains(&u)
-    }
-
-    /// Whether the path `p0` → `p1` crosses the segment itself (not its extension).
-    pub fn crossed_by(&self, p0: Point, p1: Point) -> bool {
-        self.crossed_between(
-            (p0, self.signed_distance(p0)),
-            (p1, self.signed_distance(p1)),
-        )
-    }
-}
 
 /// Where a track was last seen clearly on one side.
 #[derive(Clone, Copy, Debug)]
@@ -189,14 +119,6 @@ mod tests {
         ys.iter()
             .filter_map(|&y| counter.observe(id, [100.0, y], 50.0))
             .collect()
-    }
-
-    #[test]
-    fn the_side_follows_the_documented_sign() {
-        let s = Segment::new([0.0, 0.0], [10.0, 0.0]);
-        // (x2−x1)(y−y1) − (y2−y1)(x−x1) = 10·y: positive below the line (image y grows down).
-        assert!(s.signed_distance([5.0, 3.0]) > 0.0);
-        assert!(s.signed_distance([5.0, -3.0]) < 0.0);
     }
 
     #[test]

@@ -12,21 +12,16 @@ mod zones;
 pub use config::{AnalyticsConfig, Anchor, HomographyConfig, LineConfig, ZoneConfig};
 pub use homography::Homography;
 pub use lifecycle::Lifecycle;
-pub use lines::{Direction, LineCounter, Segment};
-pub use scene::{
-    Analyzer, CrossingForecast, Layout, LineTotal, SceneEvent, SceneEventKind, SceneFrame,
-    TrackInsight,
+pub use lines::LineCounter;
+pub use scene::{Analyzer, LineTotal};
+pub use zones::{ZoneChange, ZoneWatcher};
+// The shapes and what a frame's analytics saw are shared by every stage; named here too.
+pub use crate::geom::{Point, Polygon, Segment};
+pub use crate::scene::{
+    CrossingForecast, Direction, Layout, SceneEvent, SceneEventKind, SceneFrame, TrackInsight,
 };
-pub use zones::{Polygon, ZoneChange, ZoneWatcher};
 
-/// An image point `[x, y]` in pixels (or a ground point in metres).
-pub type Point = [f64; 2];
-
-/// Length of `[dx, dy]`. `f64::hypot` guards against overflow we cannot have with pixel
-/// coordinates, and is several times slower: this runs for every track, line and zone per frame.
-fn norm(dx: f64, dy: f64) -> f64 {
-    (dx * dx + dy * dy).sqrt()
-}
+use crate::geom::norm;
 
 /// Per-track state keyed by track id. Ids are dense counters, not attacker-chosen, so a
 /// multiplicative hash is enough; SipHash made the lookups a good part of the analytics' cost.

@@ -5,102 +5,11 @@
 //! not enter and leave on every frame. Times are stream times, so the same input gives the same
 //! events on any machine.
 
-use super::lines::Segment;
-use super::{norm, Point, TrackMap};
+use super::TrackMap;
+use crate::geom::{Point, Polygon};
 
 const BAND_OF_HEIGHT: f64 = 0.1;
 const MIN_BAND_PX: f64 = 2.0;
-
-/// A simple polygon (at least three corners, edges that do not cross, an area).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Polygon {
-    pub corners: Vec<Point>,
-}
-
-impl Polygon {
-    /// Checks the shape; the message says what is wrong with it.
-    pub fn new(corners: Vec<Point>) -> Result<Self, String> {
-        if corners.len() < 3 {
-            return Err(format!(
-                "a polygon needs at least 3 points, got {}",
-                corners.len()
-            ));
-        }
-        if corners.iter().flatten().any(|v| !v.is_finite()) {
-            return Err("points must be finite numbers".into());
-        }
-        let polygon = Self { corners };
-        if let Some((i, j)) = polygon.crossing_edges() {
-            return Err(format!(
-                "edges {} and {} cross: the points must go around the zone in order",
-                i + 1,
-                j + 1
-            ));
-        }
-        if polygon.area() < 1e-9 {
-            return Err("the points enclose no area (all on one line?)".into());
-        }
-        Ok(polygon)
-    }
-
-    fn edges(&self) -> impl Iterator<Item = Segment> + '_ {
-        let n = self.corners.len();
-        (0..n).map(move |i| Segment::new(self.corners[i], self.corners[(i + 1) % n]))
-    }
-
-    fn area(&self) -> f64 {
-        self.edges()
-            .map(|e| e.a[0] * e.b[1] - e.b[0] * e.a[1])
-            .sum::<f64>()
-            .abs()
-            / 2.0
-    }
-
-    /// The first pair of non-adjacent edges that cross, if any.
-    fn crossing_edges(&self) -> Option<(usize, usize)> {
-        let edges: Vec<Segment> = self.edges().collect();
-        let n = edges.len();
-        for i in 0..n {
-            for j in i + 2..n {
-                if i == 0 && j == n - 1 {
-                    continue; // they share the first corner
-                }
-                let (e, f) = (edges[i], edges[j]);
-                if e.crossed_by(f.a, f.b) && f.crossed_by(e.a, e.b) {
-                    return Some((i, j));
-                }
-            }
-        }
-        None
-    }
-
-    /// Even-odd rule.
-    pub fn contains(&self, p: Point) -> bool {
-        let mut inside = false;
-        for e in self.edges() {
-            let (a, b) = (e.a, e.b);
-            if (a[1] > p[1]) != (b[1] > p[1]) {
-                let x = a[0] + (p[1] - a[1]) / (b[1] - a[1]) * (b[0] - a[0]);
-                if p[0] < x {
-                    inside = !inside;
-                }
-            }
-        }
-        inside
-    }
-
-    /// Distance from `p` to the nearest point of the border.
-    pub fn distance_to_border(&self, p: Point) -> f64 {
-        self.edges()
-            .map(|e| {
-                let (dx, dy) = (e.b[0] - e.a[0], e.b[1] - e.a[1]);
-                let u = (((p[0] - e.a[0]) * dx + (p[1] - e.a[1]) * dy) / (dx * dx + dy * dy))
-                    .clamp(0.0, 1.0);
-                norm(p[0] - e.a[0] - u * dx, p[1] - e.a[1] - u * dy)
-            })
-            .fold(f64::INFINITY, f64::min)
-    }
-}
 
 /// What happened to one track in one zone on one frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -210,29 +119,6 @@ mod tests {
 
     fn square() -> Polygon {
         Polygon::new(vec![[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]]).unwrap()
-    }
-
-    #[test]
-    fn shapes_are_checked() {
-        assert!(Polygon::new(vec![[0.0, 0.0], [1.0, 1.0]])
-            .unwrap_err()
-            .contains("at least 3"));
-        assert!(Polygon::new(vec![[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
-            .unwrap_err()
-            .contains("no area"));
-        // A bow tie: edges 1 and 3 cross.
-        let bow = Polygon::new(vec![[0.0, 0.0], [10.0, 10.0], [10.0, 0.0], [0.0, 10.0]]);
-        assert!(bow.unwrap_err().contains("cross"), "bow tie");
-        assert!(Polygon::new(vec![[0.0, 0.0], [f64::NAN, 1.0], [2.0, 0.0]]).is_err());
-    }
-
-    #[test]
-    fn containment_and_border_distance() {
-        let p = square();
-        assert!(p.contains([50.0, 50.0]));
-        assert!(!p.contains([150.0, 50.0]));
-        assert!((p.distance_to_border([50.0, 10.0]) - 10.0).abs() < 1e-9);
-        assert!((p.distance_to_border([103.0, 104.0]) - 5.0).abs() < 1e-9);
     }
 
     #[test]

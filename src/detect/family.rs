@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::outputs::{BoxesScoresLabels, Head, UltralyticsHead};
+use super::outputs::{BoxesScoresLabels, Head, Port, UltralyticsHead};
 use super::yolox::YoloxLayout;
 use crate::preprocess::InputSpec;
 
@@ -60,13 +60,6 @@ impl Family {
             pad_value: 114,
         }
     }
-}
-
-/// One input or output of a graph: its name and shape (negative for a dynamic dimension).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Port {
-    pub name: String,
-    pub shape: Vec<i64>,
 }
 
 /// What a model shows of itself.

@@ -2,7 +2,6 @@
 
 mod edges;
 mod family;
-mod labels;
 mod nms;
 mod outputs;
 pub mod runtime;
@@ -23,12 +22,12 @@ use opencv::core::{Mat, Rect};
 use opencv::prelude::*;
 use std::time::Instant;
 
+pub use crate::labels::Labels;
 pub use edges::{complete_cut_people, PERSON_ASPECT};
-use family::{identify, Graph, Identified, Port};
+use family::{identify, Graph, Identified};
 pub use family::{parse_class_names, Family};
-pub use labels::Labels;
 pub use nms::nms;
-use outputs::DecodeContext;
+use outputs::{DecodeContext, Port};
 pub use runtime::Device;
 pub use tiles::{Region, Tiles};
 

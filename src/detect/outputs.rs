@@ -2,11 +2,18 @@
 //! (YOLOv5, YOLOv8/YOLO11, end-to-end) and graphs with separate boxes, scores and labels.
 //! Every decoder returns boxes in source pixels, mapped back through the letterbox.
 
-use super::family::Port;
 use super::yolox::YoloxLayout;
 use crate::frame::Detection;
 use crate::geom::BBox;
 use crate::preprocess::Letterbox;
+
+/// One input or output of a graph (family.rs reads a model's ports; the decoders here find
+/// their outputs among them): its name and shape (negative for a dynamic dimension).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Port {
+    pub name: String,
+    pub shape: Vec<i64>,
+}
 
 /// How a frame's raw outputs become detections.
 #[derive(Clone, Debug)]

@@ -6,9 +6,9 @@
 //! the noises are diagonal), so it is computed as four independent 2-state filters — exactly the
 //! 8×8 filter's numbers, without the products.
 
+use super::kalman_axis::KalmanAxis as Axis;
 use super::{cxcywh, Forecast, LookAhead};
 use crate::geom::BBox;
-use crate::track::KalmanAxis as Axis;
 
 const STD_WEIGHT_POSITION: f64 = 1.0 / 20.0;
 const STD_WEIGHT_VELOCITY: f64 = 1.0 / 160.0;

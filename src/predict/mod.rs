@@ -12,6 +12,7 @@
 //! - `score.rs`: the scoring of forecasts against where objects really went.
 
 mod bytetrack;
+mod kalman_axis;
 mod learned;
 mod learned_weights;
 mod models;
@@ -21,6 +22,7 @@ use crate::frame::Prediction;
 use crate::geom::BBox;
 
 pub use bytetrack::ByteTrackKalman;
+pub(crate) use kalman_axis::KalmanAxis;
 pub use learned::LearnedVelocity;
 pub use models::{
     ConstantPosition, Imm, ImmParams, LastTwoVelocity, RegressionParams, Spread, WindowRegression,

@@ -9,11 +9,11 @@ use opencv::core::{Mat, Point, Rect, Scalar, Size, Vector};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::analytics::SceneFrame;
-use crate::detect::Labels;
 use crate::error::{Context, Result};
 use crate::frame::{FrameMeta, Prediction, Track, TrackedFrame};
 use crate::geom::Affine;
+use crate::labels::Labels;
+use crate::scene::SceneFrame;
 
 /// Mahalanobis distance² within which a 2-D Gaussian holds 90 % of its mass (χ², 2 dof).
 const ELLIPSE_90: f64 = 4.605;

@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use super::payload::{round_ms, AnyEventRecord, TrackRecord};
 use super::{create_numbered, create_output, write_failed, Sink};
-use crate::detect::Labels;
 use crate::error::Result;
 use crate::frame::{EndReason, StreamEnd, TrackedFrame};
+use crate::labels::Labels;
 
 pub struct JsonLinesSink {
     path: PathBuf,

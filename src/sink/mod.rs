@@ -20,11 +20,12 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::frame::{StreamEnd, TrackedFrame};
 
+pub use crate::comms::mqtt::{MqttConfig, MqttPublisher};
 pub use annotate::Annotator;
 pub use event_log::{EventFilter, EventLog, EventLogSink, DEFAULT_EVENTS_PER_CAMERA};
 pub use jsonl::{JsonLinesSink, Rotation};
 pub use mot::{DetectionsSink, MotSink};
-pub use mqtt::{MqttConfig, MqttPublisher, MqttSink};
+pub use mqtt::MqttSink;
 pub use preview::{Preview, PreviewSink};
 pub use recording::{open_recordings, RecordConfig};
 pub use resilient::{Opener, Resilient};

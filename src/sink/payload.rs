@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::analytics::{SceneEvent, SceneEventKind, SceneFrame, TrackInsight};
-use crate::detect::Labels;
 use crate::frame::{EndReason, Event, EventKind, Prediction, StreamEnd, Track};
+use crate::labels::Labels;
+use crate::scene::{SceneEvent, SceneEventKind, SceneFrame, TrackInsight};
 
 /// One track in one frame.
 #[derive(Serialize)]

@@ -11,10 +11,10 @@ use opencv::imgproc;
 use opencv::prelude::*;
 
 use super::{Annotator, Sink, SinkPolicy};
-use crate::detect::Labels;
 use crate::error::{Context, Result};
 use crate::frame::{Track, TrackedFrame};
 use crate::geom::Affine;
+use crate::labels::Labels;
 
 /// Good enough to read labels, about a tenth of the size of the raw frame.
 const JPEG_QUALITY: i32 = 80;
@@ -403,8 +403,9 @@ mod tests {
     /// forecasts' ellipses shrink with it (a covariance scales with the square).
     #[test]
     fn the_preview_draws_the_scene_and_scales_the_forecasts_with_the_picture() {
-        use crate::analytics::{Layout, SceneFrame, Segment};
         use crate::frame::Prediction;
+        use crate::geom::Segment;
+        use crate::scene::{Layout, SceneFrame};
         let preview = Preview::new();
         let mut sink =
             PreviewSink::new(preview.clone(), Arc::new(Labels::numbered(1)), 0, 0.0, 960);

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::jsonl::Rotation;
 use super::resilient::{Opener, Resilient};
 use super::{JsonLinesSink, SegmentedVideoSink, Sink, SnapshotSink};
-use crate::detect::Labels;
 use crate::error::{Error, Result};
+use crate::labels::Labels;
 use crate::metrics::CameraMetrics;
 
 /// `[record]` of the daemon's configuration.
@@ -230,9 +230,9 @@ pub(crate) mod fixtures {
 
     use opencv::core::{Mat, Scalar, CV_8UC3};
 
-    use crate::detect::Labels;
     use crate::frame::{Event, EventKind, Frame, FrameMeta, Track, TrackedFrame};
     use crate::geom::BBox;
+    use crate::labels::Labels;
 
     /// A fresh, empty `target/test-scratch/NAME`.
     pub fn scratch(name: &str) -> PathBuf {

@@ -11,9 +11,9 @@ use opencv::prelude::*;
 
 use super::jsonl::UtcTime;
 use super::{create_numbered, Annotator, Sink, VideoSink};
-use crate::detect::Labels;
 use crate::error::{Context, Result};
 use crate::frame::TrackedFrame;
+use crate::labels::Labels;
 
 pub struct SegmentedVideoSink {
     dir: PathBuf,

@@ -10,10 +10,10 @@ use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc};
 
 use super::{create_numbered, write_failed, Annotator, Sink};
-use crate::detect::Labels;
 use crate::error::{Context, Error, Result};
 use crate::frame::{Event, EventKind, Track, TrackedFrame};
 use crate::geom::BBox;
+use crate::labels::Labels;
 
 /// Wider frames are scaled down: a snapshot is for recognising, not for evidence-grade detail,
 /// and a 4K JPEG per track would fill a disk fast on a busy scene.

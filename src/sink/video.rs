@@ -9,9 +9,9 @@ use opencv::prelude::*;
 
 use super::encoder::Encoder;
 use super::{write_failed, Annotator, Sink};
-use crate::detect::Labels;
 use crate::error::{Context, Error, Result};
 use crate::frame::TrackedFrame;
+use crate::labels::Labels;
 
 pub struct VideoSink {
     path: PathBuf,

@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
-
 use super::probe::explain_failure;
 use super::{redact_url, FrameSource, RawFrame, SourceInfo, StreamOptions, VideoSource};
+use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::metrics::{CameraMetrics, SourceState};
 
@@ -43,33 +42,15 @@ impl LiveInput {
     }
 }
 
-/// Exponential backoff with full jitter: waits grow from `initial` to `max`, each one drawn
-/// uniformly from [½·limit, limit] so that many cameras behind one failed switch do not
-/// reconnect in lockstep.
-pub struct Backoff {
-    initial: f64,
-    max: f64,
-    limit: f64,
-}
-
-impl Backoff {
-    pub fn new(initial_s: f64, max_s: f64) -> Self {
-        Self {
-            initial: initial_s,
-            max: max_s.max(initial_s),
-            limit: initial_s,
-        }
-    }
-
-    pub fn next_wait(&mut self, rng: &mut impl Rng) -> Duration {
-        let limit = self.limit;
-        self.limit = (self.limit * 2.0).min(self.max);
-        Duration::from_secs_f64(rng.gen_range(limit * 0.5..=limit))
-    }
-
-    pub fn reset(&mut self) {
-        self.limit = self.initial;
-    }
+/// The waits between a camera's reconnections: the limit doubles from `backoff_initial_s` to
+/// `backoff_max_s`, each wait drawn uniformly from [½·limit, limit] so that many cameras behind
+/// one failed switch do not reconnect in lockstep.
+fn reconnect_backoff(options: &StreamOptions) -> Backoff {
+    Backoff::new(
+        Duration::from_secs_f64(options.backoff_initial_s),
+        Duration::from_secs_f64(options.backoff_max_s),
+        0.5..=1.0,
+    )
 }
 
 pub struct LiveSource {
@@ -101,7 +82,7 @@ impl LiveSource {
     ) -> Result<Self> {
         let name = input.name();
         let mut source = Self {
-            backoff: Backoff::new(options.backoff_initial_s, options.backoff_max_s),
+            backoff: reconnect_backoff(&options),
             info: SourceInfo {
                 name,
                 width: 0,
@@ -246,7 +227,11 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_its_limit_with_jitter_and_resets() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut b = Backoff::new(0.5, 4.0);
+        let mut b = reconnect_backoff(&StreamOptions {
+            backoff_initial_s: 0.5,
+            backoff_max_s: 4.0,
+            ..Default::default()
+        });
         let waits: Vec<f64> = (0..6)
             .map(|_| b.next_wait(&mut rng).as_secs_f64())
             .collect();

@@ -21,7 +21,7 @@ use crate::metrics::{self, CameraMetrics};
 
 pub use file::FileSource;
 pub use image_seq::ImageSequence;
-pub use live::{Backoff, LiveInput, LiveSource};
+pub use live::{LiveInput, LiveSource};
 pub use pace::Paced;
 pub use video::{use_transport, VideoSource};
 

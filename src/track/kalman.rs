@@ -13,9 +13,10 @@
 //! the 8-state filter is exactly four independent (position, velocity) filters; computing it
 //! that way is an order of magnitude cheaper than 8×8 matrix products.
 
-/// Noise weights, relative to box size. Defaults are ByteTrack's at 30 frames/s.
 use crate::geom::Affine;
+use crate::predict::KalmanAxis as Axis;
 
+/// Noise weights, relative to box size. Defaults are ByteTrack's at 30 frames/s.
 #[derive(Clone, Copy, Debug)]
 pub struct KalmanNoise {
     /// Std of position per reference interval, as a fraction of box size.
@@ -33,40 +34,6 @@ impl Default for KalmanNoise {
             velocity: 1.0 / 160.0,
             reference_dt: 1.0 / 30.0,
         }
-    }
-}
-
-/// One coordinate and its velocity, with their 2×2 covariance `[[pp, pv], [pv, vv]]`. Also the
-/// building block of `predict::ByteTrackKalman`, whose matrices never mix coordinates either.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Axis {
-    pub(crate) pos: f64,
-    pub(crate) vel: f64,
-    pub(crate) pp: f64,
-    pub(crate) pv: f64,
-    pub(crate) vv: f64,
-}
-
-impl Axis {
-    pub(crate) fn predict(&mut self, dt: f64, q_pos: f64, q_vel: f64) {
-        self.pos += self.vel * dt;
-        self.pp += 2.0 * dt * self.pv + dt * dt * self.vv + q_pos;
-        self.pv += dt * self.vv;
-        self.vv += q_vel;
-    }
-
-    pub(crate) fn update(&mut self, z: f64, r: f64) {
-        let s = self.pp + r;
-        if s <= 0.0 || !s.is_finite() {
-            return; // degenerate covariance: keep the prediction rather than poison the state
-        }
-        let (k_pos, k_vel) = (self.pp / s, self.pv / s);
-        let innovation = z - self.pos;
-        self.pos += k_pos * innovation;
-        self.vel += k_vel * innovation;
-        self.vv -= k_vel * self.pv;
-        self.pp *= 1.0 - k_pos;
-        self.pv *= 1.0 - k_pos;
     }
 }
 

@@ -11,5 +11,4 @@ mod reupdate;
 
 pub(crate) use byte::validate_horizons;
 pub use byte::{CameraMotion, NoiseReference, Tracker, TrackerConfig, MAX_COORDINATE};
-pub(crate) use kalman::Axis as KalmanAxis;
 pub use lag::FixedLag;
