@@ -63,8 +63,13 @@ fn put(port: u16, name: &str, section: &serde_json::Value) -> (u16, String) {
     )
 }
 
+/// `/healthz`, or null while the daemon is not answering yet.
 fn health(port: u16) -> serde_json::Value {
-    get_json(port, "/healthz")
+    let (status, body) = request(port, "GET", "/healthz", None);
+    if status != 200 {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_str(&body).unwrap_or_default()
 }
 
 fn state(port: u16, camera: &str) -> String {

@@ -281,9 +281,8 @@ fn run_with_progress(
 fn serve(args: &ServeArgs) -> Result<i32> {
     let config = crate::serve::ServeConfig::load(&args.config)?;
     source::use_transport(config.transport());
-    let control = Arc::new(Control::default());
-    install_stop_handler(&control);
-    crate::serve::run(config, &args.config, control)
+    // The daemon listens for its own signals (SIGHUP reloads it).
+    crate::serve::run(config, &args.config, Arc::new(Control::default()))
 }
 
 fn eval(args: &EvalArgs) -> Result<i32> {

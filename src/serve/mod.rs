@@ -6,13 +6,13 @@
 //! is refused with the running cameras kept.
 //!
 //! Rooms: `config` (the file), `supervisor` (the running cameras, changed one command at a
-//! time), `state` (the API's changes kept for a restart), `reload` (SIGHUP), `http` (the
+//! time), `state` (the API's changes kept for a restart), `signals` (SIGHUP reloads, SIGTERM/SIGINT stop), `http` (the
 //! endpoints and the REST API), `retention` (old recordings deleted).
 
 pub mod config;
 pub mod http;
-mod reload;
 pub mod retention;
+mod signals;
 mod state;
 mod supervisor;
 
@@ -27,7 +27,7 @@ use crate::detect::Labels;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::pipeline::Control;
-use crate::sink::{EventLog, MqttPublisher, DEFAULT_EVENTS_PER_CAMERA};
+use crate::sink::{EventLog, MqttPublisher};
 pub use config::{CameraConfig, ServeConfig};
 use http::{HttpServer, HttpState};
 use state::ApiState;
@@ -41,6 +41,8 @@ const TICK: Duration = Duration::from_millis(200);
 /// Runs the daemon until SIGTERM/SIGINT (`control.stop`), or until every camera has ended
 /// (only cameras reading files end). Returns the exit code.
 pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Result<i32> {
+    let (commands, inbox) = crossbeam_channel::unbounded();
+    signals::listen(commands.clone(), control.clone())?;
     let metrics = Metrics::new()?;
     let settings = pool_settings(&config);
     let mut detectors = Detectors::load(&settings)?;
@@ -57,7 +59,7 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
         registry: metrics.clone(),
         tiles: detectors.tile_check(),
         mqtt: mqtt.clone(),
-        events: Some(EventLog::new(DEFAULT_EVENTS_PER_CAMERA)),
+        events: Some(EventLog::new(config.http.events_per_camera)),
     };
     let pool = detectors.start(metrics.clone(), config.defaults.detector.cpu_target, true)?;
     let http_config = config.http.clone();
@@ -73,7 +75,6 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
         let _ = supervisor.shutdown();
         return Err(Error::input(e));
     }
-    let (commands, inbox) = crossbeam_channel::unbounded();
     let state = Arc::new(HttpState {
         metrics: metrics.clone(),
         started: Instant::now(),
@@ -86,7 +87,6 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
             return Err(e);
         }
     };
-    reload::on_sighup(commands)?;
     tracing::info!(
         listen = %server.local_addr(),
         "serving: /, /healthz, /metrics, /cameras/NAME/mjpeg, /api/cameras, /api/events, /api/stats"

@@ -191,8 +191,9 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
+    use super::super::testkit::FixedCameras;
     use super::super::testkit::*;
-    use super::super::{Cameras, FixedCameras, HttpConfig, HttpServer, HttpState};
+    use super::super::{Cameras, HttpConfig, HttpServer, HttpState};
 
     /// A camera section of exactly `len` bytes of JSON.
     fn section_of_len(len: usize) -> Vec<u8> {

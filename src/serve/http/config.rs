@@ -20,6 +20,8 @@ pub struct HttpConfig {
     pub preview_fps: f64,
     /// Preview frames wider than this are scaled down, in pixels.
     pub preview_width: i32,
+    /// Recent events kept per camera for `GET /api/events`.
+    pub events_per_camera: usize,
 }
 
 impl Default for HttpConfig {
@@ -30,6 +32,7 @@ impl Default for HttpConfig {
             max_stream_clients: 8,
             preview_fps: 5.0,
             preview_width: 960,
+            events_per_camera: crate::sink::DEFAULT_EVENTS_PER_CAMERA,
         }
     }
 }
@@ -43,6 +46,7 @@ impl fmt::Debug for HttpConfig {
             .field("max_stream_clients", &self.max_stream_clients)
             .field("preview_fps", &self.preview_fps)
             .field("preview_width", &self.preview_width)
+            .field("events_per_camera", &self.events_per_camera)
             .finish()
     }
 }
@@ -68,6 +72,12 @@ impl HttpConfig {
             return Err(format!(
                 "http.preview_fps = {} must be a positive number",
                 self.preview_fps
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.events_per_camera) {
+            return Err(format!(
+                "http.events_per_camera = {} must be from 1 to 1000000",
+                self.events_per_camera
             ));
         }
         if self.preview_width < 32 {

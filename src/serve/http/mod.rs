@@ -13,6 +13,7 @@
 //! - `mjpeg`: previews and snapshots.
 //! - `api`: the REST API.
 //! - `state`: the contract with the daemon.
+//! - `testkit` and `tests`: a fake daemon, a raw HTTP client, and the endpoints' tests.
 
 mod api;
 mod auth;
@@ -204,38 +205,4 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         text,
     )
         .into_response()
-}
-
-/// A fixed set of cameras, for a daemon that cannot change its cameras while it runs: the API
-/// shows them and refuses every change.
-pub struct FixedCameras(pub Vec<CameraView>);
-
-impl Cameras for FixedCameras {
-    fn views(&self) -> Vec<CameraView> {
-        self.0.clone()
-    }
-
-    fn put(
-        &self,
-        _name: &str,
-        _section: serde_json::Value,
-    ) -> std::result::Result<Applied, ApiError> {
-        Err(ApiError::BadRequest(
-            "cameras cannot be changed in this build".into(),
-        ))
-    }
-
-    fn delete(&self, _name: &str) -> std::result::Result<(), ApiError> {
-        Err(ApiError::BadRequest(
-            "cameras cannot be changed in this build".into(),
-        ))
-    }
-
-    fn events(&self, _query: &EventQuery) -> Vec<serde_json::Value> {
-        Vec::new()
-    }
-
-    fn pool(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
 }

@@ -57,6 +57,7 @@ pub enum Applied {
     Replaced,
 }
 
+/// Why the daemon refused an API request; each becomes its status and `{"error": message}`.
 #[derive(Debug)]
 pub enum ApiError {
     /// 400: the message names the key as config errors do (`cameras.NAME.conf: …`).
@@ -67,6 +68,8 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The filter of `GET /api/events`. The endpoint always passes `limit` set (the default or the
+/// cap applied) and keeps only the newest `limit` of what `Cameras::events` returns.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct EventQuery {
     pub camera: Option<String>,

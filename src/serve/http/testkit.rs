@@ -350,3 +350,36 @@ impl Drop for Publisher {
         }
     }
 }
+
+/// A fixed set of cameras, for the endpoint tests: the API shows them and refuses every change.
+pub struct FixedCameras(pub Vec<CameraView>);
+
+impl Cameras for FixedCameras {
+    fn views(&self) -> Vec<CameraView> {
+        self.0.clone()
+    }
+
+    fn put(
+        &self,
+        _name: &str,
+        _section: serde_json::Value,
+    ) -> std::result::Result<Applied, ApiError> {
+        Err(ApiError::BadRequest(
+            "cameras cannot be changed in this build".into(),
+        ))
+    }
+
+    fn delete(&self, _name: &str) -> std::result::Result<(), ApiError> {
+        Err(ApiError::BadRequest(
+            "cameras cannot be changed in this build".into(),
+        ))
+    }
+
+    fn events(&self, _query: &EventQuery) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+
+    fn pool(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}

@@ -6,8 +6,9 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::testkit::FixedCameras;
 use super::testkit::*;
-use super::{FixedCameras, HttpConfig, HttpServer, HttpState};
+use super::{HttpConfig, HttpServer, HttpState};
 use crate::error::Error;
 
 #[test]
