@@ -9,6 +9,7 @@
 //! `open`); a new source kind behind `source::open`.
 
 mod outputs;
+mod services;
 mod spec;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,8 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Pool, Stream};
 use crate::source::SourceInfo;
 pub use outputs::{OutputsSpec, PreviewSpec};
-pub use spec::{CameraHandles, CameraSpec, Services};
+pub use services::{CameraHandles, Services};
+pub use spec::CameraSpec;
 
 /// A run of fixed cameras (`track`, `bench`), ready to go: the pool started, every camera's
 /// stream built (its source open, its outputs created).

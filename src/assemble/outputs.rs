@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::spec::{CameraHandles, CameraSpec, Services};
+use super::services::{CameraHandles, Services};
 use crate::config::OutputConfig;
 use crate::error::Result;
 use crate::sink::{
@@ -73,10 +73,11 @@ impl OutputsSpec {
             && !self.event_log
     }
 
-    /// Opens every output of `camera`; an unwritable path fails here, before any frame is read.
+    /// Opens every output of camera `name` (`record_key`: where its `record` section sits, for
+    /// errors); an unwritable path fails here, before any frame is read.
     pub fn open(
         &self,
-        camera: &CameraSpec,
+        (name, record_key): (&str, &str),
         info: &SourceInfo,
         cx: &Services,
         handles: &CameraHandles,
@@ -107,14 +108,14 @@ impl OutputsSpec {
         }
         if let Some(record) = &self.record {
             let recordings = open_recordings(
-                &camera.name,
+                name,
                 record,
                 info.fps,
                 labels.clone(),
                 trail,
                 &handles.metrics,
             )
-            .map_err(|e| e.prefixed(&camera.key("record")))?;
+            .map_err(|e| e.prefixed(record_key))?;
             sinks.extend(recordings);
         }
         if let (Some(spec), Some(preview)) = (&self.preview, &handles.preview) {
@@ -128,12 +129,12 @@ impl OutputsSpec {
         }
         if let (true, Some(mqtt)) = (self.mqtt, &cx.mqtt) {
             let metrics = handles.metrics.clone();
-            sinks.push(Box::new(mqtt.sink(&camera.name, labels.clone(), metrics)));
+            sinks.push(Box::new(mqtt.sink(name, labels.clone(), metrics)));
         }
         if let (true, Some(log)) = (self.event_log, &cx.events) {
             sinks.push(Box::new(EventLogSink::new(
                 log.clone(),
-                &camera.name,
+                name,
                 labels.clone(),
             )));
         }

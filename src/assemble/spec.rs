@@ -1,18 +1,14 @@
 //! One camera's description, and how it becomes a pipeline stream.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use super::class_ids;
 use super::outputs::OutputsSpec;
+use super::services::{CameraHandles, Services};
 use crate::analytics::{AnalyticsConfig, Analyzer};
 use crate::config::Config;
-use crate::detect::{DetectionFilter, Labels, TileCheck};
+use crate::detect::{DetectionFilter, Labels};
 use crate::error::{Error, Result};
-use crate::metrics::{CameraMetrics, Metrics};
 use crate::pipeline::{Schedule, Stream};
 use crate::privacy::{Privacy, PrivacyConfig};
-use crate::sink::{EventLog, MqttPublisher, Preview};
 use crate::source::{self, OpenOptions, SourceInfo, StreamOptions};
 use crate::track::{Tracker, TrackerConfig};
 
@@ -41,28 +37,6 @@ pub struct CameraSpec {
     pub outputs: OutputsSpec,
     /// Stop after this many frames.
     pub max_frames: Option<u64>,
-}
-
-/// What every camera of a process shares when it is built.
-#[derive(Clone)]
-pub struct Services {
-    pub labels: Arc<Labels>,
-    pub registry: Arc<Metrics>,
-    pub tiles: TileCheck,
-    /// The process-wide MQTT connection, when `[mqtt]` is configured.
-    pub mqtt: Option<Arc<MqttPublisher>>,
-    /// The recent events `/api/events` serves.
-    pub events: Option<Arc<EventLog>>,
-}
-
-/// What outlives one build of a camera: its metrics, its stop flag and its preview, which the
-/// daemon's endpoints hold while the camera is replaced.
-#[derive(Clone)]
-pub struct CameraHandles {
-    pub metrics: CameraMetrics,
-    /// Ends this camera alone (or, shared, the whole run).
-    pub stop: Arc<AtomicBool>,
-    pub preview: Option<Arc<Preview>>,
 }
 
 impl CameraSpec {
@@ -131,7 +105,9 @@ impl CameraSpec {
             &self.key("analytics"),
         )
         .map_err(|e| Error::input(format!("config: {e}")))?;
-        let sinks = self.outputs.open(self, &info, cx, handles)?;
+        let sinks = self
+            .outputs
+            .open((&self.name, &self.key("record")), &info, cx, handles)?;
         let stream = Stream {
             name: self.name.clone(),
             source,

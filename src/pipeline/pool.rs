@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::adaptive::{Governor, Membership};
 use super::intake::{Intake, Taken};
-use super::running::{spawn, FirstError, RunningStream};
+use super::running::{spawn, FirstError, PoolLink, RunningStream};
 use super::{Control, Detected, FromDetectors, Route, Stream};
 use crate::detect::{Detector, Failure, FrameDetections};
 use crate::error::{Error, Result};
@@ -161,14 +161,15 @@ impl Pool {
                 .peek()
                 .unwrap_or_else(|| Error::internal("the detector pool has stopped")));
         }
-        let membership = self.budget.as_ref().map(|(_, tx)| tx.clone());
-        RunningStream::start(
-            stream,
-            (&self.intake, self.workers(), &self.down),
-            (control, &self.registry),
-            membership,
-            self.report_failures,
-        )
+        let link = PoolLink {
+            intake: &self.intake,
+            workers: self.workers(),
+            down: &self.down,
+            registry: &self.registry,
+            budget: self.budget.as_ref().map(|(_, tx)| tx.clone()),
+            report_failures: self.report_failures,
+        };
+        RunningStream::start(stream, control, link)
     }
 
     /// No stream joins any more: the workers end once every attached stream has.

@@ -65,6 +65,19 @@ pub(super) fn spawn(
         .map_err(|e| Error::internal(format!("cannot start thread {name}: {e}")))
 }
 
+/// What a stream takes from the pool it joins.
+pub(super) struct PoolLink<'a> {
+    pub intake: &'a Arc<Intake<Route>>,
+    pub workers: usize,
+    /// Set when the workers are gone.
+    pub down: &'a Arc<AtomicBool>,
+    pub registry: &'a Arc<Metrics>,
+    /// The adaptive budget's membership, when it runs.
+    pub budget: Option<Sender<Membership>>,
+    /// The daemon: the stream's first error marks its camera `failed` at once.
+    pub report_failures: bool,
+}
+
 /// A stream that runs: its threads, and what ends them.
 pub struct RunningStream {
     name: String,
@@ -88,11 +101,17 @@ impl RunningStream {
     /// Starts the sink threads, then the tracker, then the capture, each handed its channels.
     pub(super) fn start(
         stream: Stream,
-        (intake, workers, pool_down): (&Arc<Intake<Route>>, usize, &Arc<AtomicBool>),
-        (control, registry): (&Arc<Control>, &Arc<Metrics>),
-        budget: Option<Sender<Membership>>,
-        report_failures: bool,
+        control: &Arc<Control>,
+        pool: PoolLink,
     ) -> Result<RunningStream> {
+        let PoolLink {
+            intake,
+            workers,
+            down: pool_down,
+            registry,
+            budget,
+            report_failures,
+        } = pool;
         let info = stream.source.info().clone();
         let held_back = lag_frames(stream.tracker.config().output_lag_s, info.fps);
         let limits = budget::limits(info.width, info.height, info.live, workers, held_back);
