@@ -27,7 +27,11 @@ def call(port, method, path, body=None):
 
 
 def health(port):
-    return json.loads(call(port, "GET", "/healthz")[1])
+    """/healthz, or no cameras while the daemon is not answering yet."""
+    try:
+        return json.loads(call(port, "GET", "/healthz")[1])
+    except (OSError, ValueError):
+        return {"cameras": {}}
 
 
 def proc(pid):
@@ -66,7 +70,7 @@ def main():
     daemon = subprocess.Popen([os.path.join(root, "target/release/vigil"), "serve", "--config", config],
                               stdout=subprocess.DEVNULL, stderr=log)
     try:
-        wait("the steady camera", lambda: health(http_port)["cameras"]["steady"]["state"] == "streaming")
+        wait("the steady camera", lambda: health(http_port)["cameras"].get("steady", {}).get("state") == "streaming")
         time.sleep(2)
         base_threads, base_rss = proc(daemon.pid)
         camera = {"url": f"rtsp://127.0.0.1:{rtsp_port}/cam", "record": {"json": True, "video": True}}

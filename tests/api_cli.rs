@@ -8,12 +8,15 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{free_port, mosquitto, rtsp_server, scratch, signal, vtest, wait_for, Background};
+use common::{
+    free_port, mosquitto, mqtt_subscriber, rtsp_server, scratch, serve_daemon, signal, vtest,
+    wait_for,
+};
 
 /// Far longer than any step takes, however loaded the machine.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -77,19 +80,6 @@ fn state(port: u16, camera: &str) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
-}
-
-fn start_daemon(dir: &Path, config: &str) -> Background {
-    let path = dir.join("serve.toml");
-    std::fs::write(&path, config).unwrap();
-    let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
-        .spawn()
-        .unwrap();
-    Background(daemon)
 }
 
 /// Watches one camera's `frames_processed` every 100 ms from its own thread; the longest time
@@ -200,18 +190,10 @@ fn cameras_are_added_replaced_and_removed_while_another_streams() {
     std::fs::create_dir_all(&broker_dir).unwrap();
     let _broker = mosquitto(mqtt_port, &broker_dir);
     let mqtt_log = dir.join("mqtt.txt");
-    let _sub = Background(
-        Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &mqtt_port.to_string(), "-q", "1"])
-            .args(["-t", "vigil/+/events", "-v"])
-            .stdout(std::fs::File::create(&mqtt_log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto_sub (apt install mosquitto-clients)"),
-    );
+    let _sub = mqtt_subscriber(mqtt_port, "vigil/+/events", &mqtt_log, None);
     let rec = dir.join("rec");
     let url = format!("rtsp://admin:secret@127.0.0.1:{rtsp_port}/cam");
-    let mut daemon = start_daemon(
+    let mut daemon = serve_daemon(
         &dir,
         &format!(
             r#"
@@ -398,7 +380,7 @@ fn sighup_applies_the_files_changes_and_the_api_s_survive_a_restart() {
         )
     };
     let config = dir.join("serve.toml");
-    let mut daemon = start_daemon(
+    let mut daemon = serve_daemon(
         &dir,
         &format!("{header}{}{}", camera("a", 0.2), camera("b", 0.2)),
     );
@@ -463,7 +445,7 @@ fn sighup_applies_the_files_changes_and_the_api_s_survive_a_restart() {
         format!("{header}{}{}", camera("a", 0.2), camera("c", 0.2)),
     )
     .unwrap();
-    let mut daemon = start_daemon(&dir, &std::fs::read_to_string(&config).unwrap());
+    let mut daemon = serve_daemon(&dir, &std::fs::read_to_string(&config).unwrap());
     assert!(
         wait_for(PATIENCE, || state(http_port, "e") == "streaming"),
         "{}",

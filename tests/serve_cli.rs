@@ -8,12 +8,12 @@ mod common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    ffprobe_frames, free_port, http_get, http_get_within, mosquitto, rtsp_server, scratch, signal,
-    stderr, vigil, vtest, wait_for, Background,
+    ffprobe_frames, free_port, http_get, http_get_within, mosquitto, mqtt_subscriber, rtsp_server,
+    scratch, serve_daemon, signal, stderr, vigil, vtest, wait_for, Background,
 };
 
 /// Far longer than any step of these tests takes, however loaded the machine: a test fails on
@@ -172,20 +172,6 @@ fn mjpeg_parts(port: u16, path: &str, parts: usize) -> usize {
     count(&seen)
 }
 
-/// `vigil serve` on this config (written to DIR/serve.toml), its log in DIR/stderr.log.
-fn start_daemon(dir: &Path, config: &str) -> Background {
-    let path = dir.join("serve.toml");
-    std::fs::write(&path, config).unwrap();
-    let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
-        .spawn()
-        .unwrap();
-    Background(daemon)
-}
-
 #[test]
 fn the_daemon_survives_camera_and_broker_outages_and_stops_cleanly() {
     let dir = scratch("serve_daemon");
@@ -196,26 +182,10 @@ fn the_daemon_survives_camera_and_broker_outages_and_stops_cleanly() {
     let broker = mosquitto(mqtt_port, &broker_dir);
     let mqtt_log = dir.join("mqtt.txt");
     // A persistent subscriber (-c): the broker keeps its QoS 1 messages across its restart.
-    let _sub = Background(
-        Command::new("mosquitto_sub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &mqtt_port.to_string(),
-                "-q",
-                "1",
-                "-c",
-            ])
-            .args(["-i", "vigil-test-sub", "-t", "vigil/#", "-v"])
-            .stdout(std::fs::File::create(&mqtt_log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto_sub (apt install mosquitto-clients)"),
-    );
+    let _sub = mqtt_subscriber(mqtt_port, "vigil/#", &mqtt_log, Some("vigil-test-sub"));
     let rec = dir.join("rec");
     let log_path = dir.join("stderr.log");
-    let mut daemon = start_daemon(
+    let mut daemon = serve_daemon(
         &dir,
         &format!(
             r#"
@@ -535,7 +505,7 @@ fn a_camera_that_reads_a_file_ends_on_its_own_and_closes_its_outputs() {
     let dir = scratch("serve_file_ends");
     let http_port = free_port();
     let rec = dir.join("rec");
-    let mut daemon = start_daemon(
+    let mut daemon = serve_daemon(
         &dir,
         &format!(
             r#"
@@ -634,7 +604,7 @@ fn lobby_daemon(dir: &Path, record: &str, more: &str) -> (Background, u16) {
         dir.join("rec").display(),
         vtest().display(),
     );
-    (start_daemon(dir, &config), http_port)
+    (serve_daemon(dir, &config), http_port)
 }
 
 /// Retention (issue 12): with `retain_days = 1`, exactly the recordings older than a day are

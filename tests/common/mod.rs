@@ -276,6 +276,24 @@ pub fn mosquitto(port: u16, dir: &Path) -> Background {
     Background(child)
 }
 
+/// `mosquitto_sub` on the broker at `port`: every message of `topic` at QoS 1, one line each
+/// (`TOPIC PAYLOAD`) in `log`. With a `client_id` it is persistent (`-c`): the broker keeps its
+/// messages across a restart of the broker.
+pub fn mqtt_subscriber(port: u16, topic: &str, log: &Path, client_id: Option<&str>) -> Background {
+    let mut cmd = Command::new("mosquitto_sub");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"]);
+    if let Some(id) = client_id {
+        cmd.args(["-c", "-i", id]);
+    }
+    let child = cmd
+        .args(["-t", topic, "-v"])
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto_sub (apt install mosquitto-clients)");
+    Background(child)
+}
+
 /// A plain HTTP/1.0 GET: status code, headers and body; status 0 when nothing listens.
 pub fn http_get(port: u16, path: &str) -> (u16, String, Vec<u8>) {
     http_get_within(port, path, std::time::Duration::from_secs(10))
@@ -307,6 +325,20 @@ pub fn http_get_within(
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, head, body)
+}
+
+/// `vigil serve` with this config text, written to DIR/serve.toml; its log in DIR/stderr.log.
+pub fn serve_daemon(dir: &Path, config: &str) -> Background {
+    let path = dir.join("serve.toml");
+    std::fs::write(&path, config).unwrap();
+    let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    Background(daemon)
 }
 
 /// Sends SIGTERM (or SIGINT) to a child process.
