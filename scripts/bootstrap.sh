@@ -42,14 +42,14 @@ want_for_tests() { for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need_te
 # Building vigil: OpenCV, clang for the opencv crate's bindings, FFmpeg's headers for vigil's own
 # file decoder and video encoder (src/source/decoder.c, src/sink/encoder.c).
 want libopencv-dev clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
-  pkg-config
+  pkg-config protobuf-compiler # protoc: the etcd client's gRPC types are generated at build time
 if $test; then
   # Only the tests: ffmpeg/ffprobe make and check clips; a real RTSP server
   # (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests; venvs for the
   # scripts that build test models; /usr/bin/time for the memory test.
   want_for_tests ffmpeg python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
     gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav mosquitto \
-    mosquitto-clients time
+    mosquitto-clients time etcd-server etcd-client nats-server # the cluster mode's engines
 fi
 # apt_install [--no-install-recommends] PACKAGE...
 apt_install() {

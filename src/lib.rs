@@ -9,6 +9,7 @@ pub mod assemble;
 pub mod assignment;
 pub mod backoff;
 pub mod cli;
+pub mod cluster;
 pub mod comms;
 pub mod config;
 pub mod detect;

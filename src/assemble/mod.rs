@@ -51,6 +51,7 @@ pub fn prepare(
         tiles: detectors.tile_check(),
         mqtt: None,
         events: None,
+        journal: None,
     };
     let (mut streams, mut infos) = (Vec::new(), Vec::new());
     for spec in specs {

@@ -6,8 +6,8 @@ use super::services::{CameraHandles, Services};
 use crate::config::OutputConfig;
 use crate::error::Result;
 use crate::sink::{
-    claim_outputs, open_recordings, DetectionsSink, EventLogSink, JsonLinesSink, MotSink,
-    PreviewSink, RecordConfig, Sink, VideoSink,
+    claim_outputs, open_recordings, DetectionsSink, EventLogSink, JetStreamSink, JsonLinesSink,
+    MotSink, PreviewSink, RecordConfig, Sink, Stamp, VideoSink,
 };
 use crate::source::SourceInfo;
 
@@ -33,6 +33,8 @@ pub struct OutputsSpec {
     pub mqtt: bool,
     /// Recent events for `/api/events`.
     pub event_log: bool,
+    /// The site's durable event log, with what this owner stamps on the camera's events.
+    pub journal: Option<Stamp>,
     /// How pictures are drawn.
     pub draw: OutputConfig,
 }
@@ -136,6 +138,15 @@ impl OutputsSpec {
                 log.clone(),
                 name,
                 labels.clone(),
+            )));
+        }
+        if let (Some(stamp), Some(store)) = (&self.journal, &cx.journal) {
+            let stamp = stamp.clone();
+            sinks.push(Box::new(JetStreamSink::new(
+                store.clone(),
+                name,
+                labels.clone(),
+                stamp,
             )));
         }
         Ok(sinks)

@@ -4,6 +4,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::comms::jetstream::EventStore;
 use crate::detect::{Labels, TileCheck};
 use crate::metrics::{CameraMetrics, Metrics};
 use crate::sink::{EventLog, MqttPublisher, Preview};
@@ -18,6 +19,8 @@ pub struct Services {
     pub mqtt: Option<Arc<MqttPublisher>>,
     /// The recent events `/api/events` serves.
     pub events: Option<Arc<EventLog>>,
+    /// The site's durable event log (cluster mode with `[nats]`).
+    pub journal: Option<Arc<EventStore>>,
 }
 
 /// What outlives one build of a camera: its metrics, its stop flag and its preview, which the

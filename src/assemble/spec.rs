@@ -37,6 +37,8 @@ pub struct CameraSpec {
     pub outputs: OutputsSpec,
     /// Stop after this many frames.
     pub max_frames: Option<u64>,
+    /// The first track id (a camera taken over in cluster mode continues above its past ids).
+    pub first_track_id: u64,
 }
 
 impl CameraSpec {
@@ -60,6 +62,7 @@ impl CameraSpec {
                 ..OutputsSpec::default()
             },
             max_frames: None,
+            first_track_id: 1,
         }
     }
 
@@ -108,11 +111,13 @@ impl CameraSpec {
         let sinks = self
             .outputs
             .open((&self.name, &self.key("record")), &info, cx, handles)?;
+        let mut tracker = Tracker::new(self.tracker.clone(), info.fps);
+        tracker.continue_ids_from(self.first_track_id);
         let stream = Stream {
             name: self.name.clone(),
             source,
             stop: handles.stop.clone(),
-            tracker: Tracker::new(self.tracker.clone(), info.fps),
+            tracker,
             filter,
             sinks,
             max_frames: self.max_frames,

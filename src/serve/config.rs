@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::assemble::{CameraSpec, OutputsSpec, PreviewSpec};
+use crate::cluster::{ClusterConfig, NatsConfig};
 use toml::{Table, Value};
 
 use super::http::HttpConfig;
@@ -28,6 +29,10 @@ pub struct ServeConfig {
     pub http: HttpConfig,
     /// Absent: no MQTT output.
     pub mqtt: Option<MqttConfig>,
+    /// Cluster mode: the site's cameras shared with other instances through etcd.
+    pub cluster: Option<ClusterConfig>,
+    /// The durable event log (cluster mode).
+    pub nats: Option<NatsConfig>,
     pub cameras: Vec<CameraConfig>,
     /// The file's sections as written: what a camera given through the API is merged over.
     sections: FileSections,
@@ -80,6 +85,8 @@ struct FileSections {
     #[serde(default)]
     http: Table,
     mqtt: Option<Table>,
+    cluster: Option<Table>,
+    nats: Option<Table>,
     #[serde(default)]
     cameras: Table,
 }
@@ -165,14 +172,35 @@ impl ServeConfig {
             }
             None => None,
         };
+        let cluster = match &sections.cluster {
+            Some(t) => {
+                let c: ClusterConfig = typed("cluster.", Value::Table(t.clone()))?;
+                c.validate()?;
+                Some(c)
+            }
+            None => None,
+        };
+        let nats = match &sections.nats {
+            Some(_) if cluster.is_none() => {
+                return Err("nats: the event log is part of cluster mode: add [cluster]".into())
+            }
+            Some(t) => {
+                let n: NatsConfig = typed("nats.", Value::Table(t.clone()))?;
+                n.validate()?;
+                Some(n)
+            }
+            None => None,
+        };
         let mut cameras = Vec::new();
         for (name, section) in &sections.cameras {
             cameras.push(camera(name, section, &sections, &defaults)?);
         }
-        if cameras.is_empty() {
+        if cameras.is_empty() && cluster.is_none() {
             return Err("no cameras: add a [cameras.NAME] section with a url".into());
         }
-        let transport = cameras[0].source.transport;
+        let transport = cameras
+            .first()
+            .map_or(defaults.source.transport, |c| c.source.transport);
         if let Some(c) = cameras.iter().find(|c| c.source.transport != transport) {
             return Err(format!(
                 "cameras.{}.source.transport: every camera must use the same RTSP transport (FFmpeg takes one per process); set it in [source]",
@@ -183,6 +211,8 @@ impl ServeConfig {
             defaults,
             http,
             mqtt,
+            cluster,
+            nats,
             cameras,
             sections,
         })
@@ -206,9 +236,20 @@ impl ServeConfig {
         )
     }
 
-    /// `[http]` and `[mqtt]` as written: the process's services, which a reload cannot change.
+    /// Each camera of the file as the JSON of its section, as the site's registry keeps them.
+    pub fn written_json(&self) -> Vec<(String, serde_json::Value)> {
+        self.sections
+            .cameras
+            .iter()
+            .filter_map(|(name, v)| Some((name.clone(), serde_json::to_value(v).ok()?)))
+            .collect()
+    }
+
+    /// `[http]`, `[mqtt]`, `[cluster]` and `[nats]` as written: the process's services, which a
+    /// reload cannot change.
     pub fn services_fingerprint(&self) -> String {
-        format!("{:?}", (&self.sections.http, &self.sections.mqtt))
+        let f = &self.sections;
+        format!("{:?}", (&f.http, &f.mqtt, &f.cluster, &f.nats))
     }
 
     /// The section of camera `name` as the file wrote it (before merging), to tell at a reload
@@ -374,6 +415,7 @@ impl CameraConfig {
                 ..OutputsSpec::default()
             },
             max_frames: None,
+            first_track_id: 1,
         }
     }
 }

@@ -17,11 +17,13 @@ mod state;
 mod supervisor;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::assemble::{class_ids, Detectors, Services};
+use crate::cluster::{self, ClusterConfig, Coordinator, FenceGuard, Registry};
+use crate::comms::jetstream::EventStore;
 use crate::config::DetectorConfig;
 use crate::detect::Labels;
 use crate::error::{Error, Result};
@@ -31,7 +33,8 @@ use crate::sink::{EventLog, MqttPublisher};
 pub use config::{CameraConfig, ServeConfig};
 use http::{HttpServer, HttpState};
 use state::ApiState;
-use supervisor::Supervisor;
+pub use supervisor::Command;
+use supervisor::{ClusterLink, Supervisor};
 
 /// How long buffered MQTT messages may take to leave at shutdown.
 const MQTT_FLUSH: Duration = Duration::from_secs(2);
@@ -54,13 +57,21 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
         Some(m) => Some(MqttPublisher::start(m)?),
         None => None,
     };
+    let guard = FenceGuard::default();
+    let site = match &config.cluster {
+        Some(c) => Some(join_site(&config, c, &guard)?),
+        None => None,
+    };
     let services = Services {
         labels: detectors.labels.clone(),
         registry: metrics.clone(),
         tiles: detectors.tile_check(),
         mqtt: mqtt.clone(),
         events: Some(EventLog::new(config.http.events_per_camera)),
+        journal: site.as_ref().and_then(|(_, j)| j.clone()),
     };
+    let seeds = config.written_json();
+    let cluster_config = config.cluster.clone();
     let pool = detectors.start(metrics.clone(), config.defaults.detector.cpu_target, true)?;
     let http_config = config.http.clone();
     let mut supervisor = Supervisor::new(
@@ -71,6 +82,31 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
         control.clone(),
         (classes, settings.conf),
     );
+    let coordinator = match (site, cluster_config) {
+        (Some((registry, journal)), Some(c)) => {
+            let instance = c.instance.clone();
+            let coordinator = Coordinator::join(
+                registry.clone(),
+                c,
+                &seeds,
+                (commands.clone(), journal, guard),
+            );
+            let coordinator = match coordinator {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = supervisor.shutdown();
+                    return Err(e);
+                }
+            };
+            supervisor.join_cluster(ClusterLink {
+                registry,
+                view: coordinator.view(),
+                instance,
+            });
+            Some(coordinator)
+        }
+        _ => None,
+    };
     if let Err(e) = supervisor.start_all() {
         let _ = supervisor.shutdown();
         return Err(Error::input(e));
@@ -87,6 +123,10 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
             return Err(e);
         }
     };
+    let cluster_stop = Arc::new(AtomicBool::new(false));
+    let coordinator = coordinator
+        .map(|c| cluster::spawn(c, cluster_stop.clone()))
+        .transpose()?;
     tracing::info!(
         listen = %server.local_addr(),
         "serving: /, /healthz, /metrics, /cameras/NAME/mjpeg, /api/cameras, /api/events, /api/stats"
@@ -98,6 +138,11 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
     }
     drop(inbox); // API calls still waiting are answered "stopping"
     let result = supervisor.shutdown();
+    // Only then the lease goes: the other instances take the cameras once they have stopped here.
+    cluster_stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = coordinator {
+        let _ = thread.join();
+    }
     if let Some(mqtt) = &mqtt {
         mqtt.shutdown(MQTT_FLUSH);
     }
@@ -108,6 +153,24 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
         "vigil serve finished"
     );
     Ok(0)
+}
+
+/// Cluster mode: the site's etcd (waiting `wait_s` for it), and its event log when `[nats]`
+/// is configured.
+fn join_site(
+    config: &ServeConfig,
+    cluster: &ClusterConfig,
+    guard: &FenceGuard,
+) -> Result<(Arc<Registry>, Option<Arc<EventStore>>)> {
+    let wait = Duration::from_secs_f64(cluster.wait_s);
+    let registry = Arc::new(Registry::connect(&cluster.etcd, &cluster.site, wait)?);
+    let journal = config
+        .nats
+        .as_ref()
+        .map(|n| EventStore::start(n, &cluster.site, guard.clone()))
+        .transpose()?;
+    tracing::info!(site = %cluster.site, instance = %cluster.instance, capacity = cluster.capacity, "cluster: joined the site's etcd");
+    Ok((registry, journal))
 }
 
 /// The shared pool detects what any camera wants: the lowest score any camera keeps, and (once

@@ -23,10 +23,11 @@ use super::http::{ApiError, Applied, CameraView, Cameras, EventQuery};
 use super::retention::{Retention, Watched};
 use super::state::ApiState;
 use crate::assemble::{class_ids, CameraHandles, Services};
+use crate::cluster::{Registry, Takeover};
 use crate::error::Result;
 use crate::metrics::SourceState;
 use crate::pipeline::{Control, Pool, PoolGauge, RunningStream};
-use crate::sink::{EventFilter, EventLog, Preview};
+use crate::sink::{EventFilter, EventLog, Preview, Stamp};
 use crate::source::redact_url;
 
 /// How long an API call waits for the supervisor (a camera being removed drains first).
@@ -45,6 +46,21 @@ pub enum Command {
     },
     /// SIGHUP: read the config file again.
     Reload,
+    /// Cluster mode: run this camera of the site (its owner key is this instance's now).
+    Own {
+        name: String,
+        section: serde_json::Value,
+        takeover: Takeover,
+    },
+    /// Cluster mode: stop this camera (it was deleted, moved, or the lease lapsed).
+    Disown { name: String },
+}
+
+/// Cluster mode: where the site's cameras live, and what `/api/cluster` shows.
+pub struct ClusterLink {
+    pub registry: Arc<Registry>,
+    pub view: Arc<RwLock<serde_json::Value>>,
+    pub instance: String,
 }
 
 /// One configured camera.
@@ -73,6 +89,8 @@ pub struct Supervisor {
     /// What the pool detects: every camera's classes and score must be within it.
     pool_classes: Option<Vec<usize>>,
     pool_conf: f32,
+    /// Cluster mode: cameras come from the coordinator (`Own`), changes go to etcd.
+    cluster: Option<ClusterLink>,
 }
 
 /// HTTP's side: commands out, what the supervisor publishes in.
@@ -81,6 +99,7 @@ pub struct SupervisorHandle {
     views: Arc<RwLock<Vec<CameraView>>>,
     events: Arc<EventLog>,
     stats: PoolGauge,
+    cluster: Option<Arc<RwLock<serde_json::Value>>>,
 }
 
 impl Supervisor {
@@ -105,7 +124,13 @@ impl Supervisor {
             retention: None,
             pool_classes,
             pool_conf,
+            cluster: None,
         }
+    }
+
+    /// Cluster mode: the site's cameras replace the file's and the API's state.
+    pub fn join_cluster(&mut self, link: ClusterLink) {
+        self.cluster = Some(link);
     }
 
     /// The handle HTTP holds; `commands` is the supervisor's channel.
@@ -119,6 +144,7 @@ impl Supervisor {
                 .clone()
                 .unwrap_or_else(|| EventLog::new(1)),
             stats: self.pool.gauge(),
+            cluster: self.cluster.as_ref().map(|c| c.view.clone()),
         }
     }
 
@@ -159,6 +185,9 @@ impl Supervisor {
     /// Starts every camera at the daemon's start: the first that cannot be built is the
     /// daemon's error (a bad configuration stops it before it serves).
     pub fn start_all(&mut self) -> std::result::Result<(), String> {
+        if self.cluster.is_some() {
+            return Ok(()); // the coordinator hands this instance its cameras
+        }
         for (_, (config, fingerprint)) in self.desired() {
             self.start(config, fingerprint)?;
         }
@@ -232,6 +261,16 @@ impl Supervisor {
         config: CameraConfig,
         fingerprint: String,
     ) -> std::result::Result<Applied, String> {
+        self.start_taken(config, fingerprint, None)
+    }
+
+    /// `start`, for a camera taken over in cluster mode: its ids, fence and event log position.
+    fn start_taken(
+        &mut self,
+        config: CameraConfig,
+        fingerprint: String,
+        takeover: Option<&Takeover>,
+    ) -> std::result::Result<Applied, String> {
         self.fits_pool(&config)?;
         let name = config.name.clone();
         let old = self.cameras.get(&name);
@@ -246,7 +285,16 @@ impl Supervisor {
             preview,
         };
         let built = if config.enabled {
-            let spec = config.spec(&self.config.http);
+            let mut spec = config.spec(&self.config.http);
+            if let (Some(t), Some(link)) = (takeover, &self.cluster) {
+                spec.first_track_id = t.first_id;
+                spec.outputs.journal = Some(Stamp {
+                    instance: link.instance.clone(),
+                    fence: t.fence,
+                    last_seq: t.last_seq,
+                    left_open: t.left_open.clone(),
+                });
+            }
             let (stream, _) = spec
                 .build(&self.services, &handles)
                 .map_err(|e| e.to_string())?;
@@ -357,8 +405,45 @@ impl Supervisor {
             Command::Delete { name, reply } => {
                 let _ = reply.send(self.delete(&name));
             }
+            Command::Reload if self.cluster.is_some() => {
+                tracing::warn!("SIGHUP: in cluster mode the site's cameras live in etcd: change them through the API")
+            }
             Command::Reload => self.reload(),
+            Command::Own {
+                name,
+                section,
+                takeover,
+            } => self.own(&name, &section, &takeover),
+            Command::Disown { name } => {
+                self.remove(&name);
+                self.publish();
+            }
         }
+    }
+
+    /// Cluster mode: run a camera the coordinator took (or whose section changed).
+    fn own(&mut self, name: &str, section: &serde_json::Value, takeover: &Takeover) {
+        let config = match self.config.camera_from_json(name, section) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(
+                    camera = name,
+                    "cluster: the site's camera is not valid here: {e}"
+                );
+                return;
+            }
+        };
+        let fingerprint = format!("site {section} {}", takeover.fence);
+        match self.start_taken(config, fingerprint, Some(takeover)) {
+            Ok(_) => tracing::info!(
+                camera = name,
+                fence = takeover.fence,
+                first_id = takeover.first_id,
+                "cluster: camera running here"
+            ),
+            Err(e) => tracing::error!(camera = name, "cluster: camera not started: {e}"),
+        }
+        self.publish();
     }
 
     fn put(
@@ -370,6 +455,19 @@ impl Supervisor {
             .config
             .camera_from_json(name, &section)
             .map_err(ApiError::BadRequest)?;
+        if let Some(link) = &self.cluster {
+            // Checked here as on the owner, then written for the owner to apply.
+            self.fits_pool(&config).map_err(ApiError::BadRequest)?;
+            let existed = link
+                .registry
+                .put_camera(name, &section)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            return Ok(if existed {
+                Applied::Replaced
+            } else {
+                Applied::Created
+            });
+        }
         let fingerprint = format!("api {section} {}", self.config.globals_fingerprint());
         let applied = self
             .start(config, fingerprint)
@@ -392,6 +490,15 @@ impl Supervisor {
     }
 
     fn delete(&mut self, name: &str) -> std::result::Result<(), ApiError> {
+        if let Some(link) = &self.cluster {
+            return match link.registry.delete_camera(name) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(ApiError::NotFound(format!(
+                    "no camera named {name:?} in the site"
+                ))),
+                Err(e) => Err(ApiError::Internal(e.to_string())),
+            };
+        }
         if !self.remove(name) {
             return Err(ApiError::NotFound(format!("no camera named {name:?}")));
         }
@@ -436,6 +543,9 @@ impl Supervisor {
     /// True once every enabled camera has ended on its own (cameras reading files): the daemon
     /// then has nothing left to do.
     pub fn all_ended(&self) -> bool {
+        if self.cluster.is_some() {
+            return false; // cameras come and go with the site
+        }
         let enabled: Vec<&Camera> = self.cameras.values().filter(|c| c.config.enabled).collect();
         !enabled.is_empty()
             && enabled
@@ -523,5 +633,10 @@ impl Cameras for SupervisorHandle {
 
     fn pool(&self) -> serde_json::Value {
         serde_json::to_value(self.stats.read()).unwrap_or_default()
+    }
+
+    fn cluster(&self) -> Option<serde_json::Value> {
+        let view = self.cluster.as_ref()?;
+        Some(view.read().unwrap_or_else(|p| p.into_inner()).clone())
     }
 }

@@ -4,6 +4,7 @@
 mod annotate;
 mod encoder;
 mod event_log;
+mod jetstream;
 mod jsonl;
 mod mot;
 mod mqtt;
@@ -23,6 +24,7 @@ use crate::frame::{StreamEnd, TrackedFrame};
 pub use crate::comms::mqtt::{MqttConfig, MqttPublisher};
 pub use annotate::Annotator;
 pub use event_log::{EventFilter, EventLog, EventLogSink, DEFAULT_EVENTS_PER_CAMERA};
+pub use jetstream::{JetStreamSink, Stamp};
 pub use jsonl::{JsonLinesSink, Rotation};
 pub use mot::{DetectionsSink, MotSink};
 pub use mqtt::MqttSink;

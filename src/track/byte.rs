@@ -333,6 +333,12 @@ impl Tracker {
         }
     }
 
+    /// Numbers new tracks from `first` on (when higher than where they stand): a camera taken
+    /// over from another instance continues above every id used there.
+    pub fn continue_ids_from(&mut self, first: u64) {
+        self.next_id = self.next_id.max(first);
+    }
+
     /// Forgets every track (ids go on from where they were): the stream stopped, and what
     /// comes after is not a continuation of what was seen.
     pub fn forget_tracks(&mut self) {

@@ -37,6 +37,18 @@ pub(super) fn routes() -> Router<Arc<App>> {
         )
         .route("/api/events", get(events))
         .route("/api/stats", get(stats))
+        .route("/api/cluster", get(cluster))
+}
+
+/// `GET /api/cluster`: the site's instances and who owns which camera (cluster mode only).
+async fn cluster(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let cameras = app.state.cameras.clone();
+    match blocking(move || cameras.cluster()).await? {
+        Some(site) => Ok(Json(site).into_response()),
+        None => Err(ApiError::NotFound(
+            "not in cluster mode: the config has no [cluster] section".into(),
+        )),
+    }
 }
 
 /// `GET /api/cameras`: every configured camera, disabled ones too.

@@ -48,6 +48,10 @@ pub trait Cameras: Send + Sync + 'static {
     fn events(&self, query: &EventQuery) -> Vec<serde_json::Value>;
     /// The shared detector pool's figures for `/api/stats` (queue depth, runs, busy share, …).
     fn pool(&self) -> serde_json::Value;
+    /// The site's instances and camera owners for `/api/cluster`; `None` outside cluster mode.
+    fn cluster(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// What `Cameras::put` did.

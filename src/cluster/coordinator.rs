@@ -1,0 +1,337 @@
+//! One instance's part in the site: it holds a lease, registers itself under it, seeds the
+//! site's cameras from its config, and every renewal interval reads the site and decides, one
+//! camera at a time, what it takes and what it lets go. Its supervisor is told through the same
+//! command channel as the REST API (`Own`, `Disown`): the coordinator never touches a camera.
+//!
+//! Safety rests on the lease: a camera's owner key lives under its owner's lease, so when an
+//! instance dies its cameras are free once the lease lapses; an instance that could not renew in
+//! time stops its cameras itself (before the lease can have lapsed at etcd) and its event log
+//! refuses to publish (`FenceGuard`), so no two owners speak for a camera with the newest fence.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use serde_json::{json, Value};
+
+use super::registry::{unix_now, Instance, Registry, Site};
+use super::ClusterConfig;
+use crate::comms::jetstream::EventStore;
+use crate::error::{Error, Result};
+use crate::serve::Command;
+
+/// A camera that moved is not moved again for this long: nothing flaps.
+const MOVE_QUIET_S: f64 = 600.0;
+
+/// Whether this instance may still speak for its cameras: until its last renewal plus two
+/// thirds of the lease (the lease itself lapses at etcd a third later at the earliest).
+#[derive(Clone, Default)]
+pub struct FenceGuard(Arc<AtomicU64>);
+
+impl FenceGuard {
+    pub fn holds(&self) -> bool {
+        (unix_now() * 1000.0) as u64 <= self.0.load(Ordering::Relaxed)
+    }
+
+    fn renewed(&self, lease_s: f64) {
+        let until = (unix_now() + lease_s * 2.0 / 3.0) * 1000.0;
+        self.0.store(until as u64, Ordering::Relaxed);
+    }
+
+    fn lapse(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+}
+
+/// What a new owner takes over with a camera.
+#[derive(Clone, Debug, Default)]
+pub struct Takeover {
+    pub fence: i64,
+    /// Track ids start here: above every id an earlier owner used.
+    pub first_id: u64,
+    pub last_seq: u64,
+    pub left_open: Vec<Value>,
+}
+
+pub struct Coordinator {
+    registry: Arc<Registry>,
+    config: ClusterConfig,
+    lease: i64,
+    /// When the lease was last renewed.
+    renewed: Instant,
+    guard: FenceGuard,
+    commands: Sender<Command>,
+    events: Option<Arc<EventStore>>,
+    /// The cameras this instance runs, with their fence and section.
+    owned: BTreeMap<String, (i64, Value)>,
+    started: Instant,
+    view: Arc<RwLock<Value>>,
+}
+
+impl Coordinator {
+    /// Takes the lease and the instance's name (refused when another instance holds it), and
+    /// seeds the site's cameras from the config where the site has none of that name.
+    pub fn join(
+        registry: Arc<Registry>,
+        config: ClusterConfig,
+        seeds: &[(String, Value)],
+        (commands, events, guard): (Sender<Command>, Option<Arc<EventStore>>, FenceGuard),
+    ) -> Result<Self> {
+        let lease = registry.grant(config.lease_s.ceil() as i64)?;
+        let me = Instance {
+            capacity: config.capacity,
+        };
+        if !registry.register(&config.instance, &me, lease)? {
+            registry.revoke(lease);
+            return Err(Error::input(format!(
+                "cluster.instance = {:?}: another running instance of site {:?} has this name; give each instance its own",
+                config.instance, config.site
+            )));
+        }
+        guard.renewed(config.lease_s);
+        for (name, section) in seeds {
+            if registry.seed_camera(name, section)? {
+                tracing::info!(camera = %name, "cluster: camera seeded from the config");
+            }
+        }
+        Ok(Self {
+            registry,
+            config,
+            lease,
+            renewed: Instant::now(),
+            guard,
+            commands,
+            events,
+            owned: BTreeMap::new(),
+            started: Instant::now(),
+            view: Arc::new(RwLock::new(Value::Null)),
+        })
+    }
+
+    /// What `/api/cluster` shows, refreshed each round.
+    pub fn view(&self) -> Arc<RwLock<Value>> {
+        self.view.clone()
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs_f64(self.config.lease_s / 3.0)
+    }
+
+    /// Runs rounds until `stop`; then gives the lease up, so the others take the cameras at once.
+    pub fn run(mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            self.round();
+            std::thread::sleep(self.interval().saturating_sub(started.elapsed()));
+        }
+        self.registry.revoke(self.lease);
+    }
+
+    /// One round: renew, then reconcile with the site.
+    fn round(&mut self) {
+        // A lease not renewed within two thirds of its time may lapse before the next renewal:
+        // stop speaking for the cameras first (a process frozen past it, SIGSTOP, ends here).
+        if self.renewed.elapsed().as_secs_f64() > self.config.lease_s * 2.0 / 3.0 {
+            self.guard.lapse();
+            self.disown_all("the lease was not renewed in time");
+        }
+        match self.registry.renew(self.lease) {
+            Ok(true) => {
+                self.renewed = Instant::now();
+                self.guard.renewed(self.config.lease_s);
+            }
+            Ok(false) => {
+                self.guard.lapse();
+                self.disown_all("the lease expired");
+                if let Err(e) = self.rejoin() {
+                    tracing::error!("cluster: cannot take a new lease: {e}");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("cluster: {e}");
+                return;
+            }
+        }
+        match self.registry.site() {
+            Ok(site) => self.reconcile(&site),
+            Err(e) => tracing::warn!("cluster: {e}"),
+        }
+    }
+
+    fn rejoin(&mut self) -> Result<()> {
+        self.lease = self.registry.grant(self.config.lease_s.ceil() as i64)?;
+        let me = Instance {
+            capacity: self.config.capacity,
+        };
+        if !self
+            .registry
+            .register(&self.config.instance, &me, self.lease)?
+        {
+            return Err(Error::input("the instance name is taken"));
+        }
+        self.renewed = Instant::now();
+        self.guard.renewed(self.config.lease_s);
+        Ok(())
+    }
+
+    fn disown_all(&mut self, why: &str) {
+        if self.owned.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            cameras = self.owned.len(),
+            "cluster: {why}: stopping this instance's cameras"
+        );
+        for name in std::mem::take(&mut self.owned).into_keys() {
+            let _ = self.commands.send(Command::Disown { name });
+        }
+    }
+
+    fn reconcile(&mut self, site: &Site) {
+        let me = self.config.instance.clone();
+        // Cameras this instance no longer holds (deleted, or its key gone), or whose section
+        // changed.
+        let mine: Vec<String> = self.owned.keys().cloned().collect();
+        for name in mine {
+            let (fence, section) = self.owned[&name].clone();
+            let held = site
+                .owners
+                .get(&name)
+                .is_some_and(|o| o.instance == me && o.fence == fence);
+            match site.cameras.get(&name) {
+                Some(now) if held => {
+                    if *now != section {
+                        self.own(&name, now.clone(), fence);
+                    }
+                }
+                gone => {
+                    if gone.is_none() && held {
+                        let _ = self.registry.release(&name, fence);
+                    }
+                    self.owned.remove(&name);
+                    let _ = self.commands.send(Command::Disown { name });
+                }
+            }
+        }
+        let instances = site.instances.len().max(1);
+        let fair = site
+            .cameras
+            .len()
+            .div_ceil(instances)
+            .min(self.config.capacity);
+        // Peers register within a renewal or two of starting: claiming before then would take
+        // a share meant for them.
+        let settled = self.started.elapsed() >= self.interval() * 2;
+        if settled && self.owned.len() < fair {
+            if let Some(name) = site.cameras.keys().find(|n| !site.owners.contains_key(*n)) {
+                self.claim(name, &site.cameras[name]);
+            }
+        } else if self.owned.len() > fair {
+            self.give_one(site, fair);
+        }
+        self.publish_view(site);
+    }
+
+    /// Takes one unowned camera.
+    fn claim(&mut self, name: &str, section: &Value) {
+        match self.registry.claim(name, &self.config.instance, self.lease) {
+            Ok(Some(fence)) => {
+                tracing::info!(camera = name, fence, "cluster: camera taken");
+                self.own(name, section.clone(), fence);
+            }
+            Ok(None) => {} // another instance was quicker
+            Err(e) => tracing::warn!("cluster: {e}"),
+        }
+    }
+
+    /// Hands a camera to the supervisor, with what earlier owners left in the log.
+    fn own(&mut self, name: &str, section: Value, fence: i64) {
+        let mut takeover = Takeover {
+            fence,
+            first_id: 1,
+            ..Takeover::default()
+        };
+        if let Some(events) = &self.events {
+            match events.history(name) {
+                Ok(h) => {
+                    takeover.first_id = h.max_id + 1;
+                    takeover.last_seq = h.last_seq;
+                    takeover.left_open = h.open.into_values().collect();
+                }
+                Err(e) => tracing::warn!(camera = name, "cluster: the event log's history: {e}"),
+            }
+        }
+        self.owned
+            .insert(name.to_string(), (fence, section.clone()));
+        let _ = self.commands.send(Command::Own {
+            name: name.to_string(),
+            section,
+            takeover,
+        });
+    }
+
+    /// Lets one camera go to balance the site, one that has not moved lately.
+    fn give_one(&mut self, site: &Site, fair: usize) {
+        let someone_short = site.instances.keys().any(|i| {
+            *i != self.config.instance
+                && site.owners.values().filter(|o| o.instance == *i).count() < fair
+        });
+        if !someone_short {
+            return;
+        }
+        let now = unix_now();
+        let quiet = |n: &String| site.moved.get(n).is_none_or(|t| now - t > MOVE_QUIET_S);
+        let Some(name) = self.owned.keys().rev().find(|n| quiet(n)).cloned() else {
+            return;
+        };
+        let (fence, _) = self.owned.remove(&name).unwrap_or_default();
+        let _ = self.commands.send(Command::Disown { name: name.clone() });
+        let _ = self.registry.put_moved(&name);
+        if let Err(e) = self.registry.release(&name, fence) {
+            tracing::warn!("cluster: {e}");
+        }
+        tracing::info!(camera = %name, "cluster: camera handed on to balance the site");
+    }
+
+    fn publish_view(&self, site: &Site) {
+        let mut instances = serde_json::Map::new();
+        for (name, i) in &site.instances {
+            let cameras: Vec<&String> = site
+                .owners
+                .iter()
+                .filter(|(_, o)| o.instance == *name)
+                .map(|(c, _)| c)
+                .collect();
+            instances.insert(
+                name.clone(),
+                json!({"capacity": i.capacity, "cameras": cameras}),
+            );
+        }
+        let cameras: serde_json::Map<String, Value> = site
+            .cameras
+            .keys()
+            .map(|c| {
+                let owner = site.owners.get(c);
+                (
+                    c.clone(),
+                    json!({"owner": owner.map(|o| &o.instance), "fence": owner.map(|o| o.fence)}),
+                )
+            })
+            .collect();
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) = json!({"site": self.config.site, "instance": self.config.instance, "instances": instances, "cameras": cameras});
+    }
+}
+
+/// Runs the coordinator on its own thread until `stop`.
+pub fn spawn(
+    coordinator: Coordinator,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("cluster".into())
+        .spawn(move || coordinator.run(&stop))
+        .map_err(|e| Error::internal(format!("cluster: cannot start its thread: {e}")))
+}

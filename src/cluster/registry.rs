@@ -1,0 +1,284 @@
+//! The site's shared state in etcd, as plain blocking calls: the cameras, who owns which (keys
+//! under each instance's lease, taken in a transaction that succeeds only if the key is absent),
+//! the instances, and each camera's hand-over state. Every call has a deadline, so a dead etcd
+//! cluster is noticed within it rather than hanging the coordinator.
+//!
+//! ```text
+//!  /vigil/SITE/cameras/NAME    the camera's section, JSON            (no lease)
+//!  /vigil/SITE/owners/NAME     {"instance","since"}                  (the owner's lease; its create revision is the fence)
+//!  /vigil/SITE/instances/NAME  {"capacity"}                          (the instance's lease)
+//!  /vigil/SITE/moved/NAME      Unix time the camera last moved        (no lease)
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One etcd call's deadline.
+const CALL: Duration = Duration::from_secs(2);
+
+/// Who owns a camera, and since when.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Owner {
+    pub instance: String,
+    /// Unix seconds the owner took it.
+    pub since: f64,
+    /// The key's create revision: the camera's fence while this owner holds it.
+    #[serde(skip)]
+    pub fence: i64,
+}
+
+/// An instance as its peers see it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Instance {
+    pub capacity: usize,
+}
+
+/// Everything the coordinator reads each round.
+#[derive(Default, Debug)]
+pub struct Site {
+    pub cameras: BTreeMap<String, serde_json::Value>,
+    pub owners: BTreeMap<String, Owner>,
+    pub instances: BTreeMap<String, Instance>,
+    pub moved: BTreeMap<String, f64>,
+}
+
+pub struct Registry {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    prefix: String,
+}
+
+fn etcd_err(what: &str) -> impl Fn(etcd_client::Error) -> Error + '_ {
+    move |e| Error::input(format!("etcd: {what}: {e}"))
+}
+
+impl Registry {
+    /// Connects to the site's etcd cluster, waiting up to `wait` for it to answer.
+    pub fn connect(endpoints: &[String], site: &str, wait: Duration) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("etcd")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal(format!("etcd: cannot start its runtime: {e}")))?;
+        let options = ConnectOptions::new()
+            .with_connect_timeout(CALL)
+            .with_timeout(CALL);
+        let deadline = std::time::Instant::now() + wait;
+        let client = loop {
+            let attempt = runtime.block_on(async {
+                let mut client = Client::connect(endpoints, Some(options.clone())).await?;
+                client.status().await?; // a client connects lazily: ask something
+                Ok::<_, etcd_client::Error>(client)
+            });
+            match attempt {
+                Ok(client) => break client,
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(Error::input(format!(
+                        "cluster.etcd {endpoints:?}: cannot reach etcd: {e} (cluster.wait_s waits for it at start)"
+                    )))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(500)),
+            }
+        };
+        Ok(Self {
+            runtime,
+            client,
+            prefix: format!("/vigil/{site}/"),
+        })
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}{kind}/{name}", self.prefix)
+    }
+
+    fn block<T>(
+        &self,
+        f: impl std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    ) -> std::result::Result<T, etcd_client::Error> {
+        self.runtime.block_on(async {
+            match tokio::time::timeout(CALL, f).await {
+                Ok(r) => r,
+                Err(_) => Err(etcd_client::Error::LeaseKeepAliveError("timed out".into())),
+            }
+        })
+    }
+
+    /// A new lease of `ttl_s` seconds.
+    pub fn grant(&self, ttl_s: i64) -> Result<i64> {
+        let mut c = self.client.clone();
+        let r = self
+            .block(async move { c.lease_grant(ttl_s, None).await })
+            .map_err(etcd_err("lease"))?;
+        Ok(r.id())
+    }
+
+    /// Renews a lease once; false when it has expired already.
+    pub fn renew(&self, lease: i64) -> Result<bool> {
+        let mut c = self.client.clone();
+        let ttl = self
+            .block(async move {
+                let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
+                keeper.keep_alive().await?;
+                Ok(stream.message().await?.map_or(0, |r| r.ttl()))
+            })
+            .map_err(etcd_err("lease renewal"))?;
+        Ok(ttl > 0)
+    }
+
+    /// Gives a lease up (a clean stop): every key under it goes at once.
+    pub fn revoke(&self, lease: i64) {
+        let mut c = self.client.clone();
+        let _ = self.block(async move { c.lease_revoke(lease).await });
+    }
+
+    /// Puts `key` under `lease` only if it is absent: the create revision when it was taken.
+    fn create(&self, key: String, value: String, lease: Option<i64>) -> Result<Option<i64>> {
+        let mut c = self.client.clone();
+        let options = lease.map(|l| PutOptions::new().with_lease(l));
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value, options)]);
+        let r = self
+            .block(async move { c.txn(txn).await })
+            .map_err(etcd_err("claim"))?;
+        Ok(r.succeeded()
+            .then(|| r.header().map_or(0, |h| h.revision())))
+    }
+
+    /// Registers this instance under its lease; false when another holds the name.
+    pub fn register(&self, name: &str, instance: &Instance, lease: i64) -> Result<bool> {
+        let value = serde_json::to_string(instance).unwrap_or_default();
+        Ok(self
+            .create(self.key("instances", name), value, Some(lease))?
+            .is_some())
+    }
+
+    /// Takes camera `name` for `instance` under `lease`: its fence, or `None` when it is owned.
+    pub fn claim(&self, name: &str, instance: &str, lease: i64) -> Result<Option<i64>> {
+        let owner = Owner {
+            instance: instance.to_string(),
+            since: unix_now(),
+            fence: 0,
+        };
+        let value = serde_json::to_string(&owner).unwrap_or_default();
+        self.create(self.key("owners", name), value, Some(lease))
+    }
+
+    /// Lets camera `name` go (only if `fence` still names this ownership).
+    pub fn release(&self, name: &str, fence: i64) -> Result<()> {
+        let mut c = self.client.clone();
+        let key = self.key("owners", name);
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                key.clone(),
+                CompareOp::Equal,
+                fence,
+            )])
+            .and_then([TxnOp::delete(key, None)]);
+        self.block(async move { c.txn(txn).await })
+            .map_err(etcd_err("release"))?;
+        Ok(())
+    }
+
+    pub fn put_camera(&self, name: &str, section: &serde_json::Value) -> Result<bool> {
+        let mut c = self.client.clone();
+        let key = self.key("cameras", name);
+        let value = section.to_string();
+        let r = self
+            .block(async move {
+                c.put(key, value, Some(PutOptions::new().with_prev_key()))
+                    .await
+            })
+            .map_err(etcd_err("camera"))?;
+        Ok(r.prev_key().is_some())
+    }
+
+    /// Seeds camera `name` when the site has none of that name.
+    pub fn seed_camera(&self, name: &str, section: &serde_json::Value) -> Result<bool> {
+        Ok(self
+            .create(self.key("cameras", name), section.to_string(), None)?
+            .is_some())
+    }
+
+    /// Deletes camera `name`; false when there was none.
+    pub fn delete_camera(&self, name: &str) -> Result<bool> {
+        let mut c = self.client.clone();
+        let key = self.key("cameras", name);
+        let r = self
+            .block(async move { c.delete(key, None).await })
+            .map_err(etcd_err("camera"))?;
+        Ok(r.deleted() > 0)
+    }
+
+    pub fn put_moved(&self, name: &str) -> Result<()> {
+        self.put_plain("moved", name, unix_now().to_string())
+    }
+
+    fn put_plain(&self, kind: &str, name: &str, value: String) -> Result<()> {
+        let mut c = self.client.clone();
+        let key = self.key(kind, name);
+        self.block(async move { c.put(key, value, None).await })
+            .map_err(etcd_err(kind))?;
+        Ok(())
+    }
+
+    /// `(name, value, create revision)` of every key of a kind (or of one name).
+    fn list(&self, kind: &str, name: Option<&str>) -> Result<Vec<(String, String, i64)>> {
+        let mut c = self.client.clone();
+        let prefix = format!("{}{kind}/", self.prefix);
+        let key = match name {
+            Some(n) => format!("{prefix}{n}"),
+            None => prefix.clone(),
+        };
+        let options = name.is_none().then(|| GetOptions::new().with_prefix());
+        let r = self
+            .block(async move { c.get(key, options).await })
+            .map_err(etcd_err(kind))?;
+        Ok(r.kvs()
+            .iter()
+            .filter_map(|kv| {
+                let key = kv.key_str().ok()?.strip_prefix(&prefix)?.to_string();
+                Some((key, kv.value_str().ok()?.to_string(), kv.create_revision()))
+            })
+            .collect())
+    }
+
+    /// The whole site, read in four calls.
+    pub fn site(&self) -> Result<Site> {
+        let mut site = Site::default();
+        for (name, value, _) in self.list("cameras", None)? {
+            if let Ok(v) = serde_json::from_str(&value) {
+                site.cameras.insert(name, v);
+            }
+        }
+        for (name, value, revision) in self.list("owners", None)? {
+            if let Ok(mut owner) = serde_json::from_str::<Owner>(&value) {
+                owner.fence = revision;
+                site.owners.insert(name, owner);
+            }
+        }
+        for (name, value, _) in self.list("instances", None)? {
+            if let Ok(instance) = serde_json::from_str(&value) {
+                site.instances.insert(name, instance);
+            }
+        }
+        for (name, value, _) in self.list("moved", None)? {
+            if let Ok(t) = value.parse() {
+                site.moved.insert(name, t);
+            }
+        }
+        Ok(site)
+    }
+}
+
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
