@@ -1,0 +1,334 @@
+//! Cluster mode as a site runs it: three `vigil serve` instances sharing six cameras through a
+//! 3-member etcd cluster, with a 3-node NATS JetStream cluster as the event log and GStreamer's
+//! RTSP server as the cameras, all on loopback. Cameras are spread evenly and never stream at
+//! two instances; a killed instance's cameras stream elsewhere within seconds, with track ids
+//! above every earlier one and an event log without gaps; bad set-ups are refused in one line.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cluster::{etcd, journal, nats};
+use common::{free_port, rtsp_server, scratch, signal, stderr, vigil, wait_for, Background};
+
+const PATIENCE: Duration = Duration::from_secs(120);
+const CAMERAS: usize = 6;
+
+fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or_default();
+    let _ = write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        raw.split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string(),
+    )
+}
+
+/// The cameras streaming at the instance on `port` (none while it does not answer).
+fn streaming(port: u16) -> BTreeSet<String> {
+    let (status, body) = request(port, "GET", "/healthz", None);
+    if status != 200 {
+        return BTreeSet::new();
+    }
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    health["cameras"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, c)| c["state"] == "streaming")
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+struct Site {
+    dir: std::path::PathBuf,
+    etcd: Vec<String>,
+    nats: Vec<String>,
+    rtsp_port: u16,
+}
+
+impl Site {
+    fn config(&self, instance: &str, http_port: u16, extra: &str) -> String {
+        let list = |v: &[String]| {
+            v.iter()
+                .map(|u| format!("{u:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut text = format!(
+            "[cluster]\netcd = [{}]\nsite = \"lab\"\ninstance = \"{instance}\"\ncapacity = 3\nlease_s = 3\n{extra}\n[nats]\nservers = [{}]\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[record]\ndir = \"{}\"\n[source]\nmax_fps = 5\n",
+            list(&self.etcd),
+            list(&self.nats),
+            self.dir.join(format!("rec-{instance}")).display()
+        );
+        for c in 1..=CAMERAS {
+            text += &format!(
+                "[cameras.cam{c}]\nurl = \"rtsp://127.0.0.1:{}/cam\"\n",
+                self.rtsp_port
+            );
+        }
+        text
+    }
+
+    fn start(&self, instance: &str, http_port: u16) -> Background {
+        let path = self.dir.join(format!("{instance}.toml"));
+        std::fs::write(&path, self.config(instance, http_port, "")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join(format!("{instance}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        Background(child)
+    }
+}
+
+/// Which instance streams each camera, by instance port.
+fn owners(ports: &[(&str, u16)]) -> BTreeMap<String, Vec<String>> {
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, port) in ports {
+        for camera in streaming(*port) {
+            seen.entry(camera).or_default().push(name.to_string());
+        }
+    }
+    seen
+}
+
+#[test]
+fn six_cameras_are_shared_by_three_instances_and_move_when_one_dies() {
+    let dir = scratch("cluster_site");
+    let etcd = etcd(&dir, 3);
+    let nats = nats(&dir, 3);
+    let rtsp_port = free_port();
+    let _rtsp = rtsp_server(rtsp_port, "", "");
+    let site = Site {
+        dir: dir.clone(),
+        etcd: etcd.clients.clone(),
+        nats: nats.clients.clone(),
+        rtsp_port,
+    };
+    let ports = [("a", free_port()), ("b", free_port()), ("c", free_port())];
+    let started = Instant::now();
+    let mut instances: Vec<Background> = ports.iter().map(|(n, p)| site.start(n, *p)).collect();
+    let log =
+        |name: &str| std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+
+    // Assignment: every camera streaming at exactly one instance, two each.
+    let even = wait_for(PATIENCE, || {
+        let seen = owners(&ports);
+        seen.len() == CAMERAS && seen.values().all(|o| o.len() == 1)
+    });
+    assert!(even, "{:?}\n{}", owners(&ports), log("a"));
+    let assigned_s = started.elapsed().as_secs_f64();
+    let cluster: serde_json::Value =
+        serde_json::from_str(&request(ports[1].1, "GET", "/api/cluster", None).1).unwrap();
+    for (name, _) in &ports {
+        let cameras = cluster["instances"][name]["cameras"].as_array().unwrap();
+        assert_eq!(cameras.len(), 2, "{name}: {cluster}");
+    }
+    eprintln!("all {CAMERAS} cameras streaming, two per instance, {assigned_s:.1} s after start");
+    // Sampled at 2 Hz for 5 s: no camera at two instances in two consecutive samples.
+    let mut previous: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for _ in 0..10 {
+        let now = owners(&ports);
+        for (camera, at) in &now {
+            if at.len() > 1 {
+                assert!(
+                    previous.get(camera).is_none_or(|p| p.len() < 2),
+                    "{camera} streamed at {at:?} in two samples running"
+                );
+            }
+        }
+        previous = now;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // kill -9 of an instance: its cameras stream elsewhere, with ids above every earlier one.
+    let victim_cameras = streaming(ports[0].1);
+    assert_eq!(victim_cameras.len(), 2);
+    let killed = Instant::now();
+    signal(&instances[0].0, "-KILL");
+    let _ = instances[0].0.wait();
+    let rest = &ports[1..];
+    let moved = wait_for(PATIENCE, || {
+        let seen = owners(rest);
+        victim_cameras
+            .iter()
+            .all(|c| seen.get(c).is_some_and(|o| o.len() == 1))
+    });
+    let move_s = killed.elapsed().as_secs_f64();
+    assert!(moved, "{:?}", owners(rest));
+    eprintln!("a's cameras {victim_cameras:?} streaming elsewhere {move_s:.1} s after kill -9");
+    assert!(move_s < 10.0, "the cameras took {move_s:.1} s to move");
+    // Let the new owners see people, then stop the survivors cleanly.
+    std::thread::sleep(Duration::from_secs(8));
+    for (i, b) in instances.iter_mut().enumerate().skip(1) {
+        signal(&b.0, "-TERM");
+        assert_eq!(b.0.wait().unwrap().code(), Some(0), "{}", log(ports[i].0));
+    }
+
+    // The log: per camera, seq 1..N without gap or repeat, every start ended exactly once; a
+    // moved camera's ids after the move above every id before it.
+    for c in 1..=CAMERAS {
+        let camera = format!("cam{c}");
+        let events = journal(&nats.clients, &format!("vigil.lab.{camera}.events"));
+        assert!(!events.is_empty(), "{camera}: no events in the log");
+        let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "{camera}"
+        );
+        let mut started: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut ended: BTreeMap<u64, usize> = BTreeMap::new();
+        for e in &events {
+            let id = e["id"].as_u64().unwrap_or(0);
+            match e["type"].as_str() {
+                Some("track_started") => *started.entry(id).or_default() += 1,
+                Some("track_ended") => *ended.entry(id).or_default() += 1,
+                _ => {}
+            }
+        }
+        assert!(
+            started.values().all(|n| *n == 1),
+            "{camera}: a track started twice"
+        );
+        assert_eq!(started, ended, "{camera}: every start ends exactly once");
+        if victim_cameras.contains(&camera) {
+            let by_a: Vec<u64> = events
+                .iter()
+                .filter(|e| e["instance"] == "a")
+                .filter_map(|e| e["id"].as_u64())
+                .collect();
+            let after: Vec<u64> = events
+                .iter()
+                .filter(|e| e["instance"] != "a" && e["type"] == "track_started")
+                .filter_map(|e| e["id"].as_u64())
+                .collect();
+            let before_max = by_a.iter().max().copied().unwrap_or(0);
+            assert!(!after.is_empty(), "{camera}: no track after the move");
+            assert!(
+                after.iter().all(|id| *id > before_max),
+                "{camera}: ids {after:?} after the move, {before_max} before"
+            );
+            let handed: Vec<&serde_json::Value> = events
+                .iter()
+                .filter(|e| e["reason"] == "handover")
+                .collect();
+            let fences: BTreeSet<i64> = events.iter().filter_map(|e| e["fence"].as_i64()).collect();
+            assert!(fences.len() >= 2, "{camera}: one fence across two owners");
+            eprintln!("{camera}: {} events, ids before the move up to {before_max}, after from {:?}; {} tracks ended as handed over", events.len(), after.iter().min(), handed.len());
+        }
+    }
+}
+
+#[test]
+fn bad_cluster_set_ups_are_refused_in_one_line() {
+    let dir = scratch("cluster_bad");
+    // etcd unreachable at start: exit 2, one line naming it.
+    let closed = free_port();
+    let site = Site {
+        dir: dir.clone(),
+        etcd: vec![format!("http://127.0.0.1:{closed}")],
+        nats: vec![],
+        rtsp_port: free_port(),
+    };
+    let config = dir.join("unreachable.toml");
+    let text = site
+        .config("a", free_port(), "")
+        .replace("[nats]\nservers = []\n", "");
+    std::fs::write(&config, text).unwrap();
+    let out = vigil()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot reach etcd"), "{err}");
+
+    // Two instances of one name: the second refuses; a bad camera body writes nothing.
+    let etcd = etcd(&dir, 1);
+    let site = Site {
+        dir: dir.clone(),
+        etcd: etcd.clients.clone(),
+        nats: vec![],
+        rtsp_port: free_port(),
+    };
+    let port = free_port();
+    let config = dir.join("one.toml");
+    std::fs::write(
+        &config,
+        site.config("a", port, "")
+            .replace("[nats]\nservers = []\n", ""),
+    )
+    .unwrap();
+    let _first = Background(
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("first.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for(PATIENCE, || request(
+        port,
+        "GET",
+        "/api/cluster",
+        None
+    )
+    .0 == 200));
+    let twin = dir.join("twin.toml");
+    std::fs::write(
+        &twin,
+        site.config("a", free_port(), "")
+            .replace("[nats]\nservers = []\n", ""),
+    )
+    .unwrap();
+    let out = vigil()
+        .args(["serve", "--config"])
+        .arg(&twin)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("another running instance") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let before = request(port, "GET", "/api/cluster", None).1;
+    let (status, reply) = request(
+        port,
+        "PUT",
+        "/api/cameras/cam9",
+        Some(r#"{"url": "rtsp://x/1", "conf": "high"}"#),
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("cameras.cam9.conf"), "{reply}");
+    std::thread::sleep(Duration::from_secs(2)); // a round of the coordinator
+    let after: serde_json::Value =
+        serde_json::from_str(&request(port, "GET", "/api/cluster", None).1).unwrap();
+    assert!(after["cameras"].get("cam9").is_none(), "{before} → {after}");
+}
