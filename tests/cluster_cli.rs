@@ -17,6 +17,14 @@ use common::{free_port, rtsp_server, scratch, signal, stderr, vigil, wait_for, B
 const PATIENCE: Duration = Duration::from_secs(120);
 const CAMERAS: usize = 6;
 
+/// Each test runs a whole site (nine servers and three daemons): one at a time, so their
+/// timings are their own, not a contest for the machine's two cores.
+static ONE_SITE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_site() -> std::sync::MutexGuard<'static, ()> {
+    ONE_SITE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
@@ -116,6 +124,7 @@ fn owners(ports: &[(&str, u16)]) -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn six_cameras_are_shared_by_three_instances_and_move_when_one_dies() {
+    let _site = one_site();
     let dir = scratch("cluster_site");
     let etcd = etcd(&dir, 3);
     let nats = nats(&dir, 3);
@@ -244,6 +253,7 @@ fn six_cameras_are_shared_by_three_instances_and_move_when_one_dies() {
 
 #[test]
 fn bad_cluster_set_ups_are_refused_in_one_line() {
+    let _site = one_site();
     let dir = scratch("cluster_bad");
     // etcd unreachable at start: exit 2, one line naming it.
     let closed = free_port();
@@ -331,4 +341,144 @@ fn bad_cluster_set_ups_are_refused_in_one_line() {
     let after: serde_json::Value =
         serde_json::from_str(&request(port, "GET", "/api/cluster", None).1).unwrap();
     assert!(after["cameras"].get("cam9").is_none(), "{before} → {after}");
+}
+
+/// The fence of the JetStream stream leader's node index (`n0`…), from the stream's info.
+fn stream_leader(servers: &[String]) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(servers[0].as_str()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream("VIGIL_EVENTS").await.unwrap();
+        let info = stream.info().await.unwrap();
+        let leader = info
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .unwrap();
+        leader.trim_start_matches('n').parse().unwrap()
+    })
+}
+
+fn fences(port: u16) -> BTreeMap<String, (String, i64)> {
+    let site: serde_json::Value =
+        serde_json::from_str(&request(port, "GET", "/api/cluster", None).1).unwrap_or_default();
+    site["cameras"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(c, o)| {
+            Some((
+                c.clone(),
+                (o["owner"].as_str()?.to_string(), o["fence"].as_i64()?),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn a_frozen_owner_stops_in_time_and_the_engines_leaders_can_die() {
+    let _site = one_site();
+    let dir = scratch("cluster_faults");
+    let mut etcd = etcd(&dir, 3);
+    let mut nats = nats(&dir, 3);
+    let rtsp_port = free_port();
+    let _rtsp = rtsp_server(rtsp_port, "", "");
+    let site = Site {
+        dir: dir.clone(),
+        etcd: etcd.clients.clone(),
+        nats: nats.clients.clone(),
+        rtsp_port,
+    };
+    let ports = [("a", free_port()), ("b", free_port()), ("c", free_port())];
+    let mut instances: Vec<Background> = ports.iter().map(|(n, p)| site.start(n, *p)).collect();
+    assert!(wait_for(PATIENCE, || {
+        let seen = owners(&ports);
+        seen.len() == CAMERAS && seen.values().all(|o| o.len() == 1)
+    }));
+
+    // The etcd leader dies, then the JetStream stream's leader: no camera changes owner.
+    let before = fences(ports[1].1);
+    assert_eq!(before.len(), CAMERAS);
+    let leader = common::cluster::etcd_leader(&etcd);
+    signal(&etcd.members[leader].0, "-KILL");
+    std::thread::sleep(Duration::from_secs(8));
+    let js_leader = stream_leader(&nats.clients);
+    signal(&nats.nodes[js_leader].0, "-KILL");
+    std::thread::sleep(Duration::from_secs(8));
+    let port_alive = ports[1].1;
+    assert_eq!(
+        fences(port_alive),
+        before,
+        "owners changed while the leaders died"
+    );
+    eprintln!("etcd leader m{leader} and JetStream leader n{js_leader} killed: all {CAMERAS} owners and fences kept");
+
+    // An owner frozen for 2 × lease_s: its cameras move; on waking it stops them at once.
+    let frozen: BTreeSet<String> = fences(port_alive)
+        .into_iter()
+        .filter(|(_, (owner, _))| owner == "a")
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(frozen.len(), 2, "{:?}", fences(port_alive));
+    assert!(wait_for(PATIENCE, || streaming(ports[0].1) == frozen));
+    signal(&instances[0].0, "-STOP");
+    let moved = wait_for(PATIENCE, || {
+        let seen = owners(&ports[1..]);
+        frozen.iter().all(|c| seen.contains_key(c))
+    });
+    assert!(moved, "{:?}", owners(&ports[1..]));
+    std::thread::sleep(Duration::from_secs(1));
+    let woke = Instant::now();
+    signal(&instances[0].0, "-CONT");
+    let stopped = wait_for(Duration::from_secs(10), || {
+        let at_a = streaming(ports[0].1);
+        frozen.iter().all(|c| !at_a.contains(c))
+    });
+    let stop_s = woke.elapsed().as_secs_f64();
+    assert!(stopped, "a still streams {:?}", streaming(ports[0].1));
+    eprintln!(
+        "a stopped its {} cameras {stop_s:.2} s after SIGCONT (renewal interval 1 s)",
+        frozen.len()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    for (i, b) in instances.iter_mut().enumerate() {
+        signal(&b.0, "-TERM");
+        let _ = b.0.wait();
+        let _ = i;
+    }
+    // No event with a's old fence is stored after the new owner's first event.
+    let live: Vec<String> = {
+        let mut v = nats.clients.clone();
+        v.remove(js_leader);
+        v
+    };
+    for camera in &frozen {
+        let events = journal(&live, &format!("vigil.lab.{camera}.events"));
+        let old = before[camera].1;
+        let first_new = events
+            .iter()
+            .position(|e| e["fence"].as_i64().is_some_and(|f| f > old))
+            .expect("events of the new owner");
+        let late: Vec<&serde_json::Value> = events[first_new..]
+            .iter()
+            .filter(|e| e["fence"].as_i64() == Some(old))
+            .collect();
+        assert!(
+            late.is_empty(),
+            "{camera}: {} events with the old fence after the new owner's first",
+            late.len()
+        );
+        let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "{camera}: seq"
+        );
+    }
+    drop(etcd.members.drain(..));
+    drop(nats.nodes.drain(..));
 }

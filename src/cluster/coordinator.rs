@@ -257,6 +257,11 @@ impl Coordinator {
         if let Some(events) = &self.events {
             match events.history(name) {
                 Ok(h) => {
+                    if h.last_seq > 0 && !self.owned.contains_key(name) {
+                        // It ran elsewhere before: this is a move, and it will not move again
+                        // for a while.
+                        let _ = self.registry.put_moved(name);
+                    }
                     takeover.first_id = h.max_id + 1;
                     takeover.last_seq = h.last_seq;
                     takeover.left_open = h.open.into_values().collect();

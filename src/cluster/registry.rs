@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// One etcd call's deadline.
+/// One etcd call's deadline, all tries together.
 const CALL: Duration = Duration::from_secs(2);
+/// Tries of one call (more than the members of a usual cluster).
+const TRIES: usize = 6;
 
 /// Who owns a camera, and since when.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,32 +99,42 @@ impl Registry {
         format!("{}{kind}/{name}", self.prefix)
     }
 
-    fn block<T>(
+    /// Runs one etcd call, within the call deadline, on a fresh handle each try: the client
+    /// spreads calls over the members, so a member that died fails one try and the next goes
+    /// to another (a dead member's refusal comes back at once, well inside the deadline).
+    fn call<T, F>(
         &self,
-        f: impl std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
-    ) -> std::result::Result<T, etcd_client::Error> {
+        mut f: impl FnMut(Client) -> F,
+    ) -> std::result::Result<T, etcd_client::Error>
+    where
+        F: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
         self.runtime.block_on(async {
-            match tokio::time::timeout(CALL, f).await {
-                Ok(r) => r,
-                Err(_) => Err(etcd_client::Error::LeaseKeepAliveError("timed out".into())),
+            let deadline = tokio::time::Instant::now() + CALL;
+            let mut last = None;
+            for _ in 0..TRIES {
+                match tokio::time::timeout_at(deadline, f(self.client.clone())).await {
+                    Ok(Ok(v)) => return Ok(v),
+                    Ok(Err(e)) => last = Some(e),
+                    Err(_) => break,
+                }
             }
+            Err(last.unwrap_or_else(|| etcd_client::Error::LeaseKeepAliveError("timed out".into())))
         })
     }
 
     /// A new lease of `ttl_s` seconds.
     pub fn grant(&self, ttl_s: i64) -> Result<i64> {
-        let mut c = self.client.clone();
         let r = self
-            .block(async move { c.lease_grant(ttl_s, None).await })
+            .call(|mut c| async move { c.lease_grant(ttl_s, None).await })
             .map_err(etcd_err("lease"))?;
         Ok(r.id())
     }
 
     /// Renews a lease once; false when it has expired already.
     pub fn renew(&self, lease: i64) -> Result<bool> {
-        let mut c = self.client.clone();
         let ttl = self
-            .block(async move {
+            .call(|mut c| async move {
                 let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
                 keeper.keep_alive().await?;
                 Ok(stream.message().await?.map_or(0, |r| r.ttl()))
@@ -133,19 +145,20 @@ impl Registry {
 
     /// Gives a lease up (a clean stop): every key under it goes at once.
     pub fn revoke(&self, lease: i64) {
-        let mut c = self.client.clone();
-        let _ = self.block(async move { c.lease_revoke(lease).await });
+        let _ = self.call(|mut c| async move { c.lease_revoke(lease).await });
     }
 
     /// Puts `key` under `lease` only if it is absent: the create revision when it was taken.
     fn create(&self, key: String, value: String, lease: Option<i64>) -> Result<Option<i64>> {
-        let mut c = self.client.clone();
         let options = lease.map(|l| PutOptions::new().with_lease(l));
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value, options)]);
         let r = self
-            .block(async move { c.txn(txn).await })
+            .call(|mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
             .map_err(etcd_err("claim"))?;
         Ok(r.succeeded()
             .then(|| r.header().map_or(0, |h| h.revision())))
@@ -172,7 +185,6 @@ impl Registry {
 
     /// Lets camera `name` go (only if `fence` still names this ownership).
     pub fn release(&self, name: &str, fence: i64) -> Result<()> {
-        let mut c = self.client.clone();
         let key = self.key("owners", name);
         let txn = Txn::new()
             .when([Compare::create_revision(
@@ -181,19 +193,24 @@ impl Registry {
                 fence,
             )])
             .and_then([TxnOp::delete(key, None)]);
-        self.block(async move { c.txn(txn).await })
-            .map_err(etcd_err("release"))?;
+        self.call(|mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
+        .map_err(etcd_err("release"))?;
         Ok(())
     }
 
     pub fn put_camera(&self, name: &str, section: &serde_json::Value) -> Result<bool> {
-        let mut c = self.client.clone();
         let key = self.key("cameras", name);
         let value = section.to_string();
         let r = self
-            .block(async move {
-                c.put(key, value, Some(PutOptions::new().with_prev_key()))
-                    .await
+            .call(|mut c| {
+                let (key, value) = (key.clone(), value.clone());
+                async move {
+                    c.put(key, value, Some(PutOptions::new().with_prev_key()))
+                        .await
+                }
             })
             .map_err(etcd_err("camera"))?;
         Ok(r.prev_key().is_some())
@@ -208,10 +225,12 @@ impl Registry {
 
     /// Deletes camera `name`; false when there was none.
     pub fn delete_camera(&self, name: &str) -> Result<bool> {
-        let mut c = self.client.clone();
         let key = self.key("cameras", name);
         let r = self
-            .block(async move { c.delete(key, None).await })
+            .call(|mut c| {
+                let key = key.clone();
+                async move { c.delete(key, None).await }
+            })
             .map_err(etcd_err("camera"))?;
         Ok(r.deleted() > 0)
     }
@@ -221,16 +240,17 @@ impl Registry {
     }
 
     fn put_plain(&self, kind: &str, name: &str, value: String) -> Result<()> {
-        let mut c = self.client.clone();
         let key = self.key(kind, name);
-        self.block(async move { c.put(key, value, None).await })
-            .map_err(etcd_err(kind))?;
+        self.call(|mut c| {
+            let (key, value) = (key.clone(), value.clone());
+            async move { c.put(key, value, None).await }
+        })
+        .map_err(etcd_err(kind))?;
         Ok(())
     }
 
     /// `(name, value, create revision)` of every key of a kind (or of one name).
     fn list(&self, kind: &str, name: Option<&str>) -> Result<Vec<(String, String, i64)>> {
-        let mut c = self.client.clone();
         let prefix = format!("{}{kind}/", self.prefix);
         let key = match name {
             Some(n) => format!("{prefix}{n}"),
@@ -238,7 +258,10 @@ impl Registry {
         };
         let options = name.is_none().then(|| GetOptions::new().with_prefix());
         let r = self
-            .block(async move { c.get(key, options).await })
+            .call(|mut c| {
+                let (key, options) = (key.clone(), options.clone());
+                async move { c.get(key, options).await }
+            })
             .map_err(etcd_err(kind))?;
         Ok(r.kvs()
             .iter()
