@@ -482,3 +482,55 @@ fn a_frozen_owner_stops_in_time_and_the_engines_leaders_can_die() {
     drop(etcd.members.drain(..));
     drop(nats.nodes.drain(..));
 }
+
+#[test]
+fn a_fourth_instance_takes_cameras_one_at_a_time() {
+    let _site = one_site();
+    let dir = scratch("cluster_join");
+    let etcd = etcd(&dir, 3);
+    let nats = nats(&dir, 3);
+    let rtsp_port = free_port();
+    let _rtsp = rtsp_server(rtsp_port, "", "");
+    let site = Site {
+        dir: dir.clone(),
+        etcd: etcd.clients.clone(),
+        nats: nats.clients.clone(),
+        rtsp_port,
+    };
+    let ports = [
+        ("a", free_port()),
+        ("b", free_port()),
+        ("c", free_port()),
+        ("d", free_port()),
+    ];
+    let _first: Vec<Background> = ports[..3].iter().map(|(n, p)| site.start(n, *p)).collect();
+    assert!(wait_for(PATIENCE, || {
+        let seen = owners(&ports[..3]);
+        seen.len() == CAMERAS && seen.values().all(|o| o.len() == 1)
+    }));
+    let joined = Instant::now();
+    let _d = site.start("d", ports[3].1);
+    // d's cameras, as the site says, every half second for 30 s: never two more at once.
+    let d_cameras = || -> usize {
+        fences(ports[0].1)
+            .values()
+            .filter(|(o, _)| o == "d")
+            .count()
+    };
+    let (mut last, mut first_at) = (0, None);
+    while joined.elapsed() < Duration::from_secs(30) {
+        let now = d_cameras();
+        assert!(now <= last + 1, "d took {} cameras at once", now - last);
+        if now > 0 && first_at.is_none() {
+            first_at = Some(joined.elapsed().as_secs_f64());
+        }
+        last = now;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let first_at = first_at.expect("d took no camera within 30 s");
+    assert!(!streaming(ports[3].1).is_empty(), "d streams nothing");
+    let seen = owners(&ports);
+    assert_eq!(seen.len(), CAMERAS, "{seen:?}");
+    assert!(seen.values().all(|o| o.len() == 1), "{seen:?}");
+    eprintln!("d joined: first camera {first_at:.1} s later; after 30 s it runs {last}, the site {seen:?}");
+}

@@ -229,8 +229,8 @@ impl Coordinator {
             if let Some(name) = site.cameras.keys().find(|n| !site.owners.contains_key(*n)) {
                 self.claim(name, &site.cameras[name]);
             }
-        } else if self.owned.len() > fair {
-            self.give_one(site, fair);
+        } else if settled {
+            self.give_one(site);
         }
         self.publish_view(site);
     }
@@ -278,13 +278,20 @@ impl Coordinator {
         });
     }
 
-    /// Lets one camera go to balance the site, one that has not moved lately.
-    fn give_one(&mut self, site: &Site, fair: usize) {
-        let someone_short = site.instances.keys().any(|i| {
-            *i != self.config.instance
-                && site.owners.values().filter(|o| o.instance == *i).count() < fair
-        });
-        if !someone_short {
+    /// Lets one camera go when a peer has fewer than the site's even share rounded down and
+    /// this instance is the one with the most (ties: the first name), so that of all instances
+    /// reading the same site exactly one gives, one camera a round; never a camera that moved
+    /// in the last 10 minutes.
+    fn give_one(&mut self, site: &Site) {
+        let floor = site.cameras.len() / site.instances.len().max(1);
+        let count = |i: &str| site.owners.values().filter(|o| o.instance == i).count();
+        let short = site.instances.keys().any(|i| count(i) < floor);
+        let richest = site
+            .instances
+            .keys()
+            .max_by(|a, b| count(a).cmp(&count(b)).then(b.cmp(a)));
+        let me = self.config.instance.as_str();
+        if !short || richest.map(String::as_str) != Some(me) || count(me) <= floor {
             return;
         }
         let now = unix_now();
