@@ -534,3 +534,146 @@ fn a_fourth_instance_takes_cameras_one_at_a_time() {
     assert!(seen.values().all(|o| o.len() == 1), "{seen:?}");
     eprintln!("d joined: first camera {first_at:.1} s later; after 30 s it runs {last}, the site {seen:?}");
 }
+
+/// Track ids in the frames of a camera's JSON Lines recording, frame by frame.
+fn recorded_ids(dir: &std::path::Path) -> Vec<Vec<u64>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "jsonl"));
+    files.sort();
+    files
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .filter(|r| r.get("frame").is_some())
+        .map(|r| {
+            r["tracks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["id"].as_u64())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_planned_move_keeps_the_live_tracks() {
+    let _site = one_site();
+    let dir = scratch("cluster_move");
+    let etcd = etcd(&dir, 1);
+    let nats = nats(&dir, 1);
+    // A camera that goes on while its viewers change: the live MJPEG preview of a plain daemon
+    // reading vtest.avi at its own pace (an RTSP test server restarts its file per client).
+    let feed_port = free_port();
+    let feed_dir = dir.join("feed");
+    std::fs::create_dir_all(&feed_dir).unwrap();
+    let _feed = common::serve_daemon(
+        &feed_dir,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{feed_port}\"\npreview_fps = 10\n[record]\ndir = \"{}\"\njson = false\n[cameras.street]\nurl = \"{}\"\npreview = true\n[cameras.street.source]\nrealtime = true\nspeed = 0.5\n",
+            feed_dir.join("rec").display(),
+            common::vtest().display()
+        ),
+    );
+    let feed = format!("http://127.0.0.1:{feed_port}/cameras/street/mjpeg");
+    assert!(wait_for(PATIENCE, || streaming(feed_port).contains("street")));
+    let ports = [("a", free_port()), ("b", free_port())];
+    let site = Site {
+        dir: dir.clone(),
+        etcd: etcd.clients.clone(),
+        nats: nats.clients.clone(),
+        rtsp_port: 0,
+    };
+    let mut instances = Vec::new();
+    for (name, port) in &ports {
+        let text = site
+            .config(name, *port, "")
+            .split("[cameras.cam1]")
+            .next()
+            .unwrap()
+            .to_string()
+            + &format!("[cameras.cam1]\nurl = \"{feed}\"\n");
+        let text = text.replace("max_fps = 5", "max_fps = 0");
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        instances.push(Background(
+            Command::new(env!("CARGO_BIN_EXE_vigil"))
+                .args(["serve", "--config"])
+                .arg(&path)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    let owner = || {
+        ports
+            .iter()
+            .find(|(_, p)| streaming(*p).contains("cam1"))
+            .map(|(n, p)| (*n, *p))
+    };
+    assert!(wait_for(PATIENCE, || owner().is_some()));
+    let (from, from_port) = owner().unwrap();
+    let (to, to_port) = *ports.iter().find(|(n, _)| *n != from).unwrap();
+    // People in view, tracked for a while.
+    let active = |port: u16| {
+        let (_, body) = request(port, "GET", "/healthz", None);
+        let h: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        h["cameras"]["cam1"]["active_tracks"].as_i64().unwrap_or(0)
+    };
+    assert!(
+        wait_for(PATIENCE, || active(from_port) >= 3),
+        "nobody tracked at {from}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let moved_at = Instant::now();
+    let (status, body) = request(
+        from_port,
+        "POST",
+        &format!("/api/cameras/cam1/move?to={to}"),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        wait_for(PATIENCE, || streaming(to_port).contains("cam1")),
+        "{}",
+        std::fs::read_to_string(dir.join(format!("{to}.log"))).unwrap()
+    );
+    let move_s = moved_at.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(3));
+    let before = recorded_ids(&dir.join(format!("rec-{from}/cam1")));
+    let live: BTreeSet<u64> = before
+        .last()
+        .expect("frames before the move")
+        .iter()
+        .copied()
+        .collect();
+    let after = recorded_ids(&dir.join(format!("rec-{to}/cam1")));
+    let first: BTreeSet<u64> = after.iter().take(10).flatten().copied().collect();
+    let kept = live.intersection(&first).count();
+    eprintln!("planned move {from} → {to} in {move_s:.1} s: {kept} of the {} live track ids kept ({live:?} → {first:?})", live.len());
+    assert!(!live.is_empty());
+    assert!(kept * 10 >= live.len() * 8, "kept {kept} of {}", live.len());
+    for b in &mut instances {
+        signal(&b.0, "-TERM");
+        let _ = b.0.wait();
+    }
+    // The log: the continued tracks were not ended at the old owner, and end once.
+    let events = journal(&nats.clients, "vigil.lab.cam1.events");
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let mut ends: BTreeMap<u64, usize> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["type"] == "track_ended") {
+        *ends.entry(e["id"].as_u64().unwrap()).or_default() += 1;
+    }
+    assert!(ends.values().all(|n| *n == 1), "{ends:?}");
+    drop(etcd);
+}

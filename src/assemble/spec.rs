@@ -7,6 +7,7 @@ use crate::analytics::{AnalyticsConfig, Analyzer};
 use crate::config::Config;
 use crate::detect::{DetectionFilter, Labels};
 use crate::error::{Error, Result};
+use crate::frame::Track;
 use crate::pipeline::{Schedule, Stream};
 use crate::privacy::{Privacy, PrivacyConfig};
 use crate::source::{self, OpenOptions, SourceInfo, StreamOptions};
@@ -39,6 +40,8 @@ pub struct CameraSpec {
     pub max_frames: Option<u64>,
     /// The first track id (a camera taken over in cluster mode continues above its past ids).
     pub first_track_id: u64,
+    /// Tracks its previous owner handed over in a planned move: they go on here.
+    pub continued_tracks: Vec<Track>,
 }
 
 impl CameraSpec {
@@ -63,6 +66,7 @@ impl CameraSpec {
             },
             max_frames: None,
             first_track_id: 1,
+            continued_tracks: Vec::new(),
         }
     }
 
@@ -113,6 +117,7 @@ impl CameraSpec {
             .open((&self.name, &self.key("record")), &info, cx, handles)?;
         let mut tracker = Tracker::new(self.tracker.clone(), info.fps);
         tracker.continue_ids_from(self.first_track_id);
+        tracker.continue_tracks(self.continued_tracks.clone());
         let stream = Stream {
             name: self.name.clone(),
             source,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use serde_json::{json, Value};
 
-use super::registry::{unix_now, Instance, Registry, Site};
+use super::registry::{unix_now, HandedTrack, Instance, Registry, Site};
 use super::ClusterConfig;
 use crate::comms::jetstream::EventStore;
 use crate::error::{Error, Result};
@@ -24,24 +24,45 @@ use crate::serve::Command;
 
 /// A camera that moved is not moved again for this long: nothing flaps.
 const MOVE_QUIET_S: f64 = 600.0;
+/// Tracks handed over longer ago than this are not continued (ids still are).
+const HANDOVER_FRESH_S: f64 = 10.0;
 
 /// Whether this instance may still speak for its cameras: until its last renewal plus two
-/// thirds of the lease (the lease itself lapses at etcd a third later at the earliest).
+/// thirds of the lease (the lease itself lapses at etcd a third later at the earliest). Between
+/// then and the whole lease a renewal may still come (an etcd leader election takes a second
+/// or two): what waits to be said waits; past the whole lease it is dropped.
 #[derive(Clone, Default)]
-pub struct FenceGuard(Arc<AtomicU64>);
+pub struct FenceGuard {
+    /// Unix ms of the last renewal (0: given up).
+    renewed_ms: Arc<AtomicU64>,
+    lease_ms: Arc<AtomicU64>,
+}
 
 impl FenceGuard {
+    fn now_ms() -> u64 {
+        (unix_now() * 1000.0) as u64
+    }
+
+    /// Speaking for the cameras is safe now.
     pub fn holds(&self) -> bool {
-        (unix_now() * 1000.0) as u64 <= self.0.load(Ordering::Relaxed)
+        let lease = self.lease_ms.load(Ordering::Relaxed);
+        Self::now_ms() <= self.renewed_ms.load(Ordering::Relaxed) + lease * 2 / 3
+    }
+
+    /// The lease may have lapsed: nothing said from now on may be sent.
+    pub fn gone(&self) -> bool {
+        let lease = self.lease_ms.load(Ordering::Relaxed);
+        Self::now_ms() > self.renewed_ms.load(Ordering::Relaxed) + lease
     }
 
     fn renewed(&self, lease_s: f64) {
-        let until = (unix_now() + lease_s * 2.0 / 3.0) * 1000.0;
-        self.0.store(until as u64, Ordering::Relaxed);
+        self.lease_ms
+            .store((lease_s * 1000.0) as u64, Ordering::Relaxed);
+        self.renewed_ms.store(Self::now_ms(), Ordering::Relaxed);
     }
 
     fn lapse(&self) {
-        self.0.store(0, Ordering::Relaxed);
+        self.renewed_ms.store(0, Ordering::Relaxed);
     }
 }
 
@@ -53,6 +74,8 @@ pub struct Takeover {
     pub first_id: u64,
     pub last_seq: u64,
     pub left_open: Vec<Value>,
+    /// Tracks the previous owner handed over (a planned move): they go on here.
+    pub continued: Vec<crate::frame::Track>,
 }
 
 pub struct Coordinator {
@@ -216,6 +239,20 @@ impl Coordinator {
                 }
             }
         }
+        // Planned moves of this instance's cameras: hand each over, tracks alive.
+        let leaving: Vec<String> = self
+            .owned
+            .keys()
+            .filter(|n| {
+                site.moves
+                    .get(*n)
+                    .is_some_and(|to| *to != me && site.instances.contains_key(to))
+            })
+            .cloned()
+            .collect();
+        for name in leaving {
+            self.hand_over(&name);
+        }
         let instances = site.instances.len().max(1);
         let fair = site
             .cameras
@@ -225,8 +262,23 @@ impl Coordinator {
         // Peers register within a renewal or two of starting: claiming before then would take
         // a share meant for them.
         let settled = self.started.elapsed() >= self.interval() * 2;
-        if settled && self.owned.len() < fair {
-            if let Some(name) = site.cameras.keys().find(|n| !site.owners.contains_key(*n)) {
+        let unowned = |n: &&String| !site.owners.contains_key(*n);
+        // A camera moving here is taken at once (capacity allowing); one moving elsewhere is
+        // left for the instance it moves to.
+        let moving_here = site
+            .cameras
+            .keys()
+            .filter(unowned)
+            .find(|n| site.moves.get(*n) == Some(&me));
+        let free = site.cameras.keys().filter(unowned).find(|n| {
+            site.moves
+                .get(*n)
+                .is_none_or(|to| !site.instances.contains_key(to))
+        });
+        if let (Some(name), true) = (moving_here, self.owned.len() < self.config.capacity) {
+            self.claim(name, &site.cameras[name]);
+        } else if settled && self.owned.len() < fair {
+            if let Some(name) = free {
                 self.claim(name, &site.cameras[name]);
             }
         } else if settled {
@@ -247,22 +299,65 @@ impl Coordinator {
         }
     }
 
-    /// Hands a camera to the supervisor, with what earlier owners left in the log.
+    /// A planned move away: the supervisor stops the camera with its tracks alive; what it
+    /// hands over is written for the next owner before the camera is let go.
+    fn hand_over(&mut self, name: &str) {
+        let Some((fence, _)) = self.owned.remove(name) else {
+            return;
+        };
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let _ = self.commands.send(Command::HandOver {
+            name: name.to_string(),
+            reply,
+        });
+        if let Ok(Some(handover)) = answer.recv_timeout(Duration::from_secs(30)) {
+            if let Err(e) = self.registry.put_handover(name, &handover) {
+                tracing::warn!(camera = name, "cluster: the hand-over was not written: {e}");
+            }
+        }
+        let _ = self.registry.put_moved(name);
+        if let Err(e) = self.registry.release(name, fence) {
+            tracing::warn!("cluster: {e}");
+        }
+        tracing::info!(
+            camera = name,
+            "cluster: camera handed over for a planned move"
+        );
+    }
+
+    /// Hands a camera to the supervisor, with what earlier owners left in the log and, after a
+    /// planned move, the tracks its last owner was following.
     fn own(&mut self, name: &str, section: Value, fence: i64) {
         let mut takeover = Takeover {
             fence,
             first_id: 1,
             ..Takeover::default()
         };
+        if !self.owned.contains_key(name) {
+            match self.registry.take_handover(name) {
+                Ok(Some(h)) => {
+                    takeover.first_id = h.next_id;
+                    // Tracks handed over long ago are not where they were.
+                    if unix_now() - h.at < HANDOVER_FRESH_S {
+                        takeover.continued = h.tracks.iter().map(HandedTrack::track).collect();
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(camera = name, "cluster: {e}"),
+            }
+        }
         if let Some(events) = &self.events {
             match events.history(name) {
-                Ok(h) => {
+                Ok(mut h) => {
+                    for t in &takeover.continued {
+                        h.open.remove(&t.id); // continued here, not ended
+                    }
                     if h.last_seq > 0 && !self.owned.contains_key(name) {
                         // It ran elsewhere before: this is a move, and it will not move again
                         // for a while.
                         let _ = self.registry.put_moved(name);
                     }
-                    takeover.first_id = h.max_id + 1;
+                    takeover.first_id = takeover.first_id.max(h.max_id + 1);
                     takeover.last_seq = h.last_seq;
                     takeover.left_open = h.open.into_values().collect();
                 }

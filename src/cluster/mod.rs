@@ -10,7 +10,7 @@ mod registry;
 use serde::Deserialize;
 
 pub use coordinator::{spawn, Coordinator, FenceGuard, Takeover};
-pub use registry::{unix_now, Registry};
+pub use registry::{unix_now, HandedTrack, Handover, Registry};
 
 /// `[cluster]`.
 #[derive(Clone, Debug, Deserialize)]

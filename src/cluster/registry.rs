@@ -8,6 +8,8 @@
 //!  /vigil/SITE/owners/NAME     {"instance","since"}                  (the owner's lease; its create revision is the fence)
 //!  /vigil/SITE/instances/NAME  {"capacity"}                          (the instance's lease)
 //!  /vigil/SITE/moved/NAME      Unix time the camera last moved        (no lease)
+//!  /vigil/SITE/moves/NAME      the instance a planned move sends it to (no lease)
+//!  /vigil/SITE/state/NAME      `Handover`: what its last owner left   (no lease)
 //! ```
 
 use std::collections::BTreeMap;
@@ -40,6 +42,42 @@ pub struct Instance {
     pub capacity: usize,
 }
 
+/// One track handed over in a planned move.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HandedTrack {
+    pub id: u64,
+    pub class_id: usize,
+    pub score: f32,
+    /// `[x1, y1, x2, y2]`.
+    pub bbox: [f32; 4],
+}
+
+impl HandedTrack {
+    /// The track as the next owner's tracker takes it in.
+    pub fn track(&self) -> crate::frame::Track {
+        let [x1, y1, x2, y2] = self.bbox;
+        crate::frame::Track {
+            id: self.id,
+            class_id: self.class_id,
+            score: self.score,
+            bbox: crate::geom::BBox::new(x1, y1, x2, y2),
+            velocity: [0.0, 0.0],
+            predicted: Vec::new(),
+        }
+    }
+}
+
+/// What a camera's owner leaves for the next one in a planned move.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Handover {
+    /// Track ids below this were used.
+    pub next_id: u64,
+    /// The tracks alive when it stopped; the next owner continues them.
+    pub tracks: Vec<HandedTrack>,
+    /// Unix seconds it was written: a stale hand-over is not continued.
+    pub at: f64,
+}
+
 /// Everything the coordinator reads each round.
 #[derive(Default, Debug)]
 pub struct Site {
@@ -47,6 +85,8 @@ pub struct Site {
     pub owners: BTreeMap<String, Owner>,
     pub instances: BTreeMap<String, Instance>,
     pub moved: BTreeMap<String, f64>,
+    /// Planned moves asked for: camera → the instance to take it.
+    pub moves: BTreeMap<String, String>,
 }
 
 pub struct Registry {
@@ -235,6 +275,36 @@ impl Registry {
         Ok(r.deleted() > 0)
     }
 
+    /// Asks for camera `name` to move to instance `to`.
+    pub fn put_move(&self, name: &str, to: &str) -> Result<()> {
+        self.put_plain("moves", name, to.to_string())
+    }
+
+    pub fn put_handover(&self, name: &str, handover: &Handover) -> Result<()> {
+        self.put_plain(
+            "state",
+            name,
+            serde_json::to_string(handover).unwrap_or_default(),
+        )
+    }
+
+    /// Takes camera `name`'s hand-over (and the move request) out of the registry.
+    pub fn take_handover(&self, name: &str) -> Result<Option<Handover>> {
+        let found = self.list("state", Some(name))?;
+        for kind in ["state", "moves"] {
+            let key = self.key(kind, name);
+            self.call(|mut c| {
+                let key = key.clone();
+                async move { c.delete(key, None).await }
+            })
+            .map_err(etcd_err(kind))?;
+        }
+        Ok(found
+            .into_iter()
+            .next()
+            .and_then(|(_, v, _)| serde_json::from_str(&v).ok()))
+    }
+
     pub fn put_moved(&self, name: &str) -> Result<()> {
         self.put_plain("moved", name, unix_now().to_string())
     }
@@ -272,7 +342,7 @@ impl Registry {
             .collect())
     }
 
-    /// The whole site, read in four calls.
+    /// The whole site, read in five calls.
     pub fn site(&self) -> Result<Site> {
         let mut site = Site::default();
         for (name, value, _) in self.list("cameras", None)? {
@@ -290,6 +360,9 @@ impl Registry {
             if let Ok(instance) = serde_json::from_str(&value) {
                 site.instances.insert(name, instance);
             }
+        }
+        for (name, value, _) in self.list("moves", None)? {
+            site.moves.insert(name, value);
         }
         for (name, value, _) in self.list("moved", None)? {
             if let Ok(t) = value.parse() {

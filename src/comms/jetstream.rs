@@ -168,8 +168,8 @@ impl EventStore {
     }
 }
 
-/// Publishes one message until the log acknowledges it, or drops it once this instance may no
-/// longer speak for its cameras (a lapsed lease: another owner may hold the camera now).
+/// Publishes one message until the log acknowledges it, or drops it once this instance's lease
+/// may have lapsed (another owner may hold the camera now).
 async fn publish(
     context: &jetstream::Context,
     message: Outgoing,
@@ -178,9 +178,14 @@ async fn publish(
 ) {
     let mut wait = Duration::from_millis(100);
     loop {
-        if !guard.holds() {
+        if guard.gone() {
             dropped.fetch_add(1, Ordering::Relaxed);
             return;
+        }
+        if !guard.holds() {
+            // A renewal is late (etcd electing a leader): wait for it, or for the lease's end.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         }
         let publish = PublishMessage::build()
             .message_id(&message.id)

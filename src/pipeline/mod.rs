@@ -110,6 +110,8 @@ pub struct Summary {
     pub line_totals: Vec<LineTotal>,
     /// Capture-to-output latency of each frame, ms (the first 500,000).
     pub latency_ms: Vec<f32>,
+    /// The tracks alive when the stream was handed over to another instance (cluster mode).
+    pub live_tracks: Vec<crate::frame::Track>,
 }
 
 impl Summary {

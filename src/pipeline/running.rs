@@ -87,6 +87,8 @@ pub struct RunningStream {
     stop: Arc<AtomicBool>,
     /// Tells the tracker its tracks end because the camera is removed.
     removed: Arc<AtomicBool>,
+    /// Tells the tracker its tracks go on elsewhere.
+    handing_over: Arc<AtomicBool>,
     capture: Option<JoinHandle<()>>,
     others: Vec<JoinHandle<()>>,
     metrics: CameraMetrics,
@@ -142,6 +144,7 @@ impl RunningStream {
             intake: intake.clone(),
             stop: stream.stop.clone(),
             removed: Arc::default(),
+            handing_over: Arc::default(),
             capture: None,
             others: Vec::new(),
             metrics: metrics.clone(),
@@ -176,6 +179,8 @@ impl RunningStream {
             control: control.clone(),
             source: metrics.health.clone(),
             removed: running.removed.clone(),
+            handing_over: running.handing_over.clone(),
+            last_tracks: Vec::new(),
             pool_down: pool_down.clone(),
             masks: masks_tx,
             tally: Tally::default(),
@@ -274,6 +279,14 @@ impl RunningStream {
         self.join()
     }
 
+    /// Ends the stream here because another instance continues it: like `remove`, but its
+    /// tracks do not end; the outcome carries them (`Summary::live_tracks`).
+    pub fn hand_over(self) -> Outcome {
+        self.handing_over.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
     /// Waits for the stream to end (its source's end, or a stop already asked) and releases
     /// its place in the pool.
     pub fn join(mut self) -> Outcome {
@@ -314,6 +327,7 @@ impl RunningStream {
                 interrupted: self.stop.load(Ordering::Relaxed),
                 line_totals: tally.line_totals,
                 latency_ms: tally.latency_ms,
+                live_tracks: tally.live_tracks,
             },
             error: self.errors.take(),
         }

@@ -28,6 +28,8 @@ pub(super) struct Tally {
     pub tracks: u64,
     pub latency_ms: Vec<f32>,
     pub line_totals: Vec<crate::analytics::LineTotal>,
+    /// The tracks alive at the end, when the stream was handed over (not ended).
+    pub live_tracks: Vec<Track>,
 }
 
 pub(super) struct TrackStage {
@@ -42,6 +44,11 @@ pub(super) struct TrackStage {
     pub source: Arc<Health>,
     /// Set when the camera is being removed: its tracks end with reason `removed`.
     pub removed: Arc<AtomicBool>,
+    /// Set when the camera is handed over to another instance: its tracks do not end here,
+    /// they go on there (`Tally::live_tracks`).
+    pub handing_over: Arc<AtomicBool>,
+    /// The tracks of the latest frame.
+    pub last_tracks: Vec<Track>,
     /// Set when the detector workers are gone: no frame will come.
     pub pool_down: Arc<AtomicBool>,
     /// Where the tracked boxes go back to capture, to mask them out of the camera-motion
@@ -87,6 +94,7 @@ impl TrackStage {
                 let camera = item.frame.meta.camera;
                 let started = Instant::now();
                 let (tracks, detections, unchanged) = self.track(item.detections, &item.frame.meta);
+                self.last_tracks.clone_from(&tracks);
                 if let Some(masks) = &self.masks {
                     let _ = masks.try_send(tracks.iter().map(|t| t.bbox).collect());
                 }
@@ -110,6 +118,15 @@ impl TrackStage {
         if !pending.is_empty() {
             // Only possible when a worker failed mid-stream: its error is already recorded.
             tracing::debug!(left = pending.len(), "frames left unordered at shutdown");
+        }
+        self.tally.tracks = self.tracker.confirmed_count();
+        if self.handing_over.load(Ordering::Relaxed) {
+            // What the lag holds is written; the tracks themselves go on at the next owner.
+            let held = self.core.flush();
+            self.emit(held);
+            self.tally.live_tracks = std::mem::take(&mut self.last_tracks);
+            self.tally.line_totals = self.core.totals();
+            return;
         }
         // End of stream, a stop or a removal: what the lag still holds is written, not lost.
         let last_pts_ms = self.last_received.map_or(0.0, |(pts_ms, _)| pts_ms);

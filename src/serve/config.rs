@@ -416,6 +416,7 @@ impl CameraConfig {
             },
             max_frames: None,
             first_track_id: 1,
+            continued_tracks: Vec::new(),
         }
     }
 }

@@ -23,7 +23,7 @@ use super::http::{ApiError, Applied, CameraView, Cameras, EventQuery};
 use super::retention::{Retention, Watched};
 use super::state::ApiState;
 use crate::assemble::{class_ids, CameraHandles, Services};
-use crate::cluster::{Registry, Takeover};
+use crate::cluster::{unix_now, HandedTrack, Handover, Registry, Takeover};
 use crate::error::Result;
 use crate::metrics::SourceState;
 use crate::pipeline::{Control, Pool, PoolGauge, RunningStream};
@@ -54,6 +54,18 @@ pub enum Command {
     },
     /// Cluster mode: stop this camera (it was deleted, moved, or the lease lapsed).
     Disown { name: String },
+    /// Cluster mode: a planned move: stop the camera without ending its tracks, and say what
+    /// the next owner continues.
+    HandOver {
+        name: String,
+        reply: Sender<Option<Handover>>,
+    },
+    /// `POST /api/cameras/NAME/move?to=INSTANCE`.
+    Move {
+        name: String,
+        to: String,
+        reply: Sender<std::result::Result<(), ApiError>>,
+    },
 }
 
 /// Cluster mode: where the site's cameras live, and what `/api/cluster` shows.
@@ -288,6 +300,7 @@ impl Supervisor {
             let mut spec = config.spec(&self.config.http);
             if let (Some(t), Some(link)) = (takeover, &self.cluster) {
                 spec.first_track_id = t.first_id;
+                spec.continued_tracks.clone_from(&t.continued);
                 spec.outputs.journal = Some(Stamp {
                     instance: link.instance.clone(),
                     fence: t.fence,
@@ -418,7 +431,60 @@ impl Supervisor {
                 self.remove(&name);
                 self.publish();
             }
+            Command::HandOver { name, reply } => {
+                let _ = reply.send(self.hand_over(&name));
+            }
+            Command::Move { name, to, reply } => {
+                let _ = reply.send(self.move_to(&name, &to));
+            }
         }
+    }
+
+    /// Cluster mode, a planned move: the camera stops here with its tracks alive.
+    fn hand_over(&mut self, name: &str) -> Option<Handover> {
+        let camera = self.cameras.remove(name)?;
+        let outcome = camera.running?.hand_over();
+        self.publish();
+        let tracks = outcome
+            .summary
+            .live_tracks
+            .iter()
+            .map(|t| HandedTrack {
+                id: t.id,
+                class_id: t.class_id,
+                score: t.score,
+                bbox: [t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2],
+            })
+            .collect();
+        tracing::info!(camera = name, "cluster: camera handed over");
+        Some(Handover {
+            next_id: outcome.summary.tracks + 1,
+            tracks,
+            at: unix_now(),
+        })
+    }
+
+    /// `POST /api/cameras/NAME/move?to=INSTANCE`: written for the owner and the taker to act on.
+    fn move_to(&mut self, name: &str, to: &str) -> std::result::Result<(), ApiError> {
+        let Some(link) = &self.cluster else {
+            return Err(ApiError::BadRequest(
+                "not in cluster mode: a camera has nowhere to move".into(),
+            ));
+        };
+        let site = link.view.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if site["cameras"].get(name).is_none() {
+            return Err(ApiError::NotFound(format!(
+                "no camera named {name:?} in the site"
+            )));
+        }
+        if site["instances"].get(to).is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "to = {to:?}: no running instance of that name in the site"
+            )));
+        }
+        link.registry
+            .put_move(name, to)
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
     /// Cluster mode: run a camera the coordinator took (or whose section changed).
@@ -633,6 +699,11 @@ impl Cameras for SupervisorHandle {
 
     fn pool(&self) -> serde_json::Value {
         serde_json::to_value(self.stats.read()).unwrap_or_default()
+    }
+
+    fn move_camera(&self, name: &str, to: &str) -> std::result::Result<(), ApiError> {
+        let (name, to) = (name.to_string(), to.to_string());
+        self.ask(|reply| Command::Move { name, to, reply })
     }
 
     fn cluster(&self) -> Option<serde_json::Value> {

@@ -317,6 +317,8 @@ pub struct Tracker {
     tracks: Vec<LiveTrack>,
     next_id: u64,
     last_time_s: Option<f64>,
+    /// Tracks handed over by the camera's previous owner, taken in at the first frame.
+    adopted: Vec<Track>,
 }
 
 impl Tracker {
@@ -330,6 +332,31 @@ impl Tracker {
             tracks: Vec::new(),
             next_id: 1,
             last_time_s: None,
+            adopted: Vec::new(),
+        }
+    }
+
+    /// Continues tracks another tracker of this camera was following (a planned hand-over
+    /// between instances): they are taken in, confirmed with their ids, at the first frame, so
+    /// that the detections there match them as if the camera had never moved.
+    pub fn continue_tracks(&mut self, tracks: Vec<Track>) {
+        self.adopted = tracks;
+    }
+
+    /// The handed-over tracks, as confirmed tracks last seen at `time_s`.
+    fn take_in_adopted(&mut self, time_s: f64) {
+        for t in std::mem::take(&mut self.adopted) {
+            let det = Detection {
+                bbox: t.bbox,
+                score: t.score,
+                class_id: t.class_id,
+            };
+            self.spawn(&det, time_s, false);
+            if let Some(live) = self.tracks.last_mut() {
+                live.id = Some(t.id);
+                live.phase = Phase::Tracked;
+            }
+            self.next_id = self.next_id.max(t.id + 1);
         }
     }
 
@@ -394,6 +421,9 @@ impl Tracker {
         camera: &Affine,
     ) -> Vec<Track> {
         let first_frame = self.last_time_s.is_none();
+        if first_frame {
+            self.take_in_adopted(time_s);
+        }
         let dt = self
             .last_time_s
             .map_or(0.0, |last| (time_s - last).max(0.0));

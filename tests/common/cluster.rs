@@ -111,9 +111,17 @@ pub fn nats(dir: &Path, n: usize) -> Nats {
         std::fs::write(
             &conf,
             format!(
-                "server_name: n{i}\nlisten: 127.0.0.1:{client}\njetstream {{ store_dir: \"{}\" }}\ncluster {{ name: vigil, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
+                "server_name: n{i}\nlisten: 127.0.0.1:{client}\njetstream {{ store_dir: \"{}\" }}\n{}",
                 dir.join(format!("js{i}")).display(),
-                routes.join(", ")
+                // One node alone is no cluster: with a cluster block it would wait for peers.
+                if n > 1 {
+                    format!(
+                        "cluster {{ name: vigil, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
+                        routes.join(", ")
+                    )
+                } else {
+                    String::new()
+                }
             ),
         )
         .unwrap();

@@ -9,7 +9,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -38,6 +38,32 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/api/events", get(events))
         .route("/api/stats", get(stats))
         .route("/api/cluster", get(cluster))
+        .route("/api/cameras/{name}/move", post(move_camera))
+}
+
+#[derive(serde::Deserialize)]
+struct MoveQuery {
+    to: String,
+}
+
+/// `POST /api/cameras/NAME/move?to=INSTANCE`: a planned move (cluster mode); 202, the move
+/// happens at the owner's next rounds.
+async fn move_camera(
+    State(app): State<Arc<App>>,
+    name: Result<Path<String>, PathRejection>,
+    query: Result<Query<MoveQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let name = camera_name(name)?;
+    let Query(MoveQuery { to }) =
+        query.map_err(|_| ApiError::BadRequest("give the instance to move to: ?to=NAME".into()))?;
+    let cameras = app.state.cameras.clone();
+    let (n, t) = (name.clone(), to.clone());
+    blocking(move || cameras.move_camera(&n, &t)).await??;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"camera": name, "to": to})),
+    )
+        .into_response())
 }
 
 /// `GET /api/cluster`: the site's instances and who owns which camera (cluster mode only).

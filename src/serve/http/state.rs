@@ -48,6 +48,12 @@ pub trait Cameras: Send + Sync + 'static {
     fn events(&self, query: &EventQuery) -> Vec<serde_json::Value>;
     /// The shared detector pool's figures for `/api/stats` (queue depth, runs, busy share, …).
     fn pool(&self) -> serde_json::Value;
+    /// Cluster mode: asks for camera `name` to move to instance `to` (a planned move).
+    fn move_camera(&self, _name: &str, _to: &str) -> Result<(), ApiError> {
+        Err(ApiError::BadRequest(
+            "not in cluster mode: a camera has nowhere to move".into(),
+        ))
+    }
     /// The site's instances and camera owners for `/api/cluster`; `None` outside cluster mode.
     fn cluster(&self) -> Option<serde_json::Value> {
         None
