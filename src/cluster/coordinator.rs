@@ -9,61 +9,40 @@
 //! refuses to publish (`FenceGuard`), so no two owners speak for a camera with the newest fence.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use serde_json::{json, Value};
 
-use super::registry::{unix_now, HandedTrack, Instance, Registry, Site};
+use super::registry::{unix_now, HandedTrack, Handover, Instance, Registry, Site};
 use super::ClusterConfig;
 use crate::comms::jetstream::EventStore;
+use crate::comms::jetstream::{safety_margin_ms, FenceGuard};
 use crate::error::{Error, Result};
-use crate::serve::Command;
 
 /// A camera that moved is not moved again for this long: nothing flaps.
 const MOVE_QUIET_S: f64 = 600.0;
 /// Tracks handed over longer ago than this are not continued (ids still are).
 const HANDOVER_FRESH_S: f64 = 10.0;
 
-/// Whether this instance may still speak for its cameras: until its last renewal plus two
-/// thirds of the lease (the lease itself lapses at etcd a third later at the earliest). Between
-/// then and the whole lease a renewal may still come (an etcd leader election takes a second
-/// or two): what waits to be said waits; past the whole lease it is dropped.
-#[derive(Clone, Default)]
-pub struct FenceGuard {
-    /// Unix ms of the last renewal (0: given up).
-    renewed_ms: Arc<AtomicU64>,
-    lease_ms: Arc<AtomicU64>,
-}
-
-impl FenceGuard {
-    fn now_ms() -> u64 {
-        (unix_now() * 1000.0) as u64
-    }
-
-    /// Speaking for the cameras is safe now.
-    pub fn holds(&self) -> bool {
-        let lease = self.lease_ms.load(Ordering::Relaxed);
-        Self::now_ms() <= self.renewed_ms.load(Ordering::Relaxed) + lease * 2 / 3
-    }
-
-    /// The lease may have lapsed: nothing said from now on may be sent.
-    pub fn gone(&self) -> bool {
-        let lease = self.lease_ms.load(Ordering::Relaxed);
-        Self::now_ms() > self.renewed_ms.load(Ordering::Relaxed) + lease
-    }
-
-    fn renewed(&self, lease_s: f64) {
-        self.lease_ms
-            .store((lease_s * 1000.0) as u64, Ordering::Relaxed);
-        self.renewed_ms.store(Self::now_ms(), Ordering::Relaxed);
-    }
-
-    fn lapse(&self) {
-        self.renewed_ms.store(0, Ordering::Relaxed);
-    }
+/// What the coordinator asks of its instance's supervisor.
+pub enum Order {
+    /// Run this camera of the site: its owner key is this instance's now.
+    Own {
+        name: String,
+        section: Value,
+        takeover: Takeover,
+    },
+    /// Stop this camera: deleted, handed on, or the lease lapsed.
+    Disown { name: String },
+    /// A planned move: stop the camera without ending its tracks and say what the next owner
+    /// continues.
+    HandOver {
+        name: String,
+        reply: Sender<Option<Handover>>,
+    },
 }
 
 /// What a new owner takes over with a camera.
@@ -85,7 +64,7 @@ pub struct Coordinator {
     /// When the lease was last renewed.
     renewed: Instant,
     guard: FenceGuard,
-    commands: Sender<Command>,
+    commands: Sender<Order>,
     events: Option<Arc<EventStore>>,
     /// The cameras this instance runs, with their fence and section.
     owned: BTreeMap<String, (i64, Value)>,
@@ -100,7 +79,7 @@ impl Coordinator {
         registry: Arc<Registry>,
         config: ClusterConfig,
         seeds: &[(String, Value)],
-        (commands, events, guard): (Sender<Command>, Option<Arc<EventStore>>, FenceGuard),
+        (commands, events, guard): (Sender<Order>, Option<Arc<EventStore>>, FenceGuard),
     ) -> Result<Self> {
         let lease = registry.grant(config.lease_s.ceil() as i64)?;
         let me = Instance {
@@ -154,9 +133,11 @@ impl Coordinator {
 
     /// One round: renew, then reconcile with the site.
     fn round(&mut self) {
-        // A lease not renewed within two thirds of its time may lapse before the next renewal:
-        // stop speaking for the cameras first (a process frozen past it, SIGSTOP, ends here).
-        if self.renewed.elapsed().as_secs_f64() > self.config.lease_s * 2.0 / 3.0 {
+        // A lease not renewed by its safety margin may lapse before the next renewal: stop
+        // speaking for the cameras first (a process frozen past it, SIGSTOP, ends here).
+        let lease_ms = (self.config.lease_s * 1000.0) as u64;
+        let margin_s = safety_margin_ms(lease_ms) as f64 / 1000.0;
+        if self.renewed.elapsed().as_secs_f64() > self.config.lease_s - margin_s {
             self.guard.lapse();
             self.disown_all("the lease was not renewed in time");
         }
@@ -209,7 +190,7 @@ impl Coordinator {
             "cluster: {why}: stopping this instance's cameras"
         );
         for name in std::mem::take(&mut self.owned).into_keys() {
-            let _ = self.commands.send(Command::Disown { name });
+            let _ = self.commands.send(Order::Disown { name });
         }
     }
 
@@ -235,7 +216,7 @@ impl Coordinator {
                         let _ = self.registry.release(&name, fence);
                     }
                     self.owned.remove(&name);
-                    let _ = self.commands.send(Command::Disown { name });
+                    let _ = self.commands.send(Order::Disown { name });
                 }
             }
         }
@@ -252,6 +233,19 @@ impl Coordinator {
             .collect();
         for name in leaving {
             self.hand_over(&name);
+        }
+        // Cameras still ours at etcd that this instance stopped (a renewal came late, but the
+        // lease held, so nobody else can have taken them): they go on, same fence.
+        let forgotten: Vec<(String, i64)> = site
+            .owners
+            .iter()
+            .filter(|(n, o)| o.instance == me && !self.owned.contains_key(*n))
+            .filter(|(n, _)| site.cameras.contains_key(*n) && !site.moves.contains_key(*n))
+            .map(|(n, o)| (n.clone(), o.fence))
+            .collect();
+        for (name, fence) in forgotten {
+            tracing::info!(camera = %name, fence, "cluster: the lease held: camera resumed");
+            self.own(&name, site.cameras[&name].clone(), fence);
         }
         let instances = site.instances.len().max(1);
         let fair = site
@@ -306,7 +300,7 @@ impl Coordinator {
             return;
         };
         let (reply, answer) = crossbeam_channel::bounded(1);
-        let _ = self.commands.send(Command::HandOver {
+        let _ = self.commands.send(Order::HandOver {
             name: name.to_string(),
             reply,
         });
@@ -366,7 +360,7 @@ impl Coordinator {
         }
         self.owned
             .insert(name.to_string(), (fence, section.clone()));
-        let _ = self.commands.send(Command::Own {
+        let _ = self.commands.send(Order::Own {
             name: name.to_string(),
             section,
             takeover,
@@ -395,7 +389,7 @@ impl Coordinator {
             return;
         };
         let (fence, _) = self.owned.remove(&name).unwrap_or_default();
-        let _ = self.commands.send(Command::Disown { name: name.clone() });
+        let _ = self.commands.send(Order::Disown { name: name.clone() });
         let _ = self.registry.put_moved(&name);
         if let Err(e) = self.registry.release(&name, fence) {
             tracing::warn!("cluster: {e}");

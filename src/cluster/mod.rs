@@ -9,7 +9,8 @@ mod registry;
 
 use serde::Deserialize;
 
-pub use coordinator::{spawn, Coordinator, FenceGuard, Takeover};
+pub use crate::comms::jetstream::{FenceGuard, NatsConfig};
+pub use coordinator::{spawn, Coordinator, Order, Takeover};
 pub use registry::{unix_now, HandedTrack, Handover, Registry};
 
 /// `[cluster]`.
@@ -84,42 +85,6 @@ impl ClusterConfig {
                 "cluster.wait_s = {}: must be from 0 to 3600",
                 self.wait_s
             ));
-        }
-        Ok(())
-    }
-}
-
-/// `[nats]`: the durable event log.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatsConfig {
-    pub servers: Vec<String>,
-    /// Replicas of the `VIGIL_EVENTS` stream (at most the servers given).
-    #[serde(default = "default_replicas")]
-    pub replicas: usize,
-    /// Events that may wait for the log; more are dropped and counted, never blocking a camera.
-    #[serde(default = "default_buffer")]
-    pub buffer: usize,
-}
-
-fn default_replicas() -> usize {
-    3
-}
-
-fn default_buffer() -> usize {
-    10_000
-}
-
-impl NatsConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.servers.is_empty() || self.servers.iter().any(|u| !u.starts_with("nats://")) {
-            return Err("nats.servers: one or more nats:// URLs".into());
-        }
-        if self.replicas == 0 || self.replicas > 5 {
-            return Err(format!("nats.replicas = {}: from 1 to 5", self.replicas));
-        }
-        if self.buffer == 0 {
-            return Err("nats.buffer = 0: must be at least 1".into());
         }
         Ok(())
     }

@@ -10,13 +10,97 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::cluster::{FenceGuard, NatsConfig};
 use crate::error::{Error, Result};
 
 const STREAM: &str = "VIGIL_EVENTS";
+
+/// `[nats]`: the durable event log.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    pub servers: Vec<String>,
+    /// Replicas of the `VIGIL_EVENTS` stream (at most the servers given).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// Events that may wait for the log; more are dropped and counted, never blocking a camera.
+    #[serde(default = "default_buffer")]
+    pub buffer: usize,
+}
+
+fn default_replicas() -> usize {
+    3
+}
+
+fn default_buffer() -> usize {
+    10_000
+}
+
+impl NatsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.servers.is_empty() || self.servers.iter().any(|u| !u.starts_with("nats://")) {
+            return Err("nats.servers: one or more nats:// URLs".into());
+        }
+        if self.replicas == 0 || self.replicas > 5 {
+            return Err(format!("nats.replicas = {}: from 1 to 5", self.replicas));
+        }
+        if self.buffer == 0 {
+            return Err("nats.buffer = 0: must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// How long before its lease could lapse an instance stops speaking for its cameras: a sixth of
+/// the lease, at least half a second (a renewal's round trip and the clocks' drift are far less).
+pub fn safety_margin_ms(lease_ms: u64) -> u64 {
+    (lease_ms / 6).max(500)
+}
+
+/// Whether this instance may still speak for its cameras: until its last renewal plus the lease
+/// less a safety margin (etcd counts the lease from when it received the renewal, which was
+/// before this instance heard back). Between then and the whole lease a renewal may still come
+/// (an etcd leader election takes a second or two): what waits to be said waits; past the whole
+/// lease it is dropped.
+#[derive(Clone, Default)]
+pub struct FenceGuard {
+    /// Unix ms of the last renewal (0: given up).
+    renewed_ms: Arc<AtomicU64>,
+    lease_ms: Arc<AtomicU64>,
+}
+
+impl FenceGuard {
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// Speaking for the cameras is safe now.
+    pub fn holds(&self) -> bool {
+        let lease = self.lease_ms.load(Ordering::Relaxed);
+        Self::now_ms() + safety_margin_ms(lease) <= self.renewed_ms.load(Ordering::Relaxed) + lease
+    }
+
+    /// The lease may have lapsed: nothing said from now on may be sent.
+    pub fn gone(&self) -> bool {
+        let lease = self.lease_ms.load(Ordering::Relaxed);
+        Self::now_ms() > self.renewed_ms.load(Ordering::Relaxed) + lease
+    }
+
+    pub fn renewed(&self, lease_s: f64) {
+        self.lease_ms
+            .store((lease_s * 1000.0) as u64, Ordering::Relaxed);
+        self.renewed_ms.store(Self::now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn lapse(&self) {
+        self.renewed_ms.store(0, Ordering::Relaxed);
+    }
+}
 /// How long one publish waits for its acknowledgement before it is tried again.
 const ACK_WAIT: Duration = Duration::from_secs(5);
 

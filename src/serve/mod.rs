@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::assemble::{class_ids, Detectors, Services};
-use crate::cluster::{self, ClusterConfig, Coordinator, FenceGuard, Registry};
+use crate::cluster::{self, ClusterConfig, Coordinator, FenceGuard, Order, Registry};
 use crate::comms::jetstream::EventStore;
 use crate::config::DetectorConfig;
 use crate::detect::Labels;
@@ -45,6 +45,8 @@ const TICK: Duration = Duration::from_millis(200);
 /// (only cameras reading files end). Returns the exit code.
 pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Result<i32> {
     let (commands, inbox) = crossbeam_channel::unbounded();
+    // The cluster's coordinator orders on a channel of its own (cluster mode only).
+    let (orders_tx, orders) = crossbeam_channel::unbounded::<Order>();
     signals::listen(commands.clone(), control.clone())?;
     let metrics = Metrics::new()?;
     let settings = pool_settings(&config);
@@ -89,7 +91,7 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
                 registry.clone(),
                 c,
                 &seeds,
-                (commands.clone(), journal, guard),
+                (orders_tx.clone(), journal, guard),
             );
             let coordinator = match coordinator {
                 Ok(c) => c,
@@ -131,9 +133,23 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
         listen = %server.local_addr(),
         "serving: /, /healthz, /metrics, /cameras/NAME/mjpeg, /api/cameras, /api/events, /api/stats"
     );
+    drop(orders_tx);
+    // Without a coordinator nobody orders: a channel that never delivers, not one that says
+    // "disconnected" at every turn of the loop.
+    let orders = if coordinator.is_some() {
+        orders
+    } else {
+        crossbeam_channel::never()
+    };
     while !control.stop.load(Ordering::Relaxed) && !supervisor.all_ended() {
-        if let Ok(command) = inbox.recv_timeout(TICK) {
-            supervisor.obey(command);
+        crossbeam_channel::select! {
+            recv(inbox) -> command => if let Ok(command) = command {
+                supervisor.obey(command);
+            },
+            recv(orders) -> order => if let Ok(order) = order {
+                supervisor.obey_order(order);
+            },
+            default(TICK) => {}
         }
     }
     drop(inbox); // API calls still waiting are answered "stopping"

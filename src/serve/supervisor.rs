@@ -23,7 +23,7 @@ use super::http::{ApiError, Applied, CameraView, Cameras, EventQuery};
 use super::retention::{Retention, Watched};
 use super::state::ApiState;
 use crate::assemble::{class_ids, CameraHandles, Services};
-use crate::cluster::{unix_now, HandedTrack, Handover, Registry, Takeover};
+use crate::cluster::{unix_now, HandedTrack, Handover, Order, Registry, Takeover};
 use crate::error::Result;
 use crate::metrics::SourceState;
 use crate::pipeline::{Control, Pool, PoolGauge, RunningStream};
@@ -46,20 +46,6 @@ pub enum Command {
     },
     /// SIGHUP: read the config file again.
     Reload,
-    /// Cluster mode: run this camera of the site (its owner key is this instance's now).
-    Own {
-        name: String,
-        section: serde_json::Value,
-        takeover: Takeover,
-    },
-    /// Cluster mode: stop this camera (it was deleted, moved, or the lease lapsed).
-    Disown { name: String },
-    /// Cluster mode: a planned move: stop the camera without ending its tracks, and say what
-    /// the next owner continues.
-    HandOver {
-        name: String,
-        reply: Sender<Option<Handover>>,
-    },
     /// `POST /api/cameras/NAME/move?to=INSTANCE`.
     Move {
         name: String,
@@ -422,20 +408,26 @@ impl Supervisor {
                 tracing::warn!("SIGHUP: in cluster mode the site's cameras live in etcd: change them through the API")
             }
             Command::Reload => self.reload(),
-            Command::Own {
+            Command::Move { name, to, reply } => {
+                let _ = reply.send(self.move_to(&name, &to));
+            }
+        }
+    }
+
+    /// Does what the cluster's coordinator orders.
+    pub fn obey_order(&mut self, order: Order) {
+        match order {
+            Order::Own {
                 name,
                 section,
                 takeover,
             } => self.own(&name, &section, &takeover),
-            Command::Disown { name } => {
+            Order::Disown { name } => {
                 self.remove(&name);
                 self.publish();
             }
-            Command::HandOver { name, reply } => {
+            Order::HandOver { name, reply } => {
                 let _ = reply.send(self.hand_over(&name));
-            }
-            Command::Move { name, to, reply } => {
-                let _ = reply.send(self.move_to(&name, &to));
             }
         }
     }
