@@ -416,6 +416,23 @@ fn a_frozen_owner_stops_in_time_and_the_engines_leaders_can_die() {
         "owners changed while the leaders died"
     );
     eprintln!("etcd leader m{leader} and JetStream leader n{js_leader} killed: all {CAMERAS} owners and fences kept");
+    // An instance whose renewal came late while etcd elected a leader pauses its cameras and
+    // resumes them (same owner, same fence): every camera streams again.
+    let paused: Vec<&str> = ports
+        .iter()
+        .filter(|(n, _)| {
+            std::fs::read_to_string(dir.join(format!("{n}.log")))
+                .unwrap_or_default()
+                .contains("stopping this instance's cameras")
+        })
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(15), || owners(&ports).len() == CAMERAS),
+        "not every camera streams again: {:?}",
+        owners(&ports)
+    );
+    eprintln!("instances that paused their cameras during the leaders' deaths: {paused:?}");
 
     // An owner frozen for 2 × lease_s: its cameras move; on waking it stops them at once.
     let frozen: BTreeSet<String> = fences(port_alive)
