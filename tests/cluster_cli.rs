@@ -558,7 +558,9 @@ fn recorded_ids(dir: &std::path::Path) -> Vec<Vec<u64>> {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "jsonl"));
-    files.sort();
+    // In the order they were written: a camera that came back starts a new file, whose name
+    // ("tracks-DAY-1") sorts before the first one's ("tracks-DAY").
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.created()).ok());
     files
         .iter()
         .flat_map(|p| {
@@ -679,6 +681,31 @@ fn a_planned_move_keeps_the_live_tracks() {
     eprintln!("planned move {from} → {to} in {move_s:.1} s: {kept} of the {} live track ids kept ({live:?} → {first:?})", live.len());
     assert!(!live.is_empty());
     assert!(kept * 10 >= live.len() * 8, "kept {kept} of {}", live.len());
+    // SIGTERM drains the new owner: the camera goes back as in a planned move, its ids kept.
+    let to_index = ports.iter().position(|(n, _)| *n == to).unwrap();
+    let drained_at = Instant::now();
+    signal(&instances[to_index].0, "-TERM");
+    assert_eq!(instances[to_index].0.wait().unwrap().code(), Some(0));
+    // The tracks alive in its last frame, written before it handed the camera over.
+    let at_drain = recorded_ids(&dir.join(format!("rec-{to}/cam1")));
+    let live: BTreeSet<u64> = at_drain.last().unwrap().iter().copied().collect();
+    assert!(wait_for(PATIENCE, || streaming(from_port).contains("cam1")));
+    let drain_s = drained_at.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(3));
+    let back = recorded_ids(&dir.join(format!("rec-{from}/cam1")));
+    let resumed: BTreeSet<u64> = back[before.len()..]
+        .iter()
+        .take(10)
+        .flatten()
+        .copied()
+        .collect();
+    let kept_back = live.intersection(&resumed).count();
+    eprintln!("SIGTERM drained {to}: cam1 back at {from} {drain_s:.1} s later, {kept_back} of the {} live ids kept", live.len());
+    assert!(
+        kept_back * 10 >= live.len() * 8,
+        "kept {kept_back} of {} on the drain",
+        live.len()
+    );
     for b in &mut instances {
         signal(&b.0, "-TERM");
         let _ = b.0.wait();

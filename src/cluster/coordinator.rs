@@ -121,14 +121,57 @@ impl Coordinator {
         Duration::from_secs_f64(self.config.lease_s / 3.0)
     }
 
-    /// Runs rounds until `stop`; then gives the lease up, so the others take the cameras at once.
+    /// Runs rounds until `stop`; then drains this instance (each camera handed over to a peer
+    /// with room) and gives the lease up, so the others take what is left at once.
     pub fn run(mut self, stop: &AtomicBool) {
         while !stop.load(Ordering::Relaxed) {
             let started = Instant::now();
             self.round();
             std::thread::sleep(self.interval().saturating_sub(started.elapsed()));
         }
+        self.drain();
         self.registry.revoke(self.lease);
+    }
+
+    /// A planned move of every camera to the peer with the fewest cameras and room for one more;
+    /// a camera no peer has room for stops here as before (its tracks end).
+    fn drain(&mut self) {
+        if self.owned.is_empty() || !self.guard.holds() {
+            return;
+        }
+        let Ok(site) = self.registry.site() else {
+            return;
+        };
+        let me = self.config.instance.clone();
+        let mut load: BTreeMap<String, (usize, usize)> = site
+            .instances
+            .iter()
+            .filter(|(name, _)| **name != me)
+            .map(|(name, i)| {
+                let n = site.owners.values().filter(|o| o.instance == *name).count();
+                (name.clone(), (n, i.capacity))
+            })
+            .collect();
+        let cameras: Vec<String> = self.owned.keys().cloned().collect();
+        for name in cameras {
+            let target = load
+                .iter()
+                .filter(|(_, (n, cap))| n < cap)
+                .min_by_key(|(peer, (n, _))| (*n, (*peer).clone()))
+                .map(|(peer, _)| peer.clone());
+            let Some(to) = target else {
+                break;
+            };
+            if let Err(e) = self.registry.put_move(&name, &to) {
+                tracing::warn!(camera = %name, "cluster: drain: {e}");
+                break;
+            }
+            tracing::info!(camera = %name, to = %to, "cluster: draining: camera handed to a peer");
+            self.hand_over(&name);
+            if let Some(entry) = load.get_mut(&to) {
+                entry.0 += 1;
+            }
+        }
     }
 
     /// One round: renew, then reconcile with the site.

@@ -153,12 +153,19 @@ pub fn run(config: ServeConfig, config_path: &Path, control: Arc<Control>) -> Re
         }
     }
     drop(inbox); // API calls still waiting are answered "stopping"
-    let result = supervisor.shutdown();
-    // Only then the lease goes: the other instances take the cameras once they have stopped here.
+                 // Cluster mode: the coordinator drains this instance first, each camera handed over to a
+                 // peer with room as in a planned move (its tracks go on there); its orders are obeyed
+                 // until it is done and has given the lease up.
     cluster_stop.store(true, Ordering::Relaxed);
     if let Some(thread) = coordinator {
+        while !thread.is_finished() {
+            if let Ok(order) = orders.recv_timeout(TICK) {
+                supervisor.obey_order(order);
+            }
+        }
         let _ = thread.join();
     }
+    let result = supervisor.shutdown();
     if let Some(mqtt) = &mqtt {
         mqtt.shutdown(MQTT_FLUSH);
     }
