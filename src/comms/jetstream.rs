@@ -101,6 +101,8 @@ impl FenceGuard {
         self.renewed_ms.store(0, Ordering::Relaxed);
     }
 }
+/// How long the stream may take to be ready at start (a JetStream cluster electing its leader).
+const STREAM_READY: Duration = Duration::from_secs(15);
 /// How long one publish waits for its acknowledgement before it is tried again.
 const ACK_WAIT: Duration = Duration::from_secs(5);
 
@@ -158,17 +160,31 @@ impl EventStore {
                 .await
                 .map_err(|e| Error::input(format!("nats.servers {:?}: {e}", config.servers)))?;
             let context = jetstream::new(client);
-            let stream = context
-                .get_or_create_stream(stream::Config {
-                    name: STREAM.into(),
-                    subjects: vec!["vigil.>".into()],
-                    num_replicas: replicas,
-                    allow_direct: true,
-                    duplicate_window: Duration::from_secs(120),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| Error::input(format!("nats: stream {STREAM}: {e}")))?;
+            // A JetStream cluster that is still forming has no peers to place the stream on
+            // for a moment: asked again until STREAM_READY has passed.
+            let deadline = tokio::time::Instant::now() + STREAM_READY;
+            let stream = loop {
+                let created = context
+                    .get_or_create_stream(stream::Config {
+                        name: STREAM.into(),
+                        subjects: vec!["vigil.>".into()],
+                        num_replicas: replicas,
+                        allow_direct: true,
+                        duplicate_window: Duration::from_secs(120),
+                        ..Default::default()
+                    })
+                    .await;
+                match created {
+                    Ok(stream) => break stream,
+                    Err(e) if tokio::time::Instant::now() >= deadline => {
+                        return Err(Error::input(format!("nats: stream {STREAM}: {e}")))
+                    }
+                    Err(e) => {
+                        tracing::debug!("nats: stream {STREAM} not ready yet: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            };
             Ok::<_, Error>((context, stream))
         })?;
         let (queue, mut inbox) = mpsc::channel::<Outgoing>(config.buffer);
