@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    free_port, mosquitto, mqtt_subscriber, rtsp_server, scratch, serve_daemon, signal, vtest,
-    wait_for,
+    free_port, mosquitto, mqtt_subscriber, recorded, rtsp_server, scratch, serve_daemon, signal,
+    vtest, wait_for,
 };
 
 /// Far longer than any step takes, however loaded the machine.
@@ -133,26 +133,6 @@ impl Watch {
         self.thread.take().unwrap().join().unwrap();
         self.read()
     }
-}
-
-/// The JSON Lines a camera recorded, every file in order.
-fn recorded(dir: &Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "jsonl"));
-    files.sort();
-    files
-        .iter()
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .filter_map(|l| serde_json::from_str(&l).ok())
-        .collect()
 }
 
 /// Track ids in the frames of a recording.

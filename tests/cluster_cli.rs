@@ -555,23 +555,8 @@ fn a_fourth_instance_takes_cameras_one_at_a_time() {
 
 /// Track ids in the frames of a camera's JSON Lines recording, frame by frame.
 fn recorded_ids(dir: &std::path::Path) -> Vec<Vec<u64>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "jsonl"));
-    // In the order they were written: a camera that came back starts a new file, whose name
-    // ("tracks-DAY-1") sorts before the first one's ("tracks-DAY").
-    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.created()).ok());
-    files
-        .iter()
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+    common::recorded(dir)
+        .into_iter()
         .filter(|r| r.get("frame").is_some())
         .map(|r| {
             r["tracks"]

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    ffprobe_frames, free_port, http_get, http_get_within, mosquitto, mqtt_subscriber, rtsp_server,
-    scratch, serve_daemon, signal, stderr, vigil, vtest, wait_for, Background,
+    ffprobe_frames, free_port, http_get, http_get_within, mosquitto, mqtt_subscriber, recorded,
+    rtsp_server, scratch, serve_daemon, signal, stderr, vigil, vtest, wait_for, Background,
 };
 
 /// Far longer than any step of these tests takes, however loaded the machine: a test fails on
@@ -57,25 +57,6 @@ fn metric(text: &str, name: &str, camera: &str) -> Option<f64> {
 
 fn metrics_text(port: u16) -> String {
     String::from_utf8(http_get(port, "/metrics").2).unwrap()
-}
-
-/// Every JSON Lines record a camera has recorded so far.
-fn recorded(dir: &Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect::<Vec<serde_json::Value>>()
-        })
-        .collect()
 }
 
 /// The camera's finished or open video segments.

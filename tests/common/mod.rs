@@ -328,6 +328,27 @@ pub fn http_get_within(
     (status, head, body)
 }
 
+/// Every JSON Lines record a daemon's camera has recorded so far (DIR = `record.dir/NAME`), in
+/// the order the files were written: a camera that came back starts a new file, whose name
+/// ("tracks-DAY-1") sorts before the first one's ("tracks-DAY").
+pub fn recorded(dir: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.created()).ok());
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<serde_json::Value>>()
+        })
+        .collect()
+}
+
 /// `vigil serve` with this config text, written to DIR/serve.toml; its log in DIR/stderr.log.
 pub fn serve_daemon(dir: &Path, config: &str) -> Background {
     let path = dir.join("serve.toml");

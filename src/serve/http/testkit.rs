@@ -1,5 +1,6 @@
 //! What the endpoint tests share: a fake daemon (`FakeCameras`), a server on a free port, and a
 //! raw HTTP/1.1 client that shows exactly what went over the wire.
+#![cfg(test)] // test-only (declared under #[cfg(test)] in mod.rs): unwraps here are assertions
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,5 +1,6 @@
 //! The endpoints as a client sees them, over a real socket: status, headers and bodies, the
 //! token, the streams' timing and the server's stop. The API's own tests are in `api.rs`.
+#![cfg(test)] // test-only (declared under #[cfg(test)] in mod.rs): unwraps here are assertions
 
 use std::io::Read;
 use std::net::TcpStream;
