@@ -134,13 +134,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--max", type=int, default=6)
     ap.add_argument("--window", type=float, default=30)
+    ap.add_argument("--modes", default="plain,cluster", help="which runs: plain, cluster or both")
     ap.add_argument("--out", default=os.path.join(root, "out", "cluster_capacity.csv"))
     args = ap.parse_args()
     rtsp_port = free_port()
     server = rtsp(rtsp_port)
     rows = []
     try:
-        for mode in ["plain", "cluster"]:
+        for mode in args.modes.split(","):
             for n in range(1, args.max + 1):
                 work = tempfile.mkdtemp(prefix=f"vigil-cap-{mode}-{n}-")
                 procs, section = engines(work) if mode == "cluster" else ([], "")

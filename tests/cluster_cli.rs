@@ -83,7 +83,7 @@ impl Site {
                 .join(", ")
         };
         let mut text = format!(
-            "[cluster]\netcd = [{}]\nsite = \"lab\"\ninstance = \"{instance}\"\ncapacity = 3\nlease_s = 3\n{extra}\n[nats]\nservers = [{}]\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[record]\ndir = \"{}\"\n[source]\nmax_fps = 5\n",
+            "[cluster]\netcd = [{}]\nsite = \"lab\"\ninstance = \"{instance}\"\ncapacity = 3\nlease_s = 3\n{extra}\n[nats]\nservers = [{}]\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[record]\ndir = \"{}\"\n[source]\nmax_fps = 5\n{ANALYTICS}",
             list(&self.etcd),
             list(&self.nats),
             self.dir.join(format!("rec-{instance}")).display()
@@ -132,6 +132,25 @@ fn three_node_site(name: &str) -> (Site, Etcd, Nats, Background) {
     (site, etcd, nats, rtsp)
 }
 
+/// A counting line across vtest's street where people cross in its first seconds, and a zone over its left half, for every
+/// camera: the counts and visits a new owner must go on with.
+const ANALYTICS: &str = "[[analytics.lines]]\nname = \"middle\"\npoints = [[560, 0], [560, 576]]\n[[analytics.zones]]\nname = \"left\"\npoints = [[0, 0], [560, 0], [560, 576], [0, 576]]\n";
+
+/// Crossings of every line, both ways, in a recorded frame or a carried state's line totals.
+fn crossings(lines: &serde_json::Value) -> u64 {
+    let each =
+        |v: &serde_json::Value| v["in"].as_u64().unwrap_or(0) + v["out"].as_u64().unwrap_or(0);
+    match lines {
+        serde_json::Value::Object(by_line) => by_line.values().map(each).sum(),
+        serde_json::Value::Array(carried) => carried
+            .iter()
+            .flat_map(|l| l["totals"].as_array().cloned().unwrap_or_default())
+            .map(|c| each(&c))
+            .sum(),
+        _ => 0,
+    }
+}
+
 /// Which instance streams each camera, by instance port.
 fn owners(ports: &[(&str, u16)]) -> BTreeMap<String, Vec<String>> {
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -146,7 +165,7 @@ fn owners(ports: &[(&str, u16)]) -> BTreeMap<String, Vec<String>> {
 #[test]
 fn six_cameras_are_shared_by_three_instances_and_move_when_one_dies() {
     let _site = one_site();
-    let (site, _etcd, nats, _rtsp) = three_node_site("cluster_site");
+    let (site, etcd, nats, _rtsp) = three_node_site("cluster_site");
     let dir = site.dir.clone();
     let ports = [("a", free_port()), ("b", free_port()), ("c", free_port())];
     let started = Instant::now();
@@ -196,6 +215,61 @@ fn six_cameras_are_shared_by_three_instances_and_move_when_one_dies() {
     // kill -9 of an instance: its cameras stream elsewhere, with ids above every earlier one.
     let victim_cameras = streaming(ports[0].1);
     assert_eq!(victim_cameras.len(), 2);
+    // Each camera's state is in etcd, written at least once a second, with its counts.
+    let state = |c: &String| common::cluster::etcd_value(&etcd, &format!("/vigil/lab/state/{c}"));
+    let counted = || {
+        victim_cameras
+            .iter()
+            .filter_map(state)
+            .map(|s| crossings(&s["analytics"]["lines"]))
+            .sum::<u64>()
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || counted() > 0),
+        "no crossing counted at a"
+    );
+    // Sampled every 0.5 s for 2.5 s: a new state each second or so, never old.
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let mut written: BTreeSet<String> = BTreeSet::new();
+    let mut ages = Vec::new();
+    for _ in 0..6 {
+        for c in &victim_cameras {
+            let at = state(c).and_then(|s| s["at"].as_f64()).unwrap_or(0.0);
+            written.insert(format!("{c} {at}"));
+            ages.push(now() - at);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("state ages when sampled: {ages:.2?}");
+    assert!(written.len() >= 2 * 3, "too few writes: {written:?}");
+    assert!(ages.iter().all(|a| *a < 2.5), "a stale state: {ages:?}");
+    let carried: Vec<serde_json::Value> = victim_cameras
+        .iter()
+        .map(|c| state(c).expect("a camera's state in etcd"))
+        .collect();
+    let counted_before: Vec<u64> = carried
+        .iter()
+        .map(|s| crossings(&s["analytics"]["lines"]))
+        .collect();
+    // What b and c recorded of each camera so far (a camera may have been theirs before).
+    let recording = |i: &str, c: &str| common::recorded(&dir.join(format!("rec-{i}/{c}")));
+    let recorded_before: BTreeMap<(String, String), usize> = ["b", "c"]
+        .iter()
+        .flat_map(|i| {
+            victim_cameras
+                .iter()
+                .map(move |c| (i.to_string(), c.clone()))
+        })
+        .map(|(i, c)| {
+            let n = recording(&i, &c).len();
+            ((i, c), n)
+        })
+        .collect();
     let killed = Instant::now();
     signal(&instances[0].0, "-KILL");
     let _ = instances[0].0.wait();
@@ -243,7 +317,26 @@ fn six_cameras_are_shared_by_three_instances_and_move_when_one_dies() {
             "{camera}: a track started twice"
         );
         assert_eq!(started, ended, "{camera}: every start ends exactly once");
-        if victim_cameras.contains(&camera) {
+        if let Some(k) = victim_cameras.iter().position(|v| *v == camera) {
+            // The new owner's counts went on from the state written before the kill.
+            let heir: Vec<serde_json::Value> = ["b", "c"]
+                .into_iter()
+                .flat_map(|i| {
+                    let skip = recorded_before[&(i.to_string(), camera.clone())];
+                    recording(i, &camera).into_iter().skip(skip)
+                })
+                .collect();
+            let went_on_from = crossings(
+                &heir
+                    .iter()
+                    .find(|r| r.get("frame").is_some())
+                    .expect("the new owner's recording")["lines"],
+            );
+            eprintln!("{camera}: {} crossings in its state before the kill, the new owner's first frame shows {went_on_from}", counted_before[k]);
+            assert!(
+                went_on_from >= counted_before[k],
+                "{camera}: counts reset by the move"
+            );
             let by_a: Vec<u64> = events
                 .iter()
                 .filter(|e| e["instance"] == "a")
@@ -628,7 +721,19 @@ fn a_planned_move_keeps_the_live_tracks() {
         wait_for(PATIENCE, || active(from_port) >= 3),
         "nobody tracked at {from}"
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // Someone counted at the line before the move, so that the counts going on mean something.
+    let counted_at = |at: &str| -> Vec<u64> {
+        common::recorded(&dir.join(format!("rec-{at}/cam1")))
+            .iter()
+            .filter(|r| r.get("frame").is_some())
+            .map(|r| crossings(&r["lines"]))
+            .collect()
+    };
+    assert!(
+        wait_for(PATIENCE, || counted_at(from).last().is_some_and(|n| *n > 0)),
+        "nobody crossed the line at {from}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
     let moved_at = Instant::now();
     let (status, body) = request(
         from_port,
@@ -652,6 +757,13 @@ fn a_planned_move_keeps_the_live_tracks() {
         .copied()
         .collect();
     let after = recorded_ids(&dir.join(format!("rec-{to}/cam1")));
+    // The counts go on: the new owner's first frame shows at least the old owner's last count.
+    let (counted, went_on_from) = (
+        *counted_at(from).last().unwrap(),
+        *counted_at(to).first().unwrap(),
+    );
+    eprintln!("line counts: {counted} at {from}'s last frame, {went_on_from} at {to}'s first");
+    assert!(went_on_from >= counted, "the counts were reset by the move");
     let first: BTreeSet<u64> = after.iter().take(10).flatten().copied().collect();
     let kept = live.intersection(&first).count();
     eprintln!("planned move {from} → {to} in {move_s:.1} s: {kept} of the {} live track ids kept ({live:?} → {first:?})", live.len());
@@ -695,5 +807,33 @@ fn a_planned_move_keeps_the_live_tracks() {
         *ends.entry(e["id"].as_u64().unwrap()).or_default() += 1;
     }
     assert!(ends.values().all(|n| *n == 1), "{ends:?}");
+    // A continued track neither starts again nor enters its zone again at the new owner.
+    let mut starts: BTreeMap<u64, usize> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["type"] == "track_started") {
+        *starts.entry(e["id"].as_u64().unwrap()).or_default() += 1;
+    }
+    assert!(starts.values().all(|n| *n == 1), "{starts:?}");
+    let mut inside: BTreeMap<u64, bool> = BTreeMap::new();
+    let mut visits = 0;
+    for e in &events {
+        let id = e["id"].as_u64().unwrap_or(0);
+        match e["type"].as_str() {
+            Some("zone_enter") => {
+                assert!(
+                    !inside.insert(id, true).unwrap_or(false),
+                    "{id} entered twice: {e}"
+                );
+                visits += 1;
+            }
+            Some("zone_exit") => {
+                assert!(
+                    inside.insert(id, false).unwrap_or(false),
+                    "{id} left without entering: {e}"
+                )
+            }
+            _ => {}
+        }
+    }
+    assert!(visits > 0, "no zone visit in the log");
     drop(etcd);
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::scene::CarriedTrack;
 use crate::frame::{Event, EventKind, Track};
 use crate::geom::BBox;
 
@@ -120,6 +121,46 @@ impl Lifecycle {
             .collect()
     }
 
+    /// The latest stream time seen.
+    pub fn now_ms(&self) -> f64 {
+        self.now_ms
+    }
+
+    /// The live tracks' histories, for the camera's next owner.
+    pub fn carry(&self) -> Vec<CarriedTrack> {
+        self.alive
+            .iter()
+            .map(|(&id, s)| CarriedTrack {
+                id,
+                class_id: s.class_id,
+                age_s: ((self.now_ms - s.first_pts_ms) / 1000.0).max(0.0),
+                unseen_s: ((self.now_ms - s.last_pts_ms) / 1000.0).max(0.0),
+                frames_seen: s.frames_seen,
+                path_px: s.path_px,
+                first_bbox: corners(&s.first_bbox),
+                last_bbox: corners(&s.last_bbox),
+            })
+            .collect()
+    }
+
+    /// Tracks an earlier owner followed, alive here from stream time `pts_ms` on (so they do
+    /// not start again, and end like any other once unseen), their histories dated back.
+    pub fn adopt(&mut self, tracks: &[CarriedTrack], pts_ms: f64) {
+        self.now_ms = self.now_ms.max(pts_ms);
+        let bbox = |[x1, y1, x2, y2]: [f32; 4]| BBox::new(x1, y1, x2, y2);
+        for t in tracks {
+            self.alive.entry(t.id).or_insert(Summary {
+                class_id: t.class_id,
+                first_pts_ms: pts_ms - t.age_s * 1000.0,
+                last_pts_ms: pts_ms - t.unseen_s * 1000.0,
+                frames_seen: t.frames_seen,
+                first_bbox: bbox(t.first_bbox),
+                last_bbox: bbox(t.last_bbox),
+                path_px: t.path_px,
+            });
+        }
+    }
+
     /// Live tracks: what this holds in memory.
     pub fn alive(&self) -> usize {
         self.alive.len()
@@ -130,6 +171,10 @@ impl Lifecycle {
         let s = self.alive.remove(&id)?;
         Some(s.event(EventKind::TrackEnded, id, s.last_pts_ms))
     }
+}
+
+fn corners(b: &BBox) -> [f32; 4] {
+    [b.x1, b.y1, b.x2, b.y2]
 }
 
 #[cfg(test)]

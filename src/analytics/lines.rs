@@ -68,6 +68,25 @@ impl LineCounter {
         self.settled.remove(&id);
     }
 
+    /// The side each track was last clearly on: `(id, positive, where)`.
+    pub fn sides(&self) -> Vec<(u64, bool, Point)> {
+        let mut sides: Vec<_> = self
+            .settled
+            .iter()
+            .map(|(&id, s)| (id, s.positive, s.at))
+            .collect();
+        sides.sort_by_key(|s| s.0);
+        sides
+    }
+
+    /// Goes on from an earlier owner's counts and its tracks' sides.
+    pub fn resume(&mut self, counts: [u64; 2], sides: &[(u64, bool, Point)]) {
+        self.counts = counts;
+        for &(id, positive, at) in sides {
+            self.settled.insert(id, Settled { positive, at });
+        }
+    }
+
     /// Crossings so far: `[in, out]`.
     pub fn counts(&self) -> [u64; 2] {
         self.counts

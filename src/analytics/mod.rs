@@ -13,7 +13,7 @@ pub use config::{AnalyticsConfig, Anchor, HomographyConfig, LineConfig, ZoneConf
 pub use homography::Homography;
 pub use lifecycle::Lifecycle;
 pub use lines::LineCounter;
-pub use scene::{Analyzer, LineTotal};
+pub use scene::{Analyzer, Carried, LineTotal};
 pub use zones::{ZoneChange, ZoneWatcher};
 // The shapes and what a frame's analytics saw are shared by every stage; named here too.
 pub use crate::geom::{Point, Polygon, Segment};

@@ -1,6 +1,8 @@
 //! One stream's analytics: track lifecycles, line crossings, zone visits, ground speed and
 //! forecast crossings, from the tracker's output frame by frame. Pure.
 
+mod carry;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use crate::labels::Labels;
 use crate::scene::{
     CrossingForecast, Direction, Layout, SceneEvent, SceneEventKind, SceneFrame, TrackInsight,
 };
+pub use carry::{Carried, CarriedTrack, CarriedVisit};
 
 /// Crossings of one line in one direction by one class, over the whole run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +54,8 @@ pub struct Analyzer {
     layout: Arc<Layout>,
     totals: BTreeMap<(usize, Direction, usize), u64>,
     footing: Footing,
+    /// What an earlier owner carried, taken in on the first frame (`resume`).
+    resumed: Option<Carried>,
 }
 
 fn follows(classes: &Classes, class_id: usize) -> bool {
@@ -124,6 +129,7 @@ impl Analyzer {
             layout,
             totals: BTreeMap::new(),
             footing: Footing::default(),
+            resumed: None,
         })
     }
 
@@ -137,6 +143,7 @@ impl Analyzer {
             layout: Arc::default(),
             totals: BTreeMap::new(),
             footing: Footing::default(),
+            resumed: None,
         }
     }
 
@@ -146,6 +153,7 @@ impl Analyzer {
 
     /// The events decided on a frame at `pts_ms` with these tracks, and what the scene shows.
     pub fn update(&mut self, pts_ms: f64, tracks: &[Track]) -> (Vec<Event>, SceneFrame) {
+        self.adopt_resumed(pts_ms);
         let events = self.lifecycle.update(pts_ms, tracks);
         if !self.has_rules() {
             return (events, SceneFrame::default());

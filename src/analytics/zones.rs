@@ -5,6 +5,7 @@
 //! not enter and leave on every frame. Times are stream times, so the same input gives the same
 //! events on any machine.
 
+use super::scene::CarriedVisit;
 use super::TrackMap;
 use crate::geom::{Point, Polygon};
 
@@ -106,6 +107,32 @@ impl ZoneWatcher {
         Some(ZoneChange::Exit {
             dwell_s: (visit.last_ms - visit.since_ms).max(0.0) / 1000.0,
         })
+    }
+
+    /// Who is inside at stream time `now_ms`, and for how long, for the camera's next owner.
+    pub fn visits(&self, now_ms: f64) -> Vec<CarriedVisit> {
+        let mut visits: Vec<CarriedVisit> = self
+            .inside
+            .iter()
+            .map(|(&id, v)| CarriedVisit {
+                id,
+                dwell_s: ((now_ms - v.since_ms) / 1000.0).max(0.0),
+                loiter_reported: v.loiter_reported,
+            })
+            .collect();
+        visits.sort_by_key(|v| v.id);
+        visits
+    }
+
+    /// Visits an earlier owner saw begin, inside here from stream time `pts_ms` on.
+    pub fn adopt(&mut self, visits: &[CarriedVisit], pts_ms: f64) {
+        for v in visits {
+            self.inside.entry(v.id).or_insert(Visit {
+                since_ms: pts_ms - v.dwell_s * 1000.0,
+                last_ms: pts_ms,
+                loiter_reported: v.loiter_reported,
+            });
+        }
     }
 
     pub fn is_inside(&self, id: u64) -> bool {

@@ -3,12 +3,12 @@
 use super::class_ids;
 use super::outputs::OutputsSpec;
 use super::services::{CameraHandles, Services};
-use crate::analytics::{AnalyticsConfig, Analyzer};
+use crate::analytics::{AnalyticsConfig, Analyzer, Carried};
 use crate::config::Config;
 use crate::detect::{DetectionFilter, Labels};
 use crate::error::{Error, Result};
 use crate::frame::Track;
-use crate::pipeline::{Schedule, Stream};
+use crate::pipeline::{Schedule, Snapshots, Stream};
 use crate::privacy::{Privacy, PrivacyConfig};
 use crate::source::{self, OpenOptions, SourceInfo, StreamOptions};
 use crate::track::{Tracker, TrackerConfig};
@@ -42,6 +42,11 @@ pub struct CameraSpec {
     pub first_track_id: u64,
     /// Tracks its previous owner handed over in a planned move: they go on here.
     pub continued_tracks: Vec<Track>,
+    /// What its previous owner's analytics carried: the counts, and after a planned move who
+    /// is where.
+    pub carried: Option<Carried>,
+    /// Cluster mode: where the tracker leaves the camera's state for its next owner.
+    pub snapshots: Option<Snapshots>,
 }
 
 impl CameraSpec {
@@ -67,6 +72,8 @@ impl CameraSpec {
             max_frames: None,
             first_track_id: 1,
             continued_tracks: Vec::new(),
+            carried: None,
+            snapshots: None,
         }
     }
 
@@ -105,13 +112,16 @@ impl CameraSpec {
                 .map_err(|e| e.prefixed(&self.key("classes")))?,
         };
         // A track is over once the tracker can no longer re-find it.
-        let analyzer = Analyzer::new(
+        let mut analyzer = Analyzer::new(
             &self.analytics,
             &cx.labels,
             self.tracker.lost_timeout_s,
             &self.key("analytics"),
         )
         .map_err(|e| Error::input(format!("config: {e}")))?;
+        if let Some(carried) = &self.carried {
+            analyzer.resume(carried.clone());
+        }
         let sinks = self
             .outputs
             .open((&self.name, &self.key("record")), &info, cx, handles)?;
@@ -131,6 +141,7 @@ impl CameraSpec {
             analyzer,
             privacy,
             schedule: self.schedule.clone(),
+            snapshots: self.snapshots.clone(),
         };
         Ok((stream, info))
     }

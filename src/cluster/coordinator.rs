@@ -13,14 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 
 use super::registry::{unix_now, HandedTrack, Handover, Instance, Registry, Site};
 use super::ClusterConfig;
+use crate::analytics::Carried;
 use crate::comms::jetstream::EventStore;
 use crate::comms::jetstream::{safety_margin_ms, FenceGuard};
 use crate::error::{Error, Result};
+use crate::pipeline::{snapshots, Snapshot, Snapshots};
 
 /// A camera that moved is not moved again for this long: nothing flaps.
 const MOVE_QUIET_S: f64 = 600.0;
@@ -33,7 +35,7 @@ pub enum Order {
     Own {
         name: String,
         section: Value,
-        takeover: Takeover,
+        takeover: Box<Takeover>,
     },
     /// Stop this camera: deleted, handed on, or the lease lapsed.
     Disown { name: String },
@@ -55,6 +57,19 @@ pub struct Takeover {
     pub left_open: Vec<Value>,
     /// Tracks the previous owner handed over (a planned move): they go on here.
     pub continued: Vec<crate::frame::Track>,
+    /// What the previous owner's analytics carried (after a crash, the counts alone).
+    pub carried: Option<Carried>,
+    /// Where the camera's tracker leaves its state for this coordinator to write.
+    pub snapshots: Option<Snapshots>,
+}
+
+/// A camera this instance runs.
+struct Owned {
+    fence: i64,
+    /// Its section as last applied.
+    section: Value,
+    /// Its newest state, left by its tracker.
+    state: Receiver<Snapshot>,
 }
 
 pub struct Coordinator {
@@ -66,8 +81,8 @@ pub struct Coordinator {
     guard: FenceGuard,
     commands: Sender<Order>,
     events: Option<Arc<EventStore>>,
-    /// The cameras this instance runs, with their fence and section.
-    owned: BTreeMap<String, (i64, Value)>,
+    /// The cameras this instance runs.
+    owned: BTreeMap<String, Owned>,
     started: Instant,
     view: Arc<RwLock<Value>>,
 }
@@ -117,8 +132,10 @@ impl Coordinator {
         self.view.clone()
     }
 
+    /// A round renews the lease at a third of it, and writes the cameras' state at least once a
+    /// second.
     fn interval(&self) -> Duration {
-        Duration::from_secs_f64(self.config.lease_s / 3.0)
+        Duration::from_secs_f64((self.config.lease_s / 3.0).min(1.0))
     }
 
     /// Runs rounds until `stop`; then drains this instance (each camera handed over to a peer
@@ -206,6 +223,20 @@ impl Coordinator {
             Ok(site) => self.reconcile(&site),
             Err(e) => tracing::warn!("cluster: {e}"),
         }
+        self.write_states();
+    }
+
+    /// Each camera's newest state to etcd, under its fence.
+    fn write_states(&self) {
+        for (name, owned) in &self.owned {
+            let Some(snapshot) = owned.state.try_iter().last() else {
+                continue; // not started yet, or nothing new
+            };
+            let handover = Handover::of(snapshot, false);
+            if let Err(e) = self.registry.put_state(name, owned.fence, &handover) {
+                tracing::warn!(camera = %name, "cluster: the camera's state was not written: {e}");
+            }
+        }
     }
 
     fn rejoin(&mut self) -> Result<()> {
@@ -243,7 +274,7 @@ impl Coordinator {
         // changed.
         let mine: Vec<String> = self.owned.keys().cloned().collect();
         for name in mine {
-            let (fence, section) = self.owned[&name].clone();
+            let (fence, section) = (self.owned[&name].fence, self.owned[&name].section.clone());
             let held = site
                 .owners
                 .get(&name)
@@ -257,6 +288,7 @@ impl Coordinator {
                 gone => {
                     if gone.is_none() && held {
                         let _ = self.registry.release(&name, fence);
+                        let _ = self.registry.forget_state(&name);
                     }
                     self.owned.remove(&name);
                     let _ = self.commands.send(Order::Disown { name });
@@ -339,7 +371,7 @@ impl Coordinator {
     /// A planned move away: the supervisor stops the camera with its tracks alive; what it
     /// hands over is written for the next owner before the camera is let go.
     fn hand_over(&mut self, name: &str) {
-        let Some((fence, _)) = self.owned.remove(name) else {
+        let Some(Owned { fence, .. }) = self.owned.remove(name) else {
             return;
         };
         let (reply, answer) = crossbeam_channel::bounded(1);
@@ -348,8 +380,10 @@ impl Coordinator {
             reply,
         });
         if let Ok(Some(handover)) = answer.recv_timeout(Duration::from_secs(30)) {
-            if let Err(e) = self.registry.put_handover(name, &handover) {
-                tracing::warn!(camera = name, "cluster: the hand-over was not written: {e}");
+            match self.registry.put_state(name, fence, &handover) {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(camera = name, "cluster: the hand-over was not written: the camera is no longer this instance's"),
+                Err(e) => tracing::warn!(camera = name, "cluster: the hand-over was not written: {e}"),
             }
         }
         let _ = self.registry.put_moved(name);
@@ -365,18 +399,24 @@ impl Coordinator {
     /// Hands a camera to the supervisor, with what earlier owners left in the log and, after a
     /// planned move, the tracks its last owner was following.
     fn own(&mut self, name: &str, section: Value, fence: i64) {
+        let (ends, state) = snapshots();
         let mut takeover = Takeover {
             fence,
             first_id: 1,
+            snapshots: Some(ends),
             ..Takeover::default()
         };
         if !self.owned.contains_key(name) {
-            match self.registry.take_handover(name) {
+            match self.registry.take_state(name) {
                 Ok(Some(h)) => {
                     takeover.first_id = h.next_id;
-                    // Tracks handed over long ago are not where they were.
-                    if unix_now() - h.at < HANDOVER_FRESH_S {
+                    // Tracks handed over long ago are not where they were; after a crash the
+                    // old owner's tracks end (the event log says which) and the counts go on.
+                    if h.planned && unix_now() - h.at < HANDOVER_FRESH_S {
                         takeover.continued = h.tracks.iter().map(HandedTrack::track).collect();
+                        takeover.carried = Some(h.analytics);
+                    } else {
+                        takeover.carried = Some(h.analytics.counts_only());
                     }
                 }
                 Ok(None) => {}
@@ -386,8 +426,11 @@ impl Coordinator {
         if let Some(events) = &self.events {
             match events.history(name) {
                 Ok(mut h) => {
-                    for t in &takeover.continued {
-                        h.open.remove(&t.id); // continued here, not ended
+                    // Tracks whose lifecycle goes on here end here (those lost at the hand-over
+                    // as they would have there): not ended as handed over.
+                    let carried = takeover.carried.iter().flat_map(|c| &c.tracks);
+                    for id in carried.map(|t| t.id) {
+                        h.open.remove(&id);
                     }
                     if h.last_seq > 0 && !self.owned.contains_key(name) {
                         // It ran elsewhere before: this is a move, and it will not move again
@@ -401,12 +444,18 @@ impl Coordinator {
                 Err(e) => tracing::warn!(camera = name, "cluster: the event log's history: {e}"),
             }
         }
-        self.owned
-            .insert(name.to_string(), (fence, section.clone()));
+        self.owned.insert(
+            name.to_string(),
+            Owned {
+                fence,
+                section: section.clone(),
+                state,
+            },
+        );
         let _ = self.commands.send(Order::Own {
             name: name.to_string(),
             section,
-            takeover,
+            takeover: Box::new(takeover),
         });
     }
 
@@ -431,7 +480,9 @@ impl Coordinator {
         let Some(name) = self.owned.keys().rev().find(|n| quiet(n)).cloned() else {
             return;
         };
-        let (fence, _) = self.owned.remove(&name).unwrap_or_default();
+        let Some(Owned { fence, .. }) = self.owned.remove(&name) else {
+            return;
+        };
         let _ = self.commands.send(Order::Disown { name: name.clone() });
         let _ = self.registry.put_moved(&name);
         if let Err(e) = self.registry.release(&name, fence) {

@@ -9,7 +9,7 @@
 //!  /vigil/SITE/instances/NAME  {"capacity"}                          (the instance's lease)
 //!  /vigil/SITE/moved/NAME      Unix time the camera last moved        (no lease)
 //!  /vigil/SITE/moves/NAME      the instance a planned move sends it to (no lease)
-//!  /vigil/SITE/state/NAME      `Handover`: what its last owner left   (no lease)
+//!  /vigil/SITE/state/NAME      `Handover`: what its owner left, each second (no lease; written under the fence)
 //! ```
 
 use std::collections::BTreeMap;
@@ -18,7 +18,9 @@ use std::time::Duration;
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
 
+use crate::analytics::Carried;
 use crate::error::{Error, Result};
+use crate::pipeline::Snapshot;
 
 /// One etcd call's deadline, all tries together.
 const CALL: Duration = Duration::from_secs(2);
@@ -67,15 +69,46 @@ impl HandedTrack {
     }
 }
 
-/// What a camera's owner leaves for the next one in a planned move.
+/// What a camera's owner leaves for the next one: written a few times a second while it runs
+/// (the state a new owner goes on from after a crash), and once more at a planned move.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Handover {
     /// Track ids below this were used.
     pub next_id: u64,
-    /// The tracks alive when it stopped; the next owner continues them.
+    /// The tracks alive when it was written.
     pub tracks: Vec<HandedTrack>,
+    /// Line totals, zone visits and the live tracks' histories.
+    #[serde(default)]
+    pub analytics: Carried,
+    /// Written at a planned move: the camera stopped with its tracks alive, for the next owner
+    /// to continue. Otherwise the owner was still running it, and a next owner after a crash
+    /// takes the counts alone.
+    #[serde(default)]
+    pub planned: bool,
     /// Unix seconds it was written: a stale hand-over is not continued.
     pub at: f64,
+}
+
+impl Handover {
+    pub fn of(snapshot: Snapshot, planned: bool) -> Self {
+        let tracks = snapshot
+            .tracks
+            .iter()
+            .map(|t| HandedTrack {
+                id: t.id,
+                class_id: t.class_id,
+                score: t.score,
+                bbox: [t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2],
+            })
+            .collect();
+        Self {
+            next_id: snapshot.next_id,
+            tracks,
+            analytics: snapshot.analytics,
+            planned,
+            at: unix_now(),
+        }
+    }
 }
 
 /// Everything the coordinator reads each round.
@@ -280,29 +313,47 @@ impl Registry {
         self.put_plain("moves", name, to.to_string())
     }
 
-    pub fn put_handover(&self, name: &str, handover: &Handover) -> Result<()> {
-        self.put_plain(
-            "state",
-            name,
-            serde_json::to_string(handover).unwrap_or_default(),
-        )
+    /// Writes camera `name`'s state, only while `fence` still names its ownership (an owner
+    /// that lost the camera never overwrites its successor's state); false when it does not.
+    pub fn put_state(&self, name: &str, fence: i64, handover: &Handover) -> Result<bool> {
+        let owner = self.key("owners", name);
+        let value = serde_json::to_string(handover).unwrap_or_default();
+        let txn = Txn::new()
+            .when([Compare::create_revision(owner, CompareOp::Equal, fence)])
+            .and_then([TxnOp::put(self.key("state", name), value, None)]);
+        let r = self
+            .call(|mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
+            .map_err(etcd_err("state"))?;
+        Ok(r.succeeded())
     }
 
-    /// Takes camera `name`'s hand-over (and the move request) out of the registry.
-    pub fn take_handover(&self, name: &str) -> Result<Option<Handover>> {
+    /// Camera `name`'s state as its last owner left it. It stays (a new owner that dies before
+    /// writing its own leaves the same counts to the next); the move request is done with.
+    pub fn take_state(&self, name: &str) -> Result<Option<Handover>> {
         let found = self.list("state", Some(name))?;
-        for kind in ["state", "moves"] {
-            let key = self.key(kind, name);
-            self.call(|mut c| {
-                let key = key.clone();
-                async move { c.delete(key, None).await }
-            })
-            .map_err(etcd_err(kind))?;
-        }
+        self.delete_key("moves", name)?;
         Ok(found
             .into_iter()
             .next()
             .and_then(|(_, v, _)| serde_json::from_str(&v).ok()))
+    }
+
+    /// Forgets camera `name`'s state (the camera was deleted from the site).
+    pub fn forget_state(&self, name: &str) -> Result<()> {
+        self.delete_key("state", name)
+    }
+
+    fn delete_key(&self, kind: &str, name: &str) -> Result<()> {
+        let key = self.key(kind, name);
+        self.call(|mut c| {
+            let key = key.clone();
+            async move { c.delete(key, None).await }
+        })
+        .map_err(etcd_err(kind))?;
+        Ok(())
     }
 
     pub fn put_moved(&self, name: &str) -> Result<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use opencv::core::Mat;
 
-use crate::analytics::{Analyzer, LineTotal};
+use crate::analytics::{Analyzer, Carried, LineTotal};
 use crate::frame::{Detection, EndReason, Frame, StreamEnd, Track, TrackedFrame};
 use crate::geom::{Affine, BBox};
 use crate::privacy::Privacy;
@@ -79,6 +79,11 @@ impl FrameCore {
     /// Crossings per line, direction and class so far.
     pub fn totals(&self) -> Vec<LineTotal> {
         self.analyzer.totals()
+    }
+
+    /// What the analytics carry to the camera's next owner (cluster mode).
+    pub fn carry(&self) -> Carried {
+        self.analyzer.carry()
     }
 
     /// The privacy filter first, so no sink ever sees what it hides (a picture the filter

@@ -23,6 +23,7 @@ mod fanout;
 mod intake;
 mod pool;
 mod running;
+mod snapshot;
 mod track;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +46,7 @@ use crate::track::Tracker;
 pub use intake::StreamId;
 pub use pool::{Pool, PoolGauge, PoolStats};
 pub use running::RunningStream;
+pub use snapshot::{snapshots, Snapshot, Snapshots};
 
 /// One camera or input, opened: its source, its own tracker and outputs. IDs never cross
 /// streams.
@@ -68,6 +70,8 @@ pub struct Stream {
     pub privacy: Privacy,
     /// Which frames the detector sees.
     pub schedule: Schedule,
+    /// Cluster mode: where the tracker thread leaves the camera's state for its next owner.
+    pub snapshots: Option<Snapshots>,
 }
 
 /// Which frames of a stream the detector sees: every `detect_every`th (1: all), and of those,
@@ -110,8 +114,8 @@ pub struct Summary {
     pub line_totals: Vec<LineTotal>,
     /// Capture-to-output latency of each frame, ms (the first 500,000).
     pub latency_ms: Vec<f32>,
-    /// The tracks alive when the stream was handed over to another instance (cluster mode).
-    pub live_tracks: Vec<crate::frame::Track>,
+    /// The camera's state when it was handed over to another instance (cluster mode).
+    pub handed: Option<Snapshot>,
 }
 
 impl Summary {

@@ -181,6 +181,7 @@ impl RunningStream {
             removed: running.removed.clone(),
             handing_over: running.handing_over.clone(),
             last_tracks: Vec::new(),
+            snapshots: stream.snapshots,
             pool_down: pool_down.clone(),
             masks: masks_tx,
             tally: Tally::default(),
@@ -280,7 +281,7 @@ impl RunningStream {
     }
 
     /// Ends the stream here because another instance continues it: like `remove`, but its
-    /// tracks do not end; the outcome carries them (`Summary::live_tracks`).
+    /// tracks do not end; the outcome carries them and the counts (`Summary::handed`).
     pub fn hand_over(self) -> Outcome {
         self.handing_over.store(true, Ordering::Relaxed);
         self.stop.store(true, Ordering::Relaxed);
@@ -327,7 +328,7 @@ impl RunningStream {
                 interrupted: self.stop.load(Ordering::Relaxed),
                 line_totals: tally.line_totals,
                 latency_ms: tally.latency_ms,
-                live_tracks: tally.live_tracks,
+                handed: tally.handed,
             },
             error: self.errors.take(),
         }

@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::core::{for_sinks, FrameCore, Held};
 use super::fanout::{SinkLink, ToSink};
+use super::snapshot::{Snapshot, Snapshots};
 use super::{Control, Detected, FromDetectors};
 use crate::detect::DetectionFilter;
 use crate::frame::{Detection, EndReason, FrameMeta, Plan, Track, TrackedFrame};
@@ -28,8 +29,8 @@ pub(super) struct Tally {
     pub tracks: u64,
     pub latency_ms: Vec<f32>,
     pub line_totals: Vec<crate::analytics::LineTotal>,
-    /// The tracks alive at the end, when the stream was handed over (not ended).
-    pub live_tracks: Vec<Track>,
+    /// The camera's state at the end, when the stream was handed over (its tracks not ended).
+    pub handed: Option<Snapshot>,
 }
 
 pub(super) struct TrackStage {
@@ -45,10 +46,12 @@ pub(super) struct TrackStage {
     /// Set when the camera is being removed: its tracks end with reason `removed`.
     pub removed: Arc<AtomicBool>,
     /// Set when the camera is handed over to another instance: its tracks do not end here,
-    /// they go on there (`Tally::live_tracks`).
+    /// they go on there (`Tally::handed`).
     pub handing_over: Arc<AtomicBool>,
     /// The tracks of the latest frame.
     pub last_tracks: Vec<Track>,
+    /// Cluster mode: where the camera's state is left for its next owner.
+    pub snapshots: Option<Snapshots>,
     /// Set when the detector workers are gone: no frame will come.
     pub pool_down: Arc<AtomicBool>,
     /// Where the tracked boxes go back to capture, to mask them out of the camera-motion
@@ -110,6 +113,10 @@ impl TrackStage {
                 if !self.emit(out) {
                     return; // a sink failed; its error says why
                 }
+                if let Some(mut ends) = self.snapshots.take() {
+                    ends.offer(|| self.snapshot());
+                    self.snapshots = Some(ends);
+                }
             }
             if end == Some(next) {
                 break; // every frame of the stream is in: finish now, not when all streams do
@@ -124,7 +131,7 @@ impl TrackStage {
             // What the lag holds is written; the tracks themselves go on at the next owner.
             let held = self.core.flush();
             self.emit(held);
-            self.tally.live_tracks = std::mem::take(&mut self.last_tracks);
+            self.tally.handed = Some(self.snapshot());
             self.tally.line_totals = self.core.totals();
             return;
         }
@@ -138,6 +145,15 @@ impl TrackStage {
         self.end_tracks(reason, last_pts_ms);
         self.tally.tracks = self.tracker.confirmed_count();
         self.tally.line_totals = self.core.totals();
+    }
+
+    /// The camera's state now, as its next owner would go on from it.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            next_id: self.tracker.confirmed_count() + 1,
+            tracks: self.last_tracks.clone(),
+            analytics: self.core.carry(),
+        }
     }
 
     /// While a live source is away (stalled or reconnecting) for longer than a track can stay

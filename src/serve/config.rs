@@ -417,6 +417,8 @@ impl CameraConfig {
             max_frames: None,
             first_track_id: 1,
             continued_tracks: Vec::new(),
+            carried: None,
+            snapshots: None,
         }
     }
 }

@@ -23,7 +23,7 @@ use super::http::{ApiError, Applied, CameraView, Cameras, EventQuery};
 use super::retention::{Retention, Watched};
 use super::state::ApiState;
 use crate::assemble::{class_ids, CameraHandles, Services};
-use crate::cluster::{unix_now, HandedTrack, Handover, Order, Registry, Takeover};
+use crate::cluster::{Handover, Order, Registry, Takeover};
 use crate::error::Result;
 use crate::metrics::SourceState;
 use crate::pipeline::{Control, Pool, PoolGauge, RunningStream};
@@ -287,6 +287,8 @@ impl Supervisor {
             if let (Some(t), Some(link)) = (takeover, &self.cluster) {
                 spec.first_track_id = t.first_id;
                 spec.continued_tracks.clone_from(&t.continued);
+                spec.carried.clone_from(&t.carried);
+                spec.snapshots.clone_from(&t.snapshots);
                 spec.outputs.journal = Some(Stamp {
                     instance: link.instance.clone(),
                     fence: t.fence,
@@ -437,23 +439,8 @@ impl Supervisor {
         let camera = self.cameras.remove(name)?;
         let outcome = camera.running?.hand_over();
         self.publish();
-        let tracks = outcome
-            .summary
-            .live_tracks
-            .iter()
-            .map(|t| HandedTrack {
-                id: t.id,
-                class_id: t.class_id,
-                score: t.score,
-                bbox: [t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2],
-            })
-            .collect();
         tracing::info!(camera = name, "cluster: camera handed over");
-        Some(Handover {
-            next_id: outcome.summary.tracks + 1,
-            tracks,
-            at: unix_now(),
-        })
+        Some(Handover::of(outcome.summary.handed?, true))
     }
 
     /// `POST /api/cameras/NAME/move?to=INSTANCE`: written for the owner and the taker to act on.

@@ -93,6 +93,22 @@ pub fn etcd_leader(etcd: &Etcd) -> usize {
         .expect("an etcd leader")
 }
 
+/// The JSON value of etcd key `key`, if it is there.
+pub fn etcd_value(etcd: &Etcd, key: &str) -> Option<serde_json::Value> {
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args([
+            "--endpoints",
+            &etcd.clients.join(","),
+            "get",
+            key,
+            "--print-value-only",
+        ])
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
 pub struct Nats {
     pub nodes: Vec<Background>,
     pub clients: Vec<String>,
