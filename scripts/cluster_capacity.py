@@ -132,6 +132,7 @@ def measure(n, rtsp_port, work, cluster_section, window):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--min", type=int, default=1, help="the first camera count to try")
     ap.add_argument("--max", type=int, default=6)
     ap.add_argument("--window", type=float, default=30)
     ap.add_argument("--modes", default="plain,cluster", help="which runs: plain, cluster or both")
@@ -142,7 +143,7 @@ def main():
     rows = []
     try:
         for mode in args.modes.split(","):
-            for n in range(1, args.max + 1):
+            for n in range(args.min, args.max + 1):
                 work = tempfile.mkdtemp(prefix=f"vigil-cap-{mode}-{n}-")
                 procs, section = engines(work) if mode == "cluster" else ([], "")
                 try:
