@@ -92,7 +92,7 @@ fn bench_look_ahead(c: &mut Criterion) {
             let t = frame as f64 / 30.0;
             let x = 100.0 + (frame % 300) as f32;
             model.observe(t, &BBox::from_cxcywh(x, 200.0, 40.0, 100.0));
-            predictions(&model, t, &[0.5, 1.0, 2.0])
+            predictions(&model, t, &[0.5, 1.0, 2.0], None)
         })
     });
     group.finish();

@@ -98,6 +98,11 @@ pub struct Prediction {
     pub bbox: BBox,
     /// Covariance of the predicted box centre: `[sxx, sxy, syy]` in pixels².
     pub cov_xy: [f32; 3],
+    /// While the camera moves: where the object goes relative to the scene (the camera held
+    /// still from now on), in this frame's coordinates, with its covariance. `bbox` and
+    /// `cov_xy` are then where the box will be in the picture, the camera's own forecast motion
+    /// and its uncertainty included.
+    pub scene: Option<(BBox, [f32; 3])>,
 }
 
 /// A confirmed object identity in one frame, as the tracker reports it.

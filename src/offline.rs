@@ -19,6 +19,20 @@ use crate::privacy::Privacy;
 use crate::sink::{JsonLinesSink, MotSink, Sink};
 use crate::track::{Tracker, TrackerConfig};
 
+/// A sequence's camera motion file (BoT-SORT's GMC format): the camera's motion into each frame,
+/// motions within the estimate's noise taken as none.
+pub fn load_camera_motion(path: &Path, info: &SeqInfo) -> Result<Vec<Affine>> {
+    let text = std::fs::read_to_string(path)
+        .input_err(|| format!("camera motion '{}'", path.display()))?;
+    let maps = parse_camera_motion(&text, info.length)
+        .map_err(|e| Error::input(format!("'{}' {e}", path.display())))?;
+    let (w, h) = (info.width as f64, info.height as f64);
+    Ok(maps
+        .into_iter()
+        .map(|m| m.or_identity_below_noise(w, h))
+        .collect())
+}
+
 /// Tracks every frame `1..=length`; `detections[i]` are frame `i + 1`'s, and `camera[i]` (if
 /// given) the camera's motion into frame `i + 1`. Under `detect_every` N, only every Nth
 /// frame's detections are used, as if the detector had skipped the others. The tracks of every
@@ -161,17 +175,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
     let camera = job
         .camera_motion
         .as_ref()
-        .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .input_err(|| format!("camera motion '{}'", path.display()))?;
-            let maps = parse_camera_motion(&text, info.length)
-                .map_err(|e| Error::input(format!("'{}' {e}", path.display())))?;
-            let (w, h) = (info.width as f64, info.height as f64);
-            Ok(maps
-                .into_iter()
-                .map(|m| m.or_identity_below_noise(w, h))
-                .collect::<Vec<_>>())
-        })
+        .map(|path| load_camera_motion(path, &info))
         .transpose()?;
     let labels = pedestrians();
     let analyzer = Analyzer::new(

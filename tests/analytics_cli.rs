@@ -313,7 +313,7 @@ fn time_to_cross_predicted_one_second_ahead_on_ground_truth() {
                     .push((now, line.signed_distance(foot)));
                 let model = models.entry(t.id).or_default();
                 model.observe(now, &t.bbox);
-                t.predicted = predictions(model, now, &horizons);
+                t.predicted = predictions(model, now, &horizons, None);
             }
             let (_, scene) = analyzer.update(now * 1000.0, &tracks);
             for i in &scene.insights {

@@ -481,6 +481,7 @@ mod tests {
                 dt_s: dt,
                 bbox: BBox::new(40.0, 40.0 + 40.0 * dt, 60.0, 80.0 + 40.0 * dt),
                 cov_xy: [4.0 * dt, 0.0, 16.0 * dt],
+                scene: None,
             })
             .collect();
         let (_, scene) = a.update(0.0, &[t]);

@@ -69,6 +69,10 @@ pub struct EvalPredictArgs {
     /// to each sequence folder, e.g. det/det.txt).
     #[arg(long, value_name = "DET")]
     pub detections: Option<PathBuf>,
+    /// With --detections: the camera's motion per frame in BoT-SORT's GMC format, relative to
+    /// each sequence folder (e.g. gmc/botsort.txt); the tracker follows the camera.
+    #[arg(long, value_name = "FILE")]
+    pub camera_motion: Option<PathBuf>,
     /// Also write every figure, combined and per sequence, as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,

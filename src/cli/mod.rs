@@ -353,10 +353,17 @@ fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
             args.min_visibility
         )));
     }
+    if args.camera_motion.is_some() && args.detections.is_none() {
+        return Err(Error::input(
+            "--camera-motion FILE goes with --detections (it moves vigil's tracker with the camera)",
+        ));
+    }
     let report = crate::eval::forecasts::evaluate(
         &args.gt,
         &horizons,
-        args.detections.as_deref(),
+        args.detections
+            .as_deref()
+            .map(|d| (d, args.camera_motion.as_deref())),
         args.min_visibility,
     )?;
     write_stdout(format_args!("{}", crate::eval::forecasts::table(&report)))?;

@@ -15,7 +15,7 @@ use crate::error::{Context, Error, Result};
 use crate::frame::Track;
 use crate::geom::BBox;
 use crate::motchallenge::{parse_detections, SeqInfo};
-use crate::offline::track_frames;
+use crate::offline::{load_camera_motion, track_frames};
 use crate::predict::score::{
     horizon_steps, score_model, score_origin, HorizonErrors, Point, Truth,
 };
@@ -55,13 +55,14 @@ pub const DEFAULT_MODEL: &str = "vigil default (learned velocity, window spread)
 /// The name the in-tracker forecasts are reported under.
 pub const IN_TRACKER: &str = "vigil tracker forecasts";
 
-/// Evaluates every sequence under `gt_dir`; `detections` (relative to each sequence folder, or a
-/// file for a single sequence) adds the scores on vigil's own tracks.
+/// Evaluates every sequence under `gt_dir`; `tracked` adds the scores on vigil's own tracks: the
+/// detections (relative to each sequence folder, or a file for a single sequence) and the
+/// camera motion file the tracker follows, if any (relative to each sequence folder).
 /// `min_visibility` drops gt boxes less visible than that (0 keeps all, as MOTChallenge scores).
 pub fn evaluate(
     gt_dir: &Path,
     horizons_s: &[f64],
-    detections: Option<&Path>,
+    tracked: Option<(&Path, Option<&Path>)>,
     min_visibility: f64,
 ) -> Result<Report> {
     let mut per_sequence = Vec::new();
@@ -71,7 +72,7 @@ pub fn evaluate(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (on_gt, on_tracks) = evaluate_sequence(&seq, horizons_s, detections, min_visibility)?;
+        let (on_gt, on_tracks) = evaluate_sequence(&seq, horizons_s, tracked, min_visibility)?;
         merge_into(&mut all_gt, &on_gt);
         if let Some(t) = &on_tracks {
             merge_into(all_tracks.get_or_insert_with(Vec::new), t);
@@ -174,7 +175,7 @@ fn summarise(on_gt: &Errors, on_tracks: &Option<Errors>, horizons_s: &[f64]) -> 
 fn evaluate_sequence(
     seq: &Path,
     horizons_s: &[f64],
-    detections: Option<&Path>,
+    tracked: Option<(&Path, Option<&Path>)>,
     min_visibility: f64,
 ) -> Result<(Errors, Option<Errors>)> {
     let info = SeqInfo::load(seq)?;
@@ -187,15 +188,24 @@ fn evaluate_sequence(
     let truth = truth_of(&gt);
     let steps = horizon_steps(horizons_s, info.frame_rate);
     let on_gt = score_models(&gt_trajectories(&gt), info.frame_rate, &steps, &truth);
-    let on_tracks = match detections {
+    let on_tracks = match tracked {
         None => None,
-        Some(det) => {
+        Some((det, camera_motion)) => {
             let path = if det.is_file() {
                 det.to_path_buf()
             } else {
                 seq.join(det)
             };
-            Some(score_tracks(&path, &info, &gt, &truth, &steps)?)
+            let camera = camera_motion
+                .map(|c| load_camera_motion(&seq.join(c), &info))
+                .transpose()?;
+            Some(score_tracks(
+                &path,
+                (&info, camera.as_deref()),
+                &gt,
+                &truth,
+                &steps,
+            )?)
         }
     };
     Ok((on_gt, on_tracks))
@@ -306,7 +316,7 @@ fn gt_trajectories(gt: &[GtRow]) -> Vec<Vec<Point>> {
 /// model fed the tracks' boxes.
 fn score_tracks(
     detections: &PathBuf,
-    info: &SeqInfo,
+    (info, camera): (&SeqInfo, Option<&[crate::geom::Affine]>),
     gt: &[GtRow],
     truth: &Truth,
     steps: &[usize],
@@ -322,7 +332,7 @@ fn score_tracks(
             .collect(),
         ..Default::default()
     };
-    let frames = track_frames(&dets, (info.length, info.frame_rate), None, (&config, 1));
+    let frames = track_frames(&dets, (info.length, info.frame_rate), camera, (&config, 1));
     let (trajectories, forecasts) = match_tracks(&frames, gt);
     let mut in_tracker = vec![HorizonErrors::default(); steps.len()];
     for (frame, target, f) in &forecasts {

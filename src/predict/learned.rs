@@ -20,6 +20,7 @@
 use std::collections::VecDeque;
 
 use super::learned_weights::{GATES, HORIZONS_S, LAGS_S, TRUSTED_VELOCITY, WEIGHTS};
+use super::record::{Record, CHECK_S};
 use super::{cxcywh, Forecast, LookAhead, WindowRegression};
 use crate::geom::{Affine, BBox};
 
@@ -53,6 +54,9 @@ pub struct LearnedVelocity {
     /// How far the learned mean is trusted at the latest observation (1: fully; 0: the window
     /// regression's instead).
     trust: f64,
+    /// How its own forecasts have done: how far to lean toward the current position, how wide
+    /// to make the ellipses.
+    record: Record,
 }
 
 impl Default for LearnedVelocity {
@@ -66,6 +70,7 @@ impl Default for LearnedVelocity {
             mixed: [[[0.0; LAGS]; 2]; HORIZONS],
             rates: [[0.0; 2]; HORIZONS],
             trust: 1.0,
+            record: Record::default(),
         }
     }
 }
@@ -78,6 +83,7 @@ impl LearnedVelocity {
             return;
         }
         self.spread.follow_camera(map);
+        self.record.follow_camera(map);
         for (_, centre) in &mut self.history {
             *centre = map.apply(*centre);
         }
@@ -212,6 +218,25 @@ fn gates(velocity: &[[f64; LAGS]; 2]) -> [f64; GATED] {
     out
 }
 
+impl LearnedVelocity {
+    /// The model's forecast: the learned mean (or the window regression's, beyond what it
+    /// learned) with the window regression's covariance, before the track's record is applied.
+    fn model_forecast(&self, time_s: f64) -> Option<Forecast> {
+        let window = self.spread.forecast(time_s)?;
+        if self.trust == 0.0 {
+            return Some(window);
+        }
+        let &(now, here) = self.history.back()?;
+        let tau = (time_s - now).max(0.0);
+        let rate = self.rate(tau);
+        let learned = [0, 1].map(|i| here[i] + self.height * tau * rate[i]);
+        Some(Forecast {
+            center: [0, 1].map(|i| self.trust * learned[i] + (1.0 - self.trust) * window.center[i]),
+            ..window
+        })
+    }
+}
+
 impl LookAhead for LearnedVelocity {
     fn observe(&mut self, time_s: f64, bbox: &BBox) {
         self.spread.observe(time_s, bbox);
@@ -227,20 +252,24 @@ impl LookAhead for LearnedVelocity {
         self.height = h.max(1.0);
         self.velocity = self.measure();
         self.refresh(true);
+        self.record.observe(time_s, [cx, cy]);
+        for (k, tau) in CHECK_S.iter().enumerate() {
+            if let Some(f) = self.model_forecast(time_s + tau) {
+                self.record.expect(time_s, k, [cx, cy], f);
+            }
+        }
     }
 
+    /// The model's forecast, its displacement leaned toward the current position and its
+    /// covariance scaled by the track's record.
     fn forecast(&self, time_s: f64) -> Option<Forecast> {
-        let window = self.spread.forecast(time_s)?;
-        if self.trust == 0.0 {
-            return Some(window);
-        }
+        let f = self.model_forecast(time_s)?;
         let &(now, here) = self.history.back()?;
-        let tau = (time_s - now).max(0.0);
-        let rate = self.rate(tau);
-        let learned = [0, 1].map(|i| here[i] + self.height * tau * rate[i]);
+        let (lean, scale) = (self.record.lean(), self.record.scale(time_s - now));
         Some(Forecast {
-            center: [0, 1].map(|i| self.trust * learned[i] + (1.0 - self.trust) * window.center[i]),
-            ..window
+            center: [0, 1].map(|i| here[i] + lean * (f.center[i] - here[i])),
+            cov: f.cov.map(|v| v * scale),
+            ..f
         })
     }
 }
@@ -284,7 +313,9 @@ mod tests {
             window.observe(t, &b);
         }
         let t = 59.0 / 30.0 + 1.0;
-        assert_eq!(learned.forecast(t), window.forecast(t));
+        // The same place; the spread is the track's own record's.
+        let centre = |f: Option<Forecast>| f.map(|f| f.center);
+        assert_eq!(centre(learned.forecast(t)), centre(window.forecast(t)));
     }
 
     #[test]

@@ -12,16 +12,19 @@
 //! - `score.rs`: the scoring of forecasts against where objects really went.
 
 mod bytetrack;
+mod camera;
 mod kalman_axis;
 mod learned;
 mod learned_weights;
 mod models;
+mod record;
 pub mod score;
 
 use crate::frame::Prediction;
 use crate::geom::BBox;
 
 pub use bytetrack::ByteTrackKalman;
+pub use camera::CameraForecast;
 pub(crate) use kalman_axis::KalmanAxis;
 pub use learned::LearnedVelocity;
 pub use models::{
@@ -73,15 +76,24 @@ pub trait LookAhead {
 /// The model the tracker forecasts with (chosen by `vigil eval-predict`; see docs/PREDICTION.md).
 pub type DefaultLookAhead = LearnedVelocity;
 
-/// Forecasts made at `now_s` for each horizon, as the tracker reports them.
-pub fn predictions(model: &impl LookAhead, now_s: f64, horizons_s: &[f32]) -> Vec<Prediction> {
+/// Forecasts made at `now_s` for each horizon, as the tracker reports them; while `camera`
+/// forecasts a moving camera, carried through its motion (the scene's forecast kept beside).
+pub fn predictions(
+    model: &impl LookAhead,
+    now_s: f64,
+    horizons_s: &[f32],
+    camera: Option<&CameraForecast>,
+) -> Vec<Prediction> {
+    let camera = camera.filter(|c| c.is_moving());
     let mut out = Vec::with_capacity(horizons_s.len());
     out.extend(horizons_s.iter().filter_map(|&dt_s| {
         let f = model.forecast(now_s + dt_s as f64)?;
+        let in_picture = camera.map_or(f, |c| c.carry(&f, dt_s as f64));
         Some(Prediction {
             dt_s,
-            bbox: f.bbox(),
-            cov_xy: f.cov.map(|v| v as f32),
+            bbox: in_picture.bbox(),
+            cov_xy: in_picture.cov.map(|v| v as f32),
+            scene: camera.map(|_| (f.bbox(), f.cov.map(|v| v as f32))),
         })
     }));
     out
@@ -119,7 +131,7 @@ mod tests {
         m.observe(0.0, &BBox::from_cxcywh(0.0, 0.0, 10.0, 20.0));
         m.observe(1.0, &BBox::from_cxcywh(10.0, 0.0, 10.0, 20.0));
         // Now is 1.5 s (unseen since 1.0); 1 s ahead is 2.5 s: 25 px.
-        let p = predictions(&m, 1.5, &[1.0]);
+        let p = predictions(&m, 1.5, &[1.0], None);
         assert_eq!(p[0].dt_s, 1.0);
         assert!((p[0].bbox.center().0 - 25.0).abs() < 1e-4, "{p:?}");
     }

@@ -42,6 +42,16 @@ pub struct PredictionRecord {
     pub bbox: [f32; 4],
     /// Covariance of the predicted centre, `[sxx, sxy, syy]` in pixels².
     pub cov_xy: [f32; 3],
+    /// While the camera moves: where the object goes relative to the scene (the camera held
+    /// still), `bbox` and `cov_xy` above being where it will be in the picture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scene: Option<SceneForecastRecord>,
+}
+
+#[derive(Serialize)]
+pub struct SceneForecastRecord {
+    pub bbox: [f32; 4],
+    pub cov_xy: [f32; 3],
 }
 
 impl From<&Prediction> for PredictionRecord {
@@ -50,6 +60,10 @@ impl From<&Prediction> for PredictionRecord {
             dt_s: p.dt_s,
             bbox: p.bbox.tlwh(),
             cov_xy: p.cov_xy,
+            scene: p.scene.map(|(bbox, cov_xy)| SceneForecastRecord {
+                bbox: bbox.tlwh(),
+                cov_xy,
+            }),
         }
     }
 }

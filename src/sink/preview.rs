@@ -436,6 +436,7 @@ mod tests {
             dt_s: 1.0,
             bbox: BBox::new(0.0, 0.0, 10.0, 10.0),
             cov_xy: [400.0, 40.0, 100.0],
+            scene: None,
         }];
         assert_eq!(
             scale_tracks(&[track], 0.5)[0].predicted[0].cov_xy,

@@ -21,7 +21,7 @@ use super::lag::FixedLag;
 use super::reupdate::replay_gap;
 use crate::frame::{Detection, Track};
 use crate::geom::{Affine, BBox};
-use crate::predict::{self, DefaultLookAhead, LookAhead};
+use crate::predict::{self, CameraForecast, DefaultLookAhead, LookAhead};
 
 /// The largest coordinate (in pixels) of a box the tracker follows. Anything beyond is a
 /// detector's garbage, not an object in a picture, and squared in the Kalman filter's `f32`
@@ -319,6 +319,9 @@ pub struct Tracker {
     last_time_s: Option<f64>,
     /// Tracks handed over by the camera's previous owner, taken in at the first frame.
     adopted: Vec<Track>,
+    /// The camera's own motion, forecast: the tracks' forecasts are carried through it while
+    /// the camera moves.
+    camera: CameraForecast,
 }
 
 impl Tracker {
@@ -333,6 +336,7 @@ impl Tracker {
             next_id: 1,
             last_time_s: None,
             adopted: Vec::new(),
+            camera: CameraForecast::default(),
         }
     }
 
@@ -433,6 +437,7 @@ impl Tracker {
         } else {
             &Affine::IDENTITY // a broken estimate must not throw every track off
         };
+        self.camera.observe(time_s, camera);
         for t in &mut self.tracks {
             t.follow_camera(camera);
             if t.phase == Phase::Lost && self.config.freeze_size_while_lost {
@@ -685,7 +690,7 @@ impl Tracker {
                     bbox: t.bbox(),
                     velocity: [vx as f32, vy as f32],
                     predicted: t.look_ahead.as_ref().map_or_else(Vec::new, |l| {
-                        predict::predictions(l, time_s, &self.config.horizons_s)
+                        predict::predictions(l, time_s, &self.config.horizons_s, Some(&self.camera))
                     }),
                 }
             })
@@ -1034,7 +1039,7 @@ mod tests {
         alone.observe(2.0, &det(200.0, 0.0, 0.9).bbox);
         assert_eq!(
             out[0].predicted,
-            predict::predictions(&alone, 2.0, &horizons)
+            predict::predictions(&alone, 2.0, &horizons, None)
         );
         for p in &out[0].predicted {
             assert!(p.bbox.center().0 > 220.0, "{p:?}");

@@ -1,0 +1,247 @@
+//! How predictable one track's motion has been: its own forecasts, checked against where it
+//! went. A model fitted on people walking on a still camera's picture does not know when a
+//! track's velocity means nothing (a camera that pans, a person who turns, a box that jitters);
+//! the track's own record does. It gives two things:
+//!
+//! - a **lean** toward the current position: when the model's forecasts have missed by more than
+//!   standing still would have, its displacement is shrunk by the ratio of the two errors;
+//! - a **scale** for the covariance at each horizon: the running mean of the forecasts' squared
+//!   Mahalanobis distance over its expectation (1 when calibrated), so the ellipses widen where
+//!   the track has been unpredictable and narrow where it has been steady.
+//!
+//! Both are running means over about `MEMORY_S` of checks. Pure.
+
+use std::collections::VecDeque;
+
+use super::Forecast;
+use crate::geom::Affine;
+
+/// The horizons a track's forecasts are checked at; a forecast's scale is interpolated between
+/// them (and held beyond the last).
+pub const CHECK_S: [f64; 2] = [0.5, 1.0];
+/// How long a check counts in the running means (an exponential memory).
+const MEMORY_S: f64 = 2.0;
+/// Checks at the longest horizon before the lean is trusted.
+const LEAN_AFTER: u32 = 3;
+/// The check horizon whose errors decide the lean (the first: a young track has a record sooner).
+const LEAN_HORIZON: usize = 0;
+/// A squared Mahalanobis distance counts at most this (one wild miss, a swapped identity, must
+/// not blow the ellipse up for seconds).
+const MAX_D2: f64 = 50.0;
+
+/// A forecast waiting for its time.
+#[derive(Clone, Debug)]
+struct Pending {
+    due_s: f64,
+    horizon: usize,
+    /// Where the track was when the forecast was made (the still forecast).
+    from: [f64; 2],
+    /// The model's centre, not leaned, and its covariance, not scaled.
+    forecast: Forecast,
+}
+
+#[derive(Clone, Debug)]
+pub struct Record {
+    pending: VecDeque<Pending>,
+    /// The latest observation `(time_s, centre)`: the centre at a due time is interpolated.
+    last: Option<(f64, [f64; 2])>,
+    /// Per check horizon: the running mean of d² / 2, and when it was last updated.
+    calibration: [(f64, Option<f64>); CHECK_S.len()],
+    /// At `LEAN_HORIZON`: running mean squared errors of the model and of standing still
+    /// (px²), and how many checks they hold.
+    err_model: f64,
+    err_still: f64,
+    errors_at: Option<f64>,
+    checks: u32,
+}
+
+impl Default for Record {
+    fn default() -> Self {
+        Self {
+            pending: VecDeque::new(),
+            last: None,
+            calibration: [(1.0, None); CHECK_S.len()],
+            err_model: 0.0,
+            err_still: 0.0,
+            errors_at: None,
+            checks: 0,
+        }
+    }
+}
+
+/// A running mean with an exponential memory in time.
+fn blend(mean: &mut f64, at: &mut Option<f64>, value: f64, time_s: f64) {
+    let a = match *at {
+        None => 1.0,
+        Some(t) => 1.0 - (-(time_s - t).max(0.0) / MEMORY_S).exp(),
+    };
+    *mean += a * (value - *mean);
+    *at = Some(time_s);
+}
+
+impl Record {
+    /// The track was at `centre` at `time_s`: the forecasts now due are checked (against the
+    /// centre interpolated at their time).
+    pub fn observe(&mut self, time_s: f64, centre: [f64; 2]) {
+        while let Some(p) = self.pending.front() {
+            if p.due_s > time_s {
+                break;
+            }
+            let p = self.pending.pop_front().expect("a front");
+            let truth = match self.last {
+                Some((t0, c0)) if t0 < p.due_s && time_s > t0 => {
+                    let a = (p.due_s - t0) / (time_s - t0);
+                    [0, 1].map(|i| c0[i] + a * (centre[i] - c0[i]))
+                }
+                _ => centre,
+            };
+            self.check(&p, truth, time_s);
+        }
+        self.last = Some((time_s, centre));
+    }
+
+    fn check(&mut self, p: &Pending, truth: [f64; 2], time_s: f64) {
+        let d2 = p.forecast.mahalanobis2(truth);
+        if d2.is_finite() {
+            let (mean, at) = &mut self.calibration[p.horizon];
+            blend(mean, at, d2.min(MAX_D2) / 2.0, time_s);
+        }
+        if p.horizon == LEAN_HORIZON {
+            let miss = |c: [f64; 2]| (c[0] - truth[0]).powi(2) + (c[1] - truth[1]).powi(2);
+            let mut at = self.errors_at;
+            blend(
+                &mut self.err_model,
+                &mut at,
+                miss(p.forecast.center),
+                time_s,
+            );
+            blend(
+                &mut self.err_still,
+                &mut self.errors_at,
+                miss(p.from),
+                time_s,
+            );
+            self.checks += 1;
+        }
+    }
+
+    /// The model's forecast at horizon `CHECK_S[horizon]`, made at `time_s` from `from`, to be
+    /// checked when its time comes.
+    pub fn expect(&mut self, time_s: f64, horizon: usize, from: [f64; 2], forecast: Forecast) {
+        self.pending.push_back(Pending {
+            due_s: time_s + CHECK_S[horizon],
+            horizon,
+            from,
+            forecast,
+        });
+        // Kept in due order: every observation adds the horizons in increasing order.
+        let n = self.pending.len();
+        if n >= 2 && self.pending[n - 2].due_s > self.pending[n - 1].due_s {
+            self.pending
+                .make_contiguous()
+                .sort_by(|a, b| a.due_s.total_cmp(&b.due_s));
+        }
+    }
+
+    /// How much of the model's displacement to keep: 1 while it has done at least as well as
+    /// standing still, the ratio of their mean squared errors when it has done worse. (Chosen
+    /// on the static sequences, docs/PREDICTION.md: the ratio rather than its square root or an
+    /// inverse-error mix, judged at 0.5 s rather than 1 s.)
+    pub fn lean(&self) -> f64 {
+        if self.checks < LEAN_AFTER {
+            return 1.0;
+        }
+        (self.err_still / self.err_model.max(1e-9)).min(1.0)
+    }
+
+    /// The covariance's factor for a forecast `tau` seconds ahead.
+    pub fn scale(&self, tau: f64) -> f64 {
+        let s = self.calibration.map(|(mean, _)| mean.clamp(0.25, 25.0));
+        if tau <= CHECK_S[0] {
+            return s[0];
+        }
+        let last = CHECK_S.len() - 1;
+        if tau >= CHECK_S[last] {
+            return s[last];
+        }
+        let a = (tau - CHECK_S[0]) / (CHECK_S[last] - CHECK_S[0]);
+        (1.0 - a) * s[0] + a * s[last]
+    }
+
+    /// Carries what is waiting into the coordinates of a camera that moved by `map`.
+    pub fn follow_camera(&mut self, map: &Affine) {
+        let scale2 = map.scale() * map.scale();
+        for p in &mut self.pending {
+            p.from = map.apply(p.from);
+            p.forecast.center = map.apply(p.forecast.center);
+            p.forecast.cov = p.forecast.cov.map(|v| v * scale2);
+        }
+        if let Some((_, c)) = &mut self.last {
+            *c = map.apply(*c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forecast(center: [f64; 2], var: f64) -> Forecast {
+        Forecast {
+            center,
+            size: [10.0, 20.0],
+            cov: [var, 0.0, var],
+        }
+    }
+
+    /// A track at `path(t)` every 0.1 s for 10 s, forecast by `model(t, here)` with variance
+    /// `var` at both check horizons.
+    fn run(
+        path: impl Fn(f64) -> [f64; 2],
+        model: impl Fn(f64, [f64; 2]) -> [f64; 2],
+        var: f64,
+    ) -> Record {
+        let mut r = Record::default();
+        for k in 0..100 {
+            let t = k as f64 * 0.1;
+            let here = path(t);
+            r.observe(t, here);
+            for (h, tau) in CHECK_S.iter().enumerate() {
+                r.expect(t, h, here, forecast(model(t + tau, here), var));
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn a_forecast_that_keeps_missing_widens_and_leans_toward_standing_still() {
+        // The person zigzags, 20 px a side, every 0.5 s; the model says they walk on at 40 px/s.
+        let zigzag = |t: f64| [if (t / 0.5) as i64 % 2 == 0 { 0.0 } else { 20.0 }, 0.0];
+        let r = run(zigzag, |t, _| [40.0 * t, 0.0], 4.0);
+        assert!(r.lean() < 0.5, "lean {}", r.lean());
+        assert!(r.scale(1.0) > 10.0, "scale {}", r.scale(1.0));
+    }
+
+    #[test]
+    fn a_forecast_that_holds_keeps_its_velocity_and_narrows() {
+        let walk = |t: f64| [30.0 * t, 5.0 * t];
+        // The model is right but says std 10 px: it may narrow, and keeps its displacement.
+        let r = run(walk, |t, _| walk(t), 100.0);
+        assert_eq!(r.lean(), 1.0);
+        assert!(
+            r.scale(0.5) <= 0.26 && r.scale(2.0) <= 0.26,
+            "{}",
+            r.scale(2.0)
+        );
+    }
+
+    #[test]
+    fn due_checks_are_judged_where_the_track_was_at_their_time() {
+        let mut r = Record::default();
+        r.observe(0.0, [0.0, 0.0]);
+        r.expect(0.0, 0, [0.0, 0.0], forecast([5.0, 0.0], 1.0));
+        // Seen again only at 1 s, at 10 px: at 0.5 s it was at 5 px, where it was forecast.
+        r.observe(1.0, [10.0, 0.0]);
+        assert!(r.scale(0.5) < 0.26, "{}", r.scale(0.5));
+    }
+}
