@@ -14,6 +14,17 @@ python3 "$shared/tools/mot_valhalf.py" "$work/val" >/dev/null
 "$root/target/release/vigil" -q eval-predict --gt "$work/val" --horizons 0.5,1,2 \
   --detections det/det.txt --json "$work/predict.json"
 echo
+echo "per sequence, on vigil's tracks, at 1 s (static and moving cameras apart):"
+python3 "$root/scripts/predict_by_sequence.py" "$work/predict.json"
+echo
+echo "the same, the camera's motion given (BoT-SORT's GMC files; the tracker and the forecasts follow it):"
+"$root/target/release/vigil" -q eval-predict --gt "$work/val" --horizons 0.5,1,2 \
+  --detections det/det.txt --camera-motion gmc/botsort.txt --json "$work/predict_cm.json" >/dev/null
+for h in 0.5 1 2; do
+  echo "at $h s:"
+  python3 "$root/scripts/predict_by_sequence.py" "$work/predict_cm.json" --horizon "$h"
+done
+echo
 echo "val half, gt boxes of visibility >= 0.5 only:"
 "$root/target/release/vigil" -q eval-predict --gt "$work/val" --horizons 0.5,1,2 --min-visibility 0.5
 echo

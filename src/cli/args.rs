@@ -73,6 +73,10 @@ pub struct EvalPredictArgs {
     /// each sequence folder (e.g. gmc/botsort.txt); the tracker follows the camera.
     #[arg(long, value_name = "FILE")]
     pub camera_motion: Option<PathBuf>,
+    /// The learned look-ahead's weights fitted elsewhere (scripts/fit_look_ahead.py --json), to
+    /// judge it on sequences they never saw (scripts/eval_predict_loso.sh).
+    #[arg(long, value_name = "FILE.json")]
+    pub look_ahead_weights: Option<PathBuf>,
     /// Also write every figure, combined and per sequence, as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -358,6 +358,18 @@ fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
             "--camera-motion FILE goes with --detections (it moves vigil's tracker with the camera)",
         ));
     }
+    let weights = match &args.look_ahead_weights {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::input(format!("--look-ahead-weights '{}': {e}", path.display()))
+            })?;
+            let fitted = crate::predict::LookAheadWeights::from_json(&text).map_err(|e| {
+                Error::input(format!("--look-ahead-weights '{}': {e}", path.display()))
+            })?;
+            Some(std::sync::Arc::new(fitted))
+        }
+    };
     let report = crate::eval::forecasts::evaluate(
         &args.gt,
         &horizons,
@@ -365,6 +377,7 @@ fn eval_predict(args: &EvalPredictArgs) -> Result<i32> {
             .as_deref()
             .map(|d| (d, args.camera_motion.as_deref())),
         args.min_visibility,
+        weights,
     )?;
     write_stdout(format_args!("{}", crate::eval::forecasts::table(&report)))?;
     if let Some(path) = &args.json {

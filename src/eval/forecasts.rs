@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -21,7 +22,7 @@ use crate::predict::score::{
 };
 use crate::predict::{
     ByteTrackKalman, ConstantPosition, DefaultLookAhead, Forecast, Imm, LastTwoVelocity,
-    RegressionParams, WindowRegression,
+    LookAheadWeights, RegressionParams, WindowRegression,
 };
 use crate::track::TrackerConfig;
 
@@ -64,6 +65,7 @@ pub fn evaluate(
     horizons_s: &[f64],
     tracked: Option<(&Path, Option<&Path>)>,
     min_visibility: f64,
+    weights: Option<Arc<LookAheadWeights>>,
 ) -> Result<Report> {
     let mut per_sequence = Vec::new();
     let (mut all_gt, mut all_tracks): (Errors, Option<Errors>) = (Vec::new(), None);
@@ -72,7 +74,8 @@ pub fn evaluate(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (on_gt, on_tracks) = evaluate_sequence(&seq, horizons_s, tracked, min_visibility)?;
+        let (on_gt, on_tracks) =
+            evaluate_sequence(&seq, horizons_s, tracked, min_visibility, &weights)?;
         merge_into(&mut all_gt, &on_gt);
         if let Some(t) = &on_tracks {
             merge_into(all_tracks.get_or_insert_with(Vec::new), t);
@@ -177,6 +180,7 @@ fn evaluate_sequence(
     horizons_s: &[f64],
     tracked: Option<(&Path, Option<&Path>)>,
     min_visibility: f64,
+    weights: &Option<Arc<LookAheadWeights>>,
 ) -> Result<(Errors, Option<Errors>)> {
     let info = SeqInfo::load(seq)?;
     let gt_path = seq.join("gt/gt.txt");
@@ -187,7 +191,12 @@ fn evaluate_sequence(
     gt.retain(|r| r.visibility >= min_visibility);
     let truth = truth_of(&gt);
     let steps = horizon_steps(horizons_s, info.frame_rate);
-    let on_gt = score_models(&gt_trajectories(&gt), info.frame_rate, &steps, &truth);
+    let on_gt = score_models(
+        &gt_trajectories(&gt),
+        info.frame_rate,
+        (&steps, &truth),
+        weights,
+    );
     let on_tracks = match tracked {
         None => None,
         Some((det, camera_motion)) => {
@@ -203,8 +212,8 @@ fn evaluate_sequence(
                 &path,
                 (&info, camera.as_deref()),
                 &gt,
-                &truth,
-                &steps,
+                (&steps, &truth),
+                weights,
             )?)
         }
     };
@@ -212,7 +221,12 @@ fn evaluate_sequence(
 }
 
 /// The candidates and baselines, each run over the same trajectories.
-fn score_models(trajectories: &[Vec<Point>], fps: f64, steps: &[usize], truth: &Truth) -> Errors {
+fn score_models(
+    trajectories: &[Vec<Point>],
+    fps: f64,
+    (steps, truth): (&[usize], &Truth),
+    weights: &Option<Arc<LookAheadWeights>>,
+) -> Errors {
     let run = |name: &str, errors: Vec<HorizonErrors>| (name.to_string(), errors);
     let fixed_noise = RegressionParams {
         adapt_to_track: false,
@@ -257,7 +271,13 @@ fn score_models(trajectories: &[Vec<Point>], fps: f64, steps: &[usize], truth: &
         ),
         run(
             DEFAULT_MODEL,
-            score_model(trajectories, DefaultLookAhead::default, fps, steps, truth),
+            score_model(
+                trajectories,
+                || DefaultLookAhead::with_weights(weights.clone()),
+                fps,
+                steps,
+                truth,
+            ),
         ),
     ]
 }
@@ -318,8 +338,8 @@ fn score_tracks(
     detections: &PathBuf,
     (info, camera): (&SeqInfo, Option<&[crate::geom::Affine]>),
     gt: &[GtRow],
-    truth: &Truth,
-    steps: &[usize],
+    (steps, truth): (&[usize], &Truth),
+    weights: &Option<Arc<LookAheadWeights>>,
 ) -> Result<Errors> {
     let text = std::fs::read_to_string(detections)
         .input_err(|| format!("detections '{}'", detections.display()))?;
@@ -330,6 +350,7 @@ fn score_tracks(
         horizons_s: (1..=longest)
             .map(|k| (k as f64 / info.frame_rate) as f32)
             .collect(),
+        look_ahead_weights: weights.clone(),
         ..Default::default()
     };
     let frames = track_frames(&dets, (info.length, info.frame_rate), camera, (&config, 1));
@@ -339,7 +360,12 @@ fn score_tracks(
         score_origin(f, *frame, *target, truth, steps, &mut in_tracker);
     }
     let mut errors = vec![(IN_TRACKER.to_string(), in_tracker)];
-    errors.extend(score_models(&trajectories, info.frame_rate, steps, truth));
+    errors.extend(score_models(
+        &trajectories,
+        info.frame_rate,
+        (steps, truth),
+        weights,
+    ));
     Ok(errors)
 }
 

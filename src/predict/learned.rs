@@ -18,6 +18,7 @@
 //! regression's: the learned mean is closer, so its ellipses are if anything generous.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::learned_weights::{GATES, HORIZONS_S, LAGS_S, TRUSTED_VELOCITY, WEIGHTS};
 use super::record::{Record, CHECK_S};
@@ -32,8 +33,61 @@ const HORIZONS: usize = HORIZONS_S.len();
 /// with it the gates, to about this fraction.
 const SIMILAR: f64 = 1e-4;
 
+/// The model's fitted numbers: the weights at each horizon and the velocity bound beyond which
+/// the window regression takes over. The compiled ones (`learned_weights.rs`), or ones fitted on
+/// other sequences (`scripts/fit_look_ahead.py --json`), to judge the model on sequences its
+/// weights never saw (`vigil eval-predict --look-ahead-weights`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LookAheadWeights {
+    trusted_velocity: [f64; 2],
+    weights: [[[f64; GATED * LAGS]; 2]; HORIZONS],
+}
+
+static COMPILED: LookAheadWeights = LookAheadWeights {
+    trusted_velocity: TRUSTED_VELOCITY,
+    weights: WEIGHTS,
+};
+
+impl LookAheadWeights {
+    /// The fit script's JSON: `{"trusted_velocity": [x, y], "weights": [horizon][axis][w…]}`.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Fitted {
+            trusted_velocity: [f64; 2],
+            weights: Vec<Vec<Vec<f64>>>,
+        }
+        let fitted: Fitted = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let shape = format!("{HORIZONS} horizons × 2 axes × {} weights", GATED * LAGS);
+        if fitted.weights.len() != HORIZONS {
+            return Err(format!("weights: expected {shape}"));
+        }
+        let mut weights = [[[0.0; GATED * LAGS]; 2]; HORIZONS];
+        for (to, from) in weights.iter_mut().zip(&fitted.weights) {
+            if from.len() != 2 {
+                return Err(format!("weights: expected {shape}"));
+            }
+            for (to, from) in to.iter_mut().zip(from) {
+                *to = from
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| format!("weights: expected {shape}"))?;
+            }
+        }
+        let finite = weights.iter().flatten().flatten().all(|w| w.is_finite());
+        if !finite || !fitted.trusted_velocity.iter().all(|v| *v > 0.0) {
+            return Err("weights and trusted_velocity must be finite, the bound positive".into());
+        }
+        Ok(Self {
+            trusted_velocity: fitted.trusted_velocity,
+            weights,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LearnedVelocity {
+    /// Fitted elsewhere (an evaluation); `None`: the compiled weights.
+    fitted: Option<Arc<LookAheadWeights>>,
     /// Gives the covariance (and the size) of every forecast.
     spread: WindowRegression,
     /// Recent centres `(time_s, [cx, cy])`, oldest first, in the current picture: back to the
@@ -62,6 +116,7 @@ pub struct LearnedVelocity {
 impl Default for LearnedVelocity {
     fn default() -> Self {
         Self {
+            fitted: None,
             spread: WindowRegression::default(),
             history: VecDeque::new(),
             first_s: 0.0,
@@ -76,6 +131,18 @@ impl Default for LearnedVelocity {
 }
 
 impl LearnedVelocity {
+    /// With weights fitted elsewhere (`None`: the compiled ones).
+    pub fn with_weights(fitted: Option<Arc<LookAheadWeights>>) -> Self {
+        Self {
+            fitted,
+            ..Self::default()
+        }
+    }
+
+    fn weights(&self) -> &LookAheadWeights {
+        self.fitted.as_deref().unwrap_or(&COMPILED)
+    }
+
     /// Carries the state into the coordinates of a camera that moved by `map` (the previous
     /// frame's → this frame's).
     pub fn follow_camera(&mut self, map: &Affine) {
@@ -105,7 +172,8 @@ impl LearnedVelocity {
     /// as it was at the last mix), the rates at the fitted horizons, and the trust in them.
     fn refresh(&mut self, speed_changed: bool) {
         if speed_changed {
-            mix_weights(&gates(&self.velocity), &mut self.mixed);
+            let fitted = self.fitted.as_deref().unwrap_or(&COMPILED);
+            mix_weights(&gates(&self.velocity), &fitted.weights, &mut self.mixed);
         }
         self.rates = self.fitted_rates();
         self.trust = self.trust();
@@ -157,7 +225,7 @@ impl LearnedVelocity {
         [0, 1]
             .map(|axis| {
                 let v = self.velocity[axis][LAGS - 1].abs();
-                (2.0 - v / TRUSTED_VELOCITY[axis]).clamp(0.0, 1.0)
+                (2.0 - v / self.weights().trusted_velocity[axis]).clamp(0.0, 1.0)
             })
             .into_iter()
             .fold(1.0, f64::min)
@@ -194,8 +262,12 @@ impl LearnedVelocity {
 
 /// The weights at every fitted horizon, per axis and lag, summed over the gates with their
 /// factors `gate`, into `mixed`.
-fn mix_weights(gate: &[f64; GATED], mixed: &mut [[[f64; LAGS]; 2]; HORIZONS]) {
-    for (per_axis, weights) in mixed.iter_mut().zip(&WEIGHTS) {
+fn mix_weights(
+    gate: &[f64; GATED],
+    fitted: &[[[f64; GATED * LAGS]; 2]; HORIZONS],
+    mixed: &mut [[[f64; LAGS]; 2]; HORIZONS],
+) {
+    for (per_axis, weights) in mixed.iter_mut().zip(fitted) {
         for (mixed, weights) in per_axis.iter_mut().zip(weights) {
             *mixed = [0.0; LAGS];
             for (g, w) in weights.chunks_exact(LAGS).enumerate() {
@@ -277,6 +349,29 @@ impl LookAhead for LearnedVelocity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weights_fitted_elsewhere_are_read_from_the_fit_scripts_json() {
+        let json = serde_json::json!({
+            "sequences": ["MOT17-02"],
+            "trusted_velocity": TRUSTED_VELOCITY,
+            "weights": WEIGHTS.iter().map(|h| h.iter().map(|a| a.to_vec()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        });
+        let fitted = LookAheadWeights::from_json(&json.to_string()).unwrap();
+        assert_eq!(fitted, COMPILED);
+        let (mut a, mut b) = (
+            LearnedVelocity::default(),
+            LearnedVelocity::with_weights(Some(Arc::new(fitted))),
+        );
+        walk(&mut a, 30, 40.0);
+        walk(&mut b, 30, 40.0);
+        assert_eq!(a.forecast(2.0), b.forecast(2.0));
+        let short = serde_json::json!({"trusted_velocity": [1.0, 1.0], "weights": [[[0.0]]]});
+        assert!(LookAheadWeights::from_json(&short.to_string())
+            .unwrap_err()
+            .contains("horizons"));
+        assert!(LookAheadWeights::from_json("{").is_err());
+    }
 
     fn walk(model: &mut LearnedVelocity, frames: usize, px_per_s: f64) {
         for k in 0..frames {

@@ -26,7 +26,7 @@ use crate::geom::BBox;
 pub use bytetrack::ByteTrackKalman;
 pub use camera::CameraForecast;
 pub(crate) use kalman_axis::KalmanAxis;
-pub use learned::LearnedVelocity;
+pub use learned::{LearnedVelocity, LookAheadWeights};
 pub use models::{
     ConstantPosition, Imm, ImmParams, LastTwoVelocity, RegressionParams, Spread, WindowRegression,
 };

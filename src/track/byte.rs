@@ -55,6 +55,10 @@ pub struct TrackerConfig {
     /// How far ahead to forecast each track, in seconds (by `predict`'s look-ahead, never by
     /// advancing the association filter).
     pub horizons_s: Vec<f32>,
+    /// The look-ahead's weights when fitted elsewhere (`vigil eval-predict
+    /// --look-ahead-weights`); not a config key: the compiled ones otherwise.
+    #[serde(skip)]
+    pub look_ahead_weights: Option<std::sync::Arc<crate::predict::LookAheadWeights>>,
     /// Position noise as a fraction of box size per `noise_reference_s`.
     pub position_noise: f64,
     /// Velocity noise as a fraction of box size per `noise_reference_s`.
@@ -154,6 +158,7 @@ impl Default for TrackerConfig {
             tentative_match_cost: 0.7,
             lost_timeout_s: 1.0,
             horizons_s: vec![0.5, 1.0, 2.0],
+            look_ahead_weights: None,
             position_noise: noise.position,
             velocity_noise: noise.velocity,
             noise_reference_s: NoiseReference::Frame,
@@ -609,7 +614,8 @@ impl Tracker {
         });
         let kf = KalmanBox::new(measurement(&det.bbox), &self.noise);
         let look_ahead = (!self.config.horizons_s.is_empty()).then(|| {
-            let mut look_ahead = DefaultLookAhead::default();
+            let mut look_ahead =
+                DefaultLookAhead::with_weights(self.config.look_ahead_weights.clone());
             look_ahead.observe(time_s, &det.bbox);
             look_ahead
         });
