@@ -104,9 +104,13 @@ fn the_default_look_ahead_beats_bytetracks_filter_on_the_val_half() {
         assert!((0.85..=0.95).contains(&inside), "{seconds} s: {inside}");
         let fde = |rows, model| fde_median(rows, model, h);
         if seconds >= 1.0 {
+            // In sample (the weights saw these sequences' first halves) the learned mean alone
+            // was 15–20 % under the filter; mixed with the regression by each track's record it
+            // gives up a few points here for several pixels on sequences it never saw (the test
+            // below): 12 % and 17 %.
             let ratio = fde(gt, default) / fde(gt, "ByteTrack Kalman filter");
             println!("{seconds} s: default / ByteTrack's filter = {ratio:.4}");
-            assert!(ratio <= 0.85, "{seconds} s: {ratio}");
+            assert!(ratio < 0.9, "{seconds} s: {ratio}");
         }
         let tracked = fde(tracks, "vigil tracker forecasts");
         assert!(
@@ -146,6 +150,50 @@ fn with_the_cameras_motion_every_sequence_is_calibrated_at_one_second() {
         println!("{name}: {fde:.1} px (Kalman {kalman:.1}, constant position {still:.1}), {inside:.3} inside the 90 % ellipse");
         assert!((0.85..=0.95).contains(&inside), "{name}: {inside}");
         assert!(fde < kalman, "{name}: {fde} vs {kalman}");
+    }
+}
+
+/// Leave one sequence out: for each shared sequence, the look-ahead's weights fitted on the first
+/// halves of the other three (tests/golden/look_ahead_loso, written by
+/// `scripts/eval_predict_loso.sh`), its forecasts on vigil's tracks over the left-out sequence's
+/// val half at 1 s: on every static camera closer than ByteTrack's filter and than standing
+/// still, with the 90 % ellipse holding 85–95 %; on the moving one (MOT17-05, its motion given)
+/// closer than the filter and calibrated — standing still is closer there (docs/PREDICTION.md).
+#[test]
+fn on_sequences_its_weights_never_saw_the_forecasts_still_lead_and_are_calibrated() {
+    let dir = scratch("eval_predict_loso");
+    let seqs = ["MOT17-02", "MOT17-04", "MOT17-05", "MOT17-09"];
+    let val = val_half(&dir, &seqs, u64::MAX);
+    let golden = common::root().join("tests/golden/look_ahead_loso");
+    for seq in seqs {
+        let weights = golden.join(format!("without-{seq}.json"));
+        let out = dir.join(format!("{seq}.json"));
+        let (_, report) = eval_predict_with(
+            &val.join(seq),
+            "det/det.txt",
+            &out,
+            &[
+                "--camera-motion",
+                "gmc/botsort.txt",
+                "--look-ahead-weights",
+                weights.to_str().unwrap(),
+            ],
+        );
+        let tracks = &report["combined"]["vigil_tracks"];
+        let inside = horizon(tracks, "vigil tracker forecasts", 1)["inside_90"]
+            .as_f64()
+            .unwrap();
+        let (fde, kalman, still) = (
+            fde_median(tracks, "vigil tracker forecasts", 1),
+            fde_median(tracks, "ByteTrack Kalman filter", 1),
+            fde_median(tracks, "constant position", 1),
+        );
+        println!("{seq} left out: {fde:.1} px (Kalman {kalman:.1}, constant position {still:.1}), {inside:.3} inside the 90 % ellipse");
+        assert!((0.85..=0.95).contains(&inside), "{seq}: {inside}");
+        assert!(fde < kalman, "{seq}: {fde} vs {kalman}");
+        if seq != "MOT17-05" {
+            assert!(fde < still, "{seq}: {fde} vs {still}");
+        }
     }
 }
 

@@ -326,8 +326,11 @@ impl LookAhead for LearnedVelocity {
         self.refresh(true);
         self.record.observe(time_s, [cx, cy]);
         for (k, tau) in CHECK_S.iter().enumerate() {
-            if let Some(f) = self.model_forecast(time_s + tau) {
-                self.record.expect(time_s, k, [cx, cy], f);
+            if let (Some(f), Some(second)) = (
+                self.model_forecast(time_s + tau),
+                self.spread.forecast(time_s + tau),
+            ) {
+                self.record.expect((time_s, k), [cx, cy], f, second.center);
             }
         }
     }
@@ -338,8 +341,16 @@ impl LookAhead for LearnedVelocity {
         let f = self.model_forecast(time_s)?;
         let &(now, here) = self.history.back()?;
         let (lean, scale) = (self.record.lean(), self.record.scale(time_s - now));
+        let mix = self.record.mix();
+        let center = match mix < 1.0 {
+            true => {
+                let second = self.spread.forecast(time_s)?.center;
+                [0, 1].map(|i| mix * f.center[i] + (1.0 - mix) * second[i])
+            }
+            false => f.center,
+        };
         Some(Forecast {
-            center: [0, 1].map(|i| here[i] + lean * (f.center[i] - here[i])),
+            center: [0, 1].map(|i| here[i] + lean * (center[i] - here[i])),
             cov: f.cov.map(|v| v * scale),
             ..f
         })

@@ -3,6 +3,8 @@
 //! track's velocity means nothing (a camera that pans, a person who turns, a box that jitters);
 //! the track's own record does. It gives two things:
 //!
+//! - a **mix** of the model and a second opinion (the window regression), each weighted by the
+//!   inverse of its mean squared miss;
 //! - a **lean** toward the current position: when the model's forecasts have missed by more than
 //!   standing still would have, its displacement is shrunk by the ratio of the two errors;
 //! - a **scale** for the covariance at each horizon: the running mean of the forecasts' squared
@@ -38,6 +40,8 @@ struct Pending {
     from: [f64; 2],
     /// The model's centre, not leaned, and its covariance, not scaled.
     forecast: Forecast,
+    /// A second opinion's centre (the window regression's).
+    second: [f64; 2],
 }
 
 #[derive(Clone, Debug)]
@@ -50,6 +54,7 @@ pub struct Record {
     /// At `LEAN_HORIZON`: running mean squared errors of the model and of standing still
     /// (px²), and how many checks they hold.
     err_model: f64,
+    err_second: f64,
     err_still: f64,
     errors_at: Option<f64>,
     checks: u32,
@@ -62,6 +67,7 @@ impl Default for Record {
             last: None,
             calibration: [(1.0, None); CHECK_S.len()],
             err_model: 0.0,
+            err_second: 0.0,
             err_still: 0.0,
             errors_at: None,
             checks: 0,
@@ -115,6 +121,8 @@ impl Record {
                 miss(p.forecast.center),
                 time_s,
             );
+            let mut at2 = self.errors_at;
+            blend(&mut self.err_second, &mut at2, miss(p.second), time_s);
             blend(
                 &mut self.err_still,
                 &mut self.errors_at,
@@ -127,12 +135,19 @@ impl Record {
 
     /// The model's forecast at horizon `CHECK_S[horizon]`, made at `time_s` from `from`, to be
     /// checked when its time comes.
-    pub fn expect(&mut self, time_s: f64, horizon: usize, from: [f64; 2], forecast: Forecast) {
+    pub fn expect(
+        &mut self,
+        (time_s, horizon): (f64, usize),
+        from: [f64; 2],
+        forecast: Forecast,
+        second: [f64; 2],
+    ) {
         self.pending.push_back(Pending {
             due_s: time_s + CHECK_S[horizon],
             horizon,
             from,
             forecast,
+            second,
         });
         // Kept in due order: every observation adds the horizons in increasing order.
         let n = self.pending.len();
@@ -152,6 +167,17 @@ impl Record {
             return 1.0;
         }
         (self.err_still / self.err_model.max(1e-9)).min(1.0)
+    }
+
+    /// The model's share against the second opinion: each weighted by the inverse of its mean
+    /// squared miss (an equal mix until the record holds a few checks). The learned mean is
+    /// better on the scenes it was fitted on, the regression on some others (docs/PREDICTION.md,
+    /// leave one sequence out): the track's own record says which it is looking at.
+    pub fn mix(&self) -> f64 {
+        if self.checks < LEAN_AFTER {
+            return 0.5;
+        }
+        self.err_second / (self.err_model + self.err_second).max(1e-9)
     }
 
     /// The covariance's factor for a forecast `tau` seconds ahead.
@@ -207,7 +233,8 @@ mod tests {
             let here = path(t);
             r.observe(t, here);
             for (h, tau) in CHECK_S.iter().enumerate() {
-                r.expect(t, h, here, forecast(model(t + tau, here), var));
+                let f = model(t + tau, here);
+                r.expect((t, h), here, forecast(f, var), f);
             }
         }
         r
@@ -239,7 +266,7 @@ mod tests {
     fn due_checks_are_judged_where_the_track_was_at_their_time() {
         let mut r = Record::default();
         r.observe(0.0, [0.0, 0.0]);
-        r.expect(0.0, 0, [0.0, 0.0], forecast([5.0, 0.0], 1.0));
+        r.expect((0.0, 0), [0.0, 0.0], forecast([5.0, 0.0], 1.0), [5.0, 0.0]);
         // Seen again only at 1 s, at 10 px: at 0.5 s it was at 5 px, where it was forecast.
         r.observe(1.0, [10.0, 0.0]);
         assert!(r.scale(0.5) < 0.26, "{}", r.scale(0.5));
