@@ -195,6 +195,22 @@ fn on_sequences_its_weights_never_saw_the_forecasts_still_lead_and_are_calibrate
             assert!(fde < still, "{seq}: {fde} vs {still}");
         }
     }
+    // The moving camera without its motion given: calibrated still (the scene's prior makes a
+    // new track as cautious as the camera's other tracks have learned to be).
+    let out = dir.join("MOT17-05-still.json");
+    let weights = golden.join("without-MOT17-05.json");
+    let (_, report) = eval_predict_with(
+        &val.join("MOT17-05"),
+        "det/det.txt",
+        &out,
+        &["--look-ahead-weights", weights.to_str().unwrap()],
+    );
+    let tracks = &report["combined"]["vigil_tracks"];
+    let inside = horizon(tracks, "vigil tracker forecasts", 1)["inside_90"]
+        .as_f64()
+        .unwrap();
+    println!("MOT17-05 left out, no camera motion: {inside:.3} inside the 90 % ellipse");
+    assert!((0.85..=0.95).contains(&inside), "{inside}");
 }
 
 /// `vigil track --camera-motion`: while the camera moves (MOT17-05, walking), each forecast is

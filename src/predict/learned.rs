@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::learned_weights::{GATES, HORIZONS_S, LAGS_S, TRUSTED_VELOCITY, WEIGHTS};
-use super::record::{Record, CHECK_S};
+use super::record::{Prior, Record, CHECK_S};
 use super::{cxcywh, Forecast, LookAhead, WindowRegression};
 use crate::geom::{Affine, BBox};
 
@@ -137,6 +137,17 @@ impl LearnedVelocity {
             fitted,
             ..Self::default()
         }
+    }
+
+    /// Starts from what the scene's other tracks have learned (see `record::Prior`).
+    pub fn with_prior(mut self, prior: Option<Prior>) -> Self {
+        self.record.set_prior(prior);
+        self
+    }
+
+    /// This track's record, once it can speak for the scene.
+    pub fn prior(&self) -> Option<Prior> {
+        self.record.summary()
     }
 
     fn weights(&self) -> &LookAheadWeights {

@@ -18,6 +18,7 @@ mod learned;
 mod learned_weights;
 mod models;
 mod record;
+pub use record::{Prior, ScenePrior};
 pub mod score;
 
 use crate::frame::Prediction;

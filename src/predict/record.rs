@@ -44,8 +44,54 @@ struct Pending {
     second: [f64; 2],
 }
 
+/// What the tracks of one camera have learned of its scene: the mean mix, lean and scales of
+/// the tracks whose record holds enough checks. A new track starts from it instead of from
+/// nothing, so that on a camera whose people (or whose own motion) make velocities unreliable
+/// a track is cautious from its first frame, not only once its own record says so.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prior {
+    pub mix: f64,
+    pub lean: f64,
+    pub scale: [f64; CHECK_S.len()],
+}
+
+/// The running mean of the camera's tracks' records (`Prior`), as the tracker keeps it.
+#[derive(Clone, Debug, Default)]
+pub struct ScenePrior {
+    mean: Option<Prior>,
+    seen: u32,
+}
+
+/// Weight of one track's record on one frame in the scene's mean (with tens of tracks at 30
+/// frames a second: a memory of a few seconds).
+const SCENE_RATE: f64 = 0.002;
+/// Records folded in before the scene's mean is used.
+const SCENE_AFTER: u32 = 50;
+
+impl ScenePrior {
+    pub fn add(&mut self, p: Prior) {
+        self.seen = self.seen.saturating_add(1);
+        let Some(mean) = &mut self.mean else {
+            self.mean = Some(p);
+            return;
+        };
+        let a = SCENE_RATE.max(1.0 / self.seen as f64);
+        mean.mix += a * (p.mix - mean.mix);
+        mean.lean += a * (p.lean - mean.lean);
+        for (m, v) in mean.scale.iter_mut().zip(p.scale) {
+            *m += a * (v - *m);
+        }
+    }
+
+    pub fn current(&self) -> Option<Prior> {
+        self.mean.filter(|_| self.seen >= SCENE_AFTER)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Record {
+    /// Where a track starts before its own record holds enough checks.
+    prior: Option<Prior>,
     pending: VecDeque<Pending>,
     /// The latest observation `(time_s, centre)`: the centre at a due time is interpolated.
     last: Option<(f64, [f64; 2])>,
@@ -63,6 +109,7 @@ pub struct Record {
 impl Default for Record {
     fn default() -> Self {
         Self {
+            prior: None,
             pending: VecDeque::new(),
             last: None,
             calibration: [(1.0, None); CHECK_S.len()],
@@ -164,7 +211,7 @@ impl Record {
     /// inverse-error mix, judged at 0.5 s rather than 1 s.)
     pub fn lean(&self) -> f64 {
         if self.checks < LEAN_AFTER {
-            return 1.0;
+            return self.prior.map_or(1.0, |p| p.lean);
         }
         (self.err_still / self.err_model.max(1e-9)).min(1.0)
     }
@@ -175,14 +222,20 @@ impl Record {
     /// leave one sequence out): the track's own record says which it is looking at.
     pub fn mix(&self) -> f64 {
         if self.checks < LEAN_AFTER {
-            return 0.5;
+            return self.prior.map_or(0.5, |p| p.mix);
         }
         self.err_second / (self.err_model + self.err_second).max(1e-9)
     }
 
     /// The covariance's factor for a forecast `tau` seconds ahead.
     pub fn scale(&self, tau: f64) -> f64 {
-        let s = self.calibration.map(|(mean, _)| mean.clamp(0.25, 25.0));
+        let s: [f64; CHECK_S.len()] = std::array::from_fn(|k| {
+            let (mean, at) = self.calibration[k];
+            match (at, self.prior) {
+                (None, Some(p)) => p.scale[k],
+                _ => mean.clamp(0.25, 25.0),
+            }
+        });
         if tau <= CHECK_S[0] {
             return s[0];
         }
@@ -192,6 +245,21 @@ impl Record {
         }
         let a = (tau - CHECK_S[0]) / (CHECK_S[last] - CHECK_S[0]);
         (1.0 - a) * s[0] + a * s[last]
+    }
+
+    /// Starts from what the scene's other tracks have learned.
+    pub fn set_prior(&mut self, prior: Option<Prior>) {
+        self.prior = prior;
+    }
+
+    /// This track's record, once it holds enough checks to speak for the scene.
+    pub fn summary(&self) -> Option<Prior> {
+        let checked = self.calibration.iter().all(|(_, at)| at.is_some());
+        (self.checks >= LEAN_AFTER && checked).then(|| Prior {
+            mix: self.mix(),
+            lean: self.lean(),
+            scale: std::array::from_fn(|k| self.calibration[k].0.clamp(0.25, 25.0)),
+        })
     }
 
     /// Carries what is waiting into the coordinates of a camera that moved by `map`.
@@ -260,6 +328,27 @@ mod tests {
             "{}",
             r.scale(2.0)
         );
+    }
+
+    #[test]
+    fn a_new_track_starts_from_what_the_scenes_tracks_learned() {
+        // A zigzagging scene: its tracks' records say "lean, widen".
+        let zigzag = |t: f64| [if (t / 0.5) as i64 % 2 == 0 { 0.0 } else { 20.0 }, 0.0];
+        let learned = run(zigzag, |t, _| [40.0 * t, 0.0], 4.0).summary().unwrap();
+        let mut scene = ScenePrior::default();
+        assert_eq!(scene.current(), None);
+        for _ in 0..SCENE_AFTER {
+            scene.add(learned);
+        }
+        let mut fresh = Record::default();
+        assert_eq!(
+            (fresh.lean(), fresh.mix(), fresh.scale(1.0)),
+            (1.0, 0.5, 1.0)
+        );
+        fresh.set_prior(scene.current());
+        assert_eq!(fresh.lean(), learned.lean);
+        assert_eq!(fresh.scale(1.0), learned.scale[1]);
+        assert!(fresh.scale(1.0) > 10.0 && fresh.lean() < 0.5);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::lag::FixedLag;
 use super::reupdate::replay_gap;
 use crate::frame::{Detection, Track};
 use crate::geom::{Affine, BBox};
-use crate::predict::{self, CameraForecast, DefaultLookAhead, LookAhead};
+use crate::predict::{self, CameraForecast, DefaultLookAhead, LookAhead, ScenePrior};
 
 /// The largest coordinate (in pixels) of a box the tracker follows. Anything beyond is a
 /// detector's garbage, not an object in a picture, and squared in the Kalman filter's `f32`
@@ -327,6 +327,8 @@ pub struct Tracker {
     /// The camera's own motion, forecast: the tracks' forecasts are carried through it while
     /// the camera moves.
     camera: CameraForecast,
+    /// What its tracks' records have learned of the scene: where a new track's starts.
+    scene: ScenePrior,
 }
 
 impl Tracker {
@@ -342,6 +344,7 @@ impl Tracker {
             last_time_s: None,
             adopted: Vec::new(),
             camera: CameraForecast::default(),
+            scene: ScenePrior::default(),
         }
     }
 
@@ -596,6 +599,9 @@ impl Tracker {
         t.last_observation = det.bbox;
         if let Some(look_ahead) = &mut t.look_ahead {
             look_ahead.observe(time_s, &det.bbox);
+            if let Some(p) = look_ahead.prior() {
+                self.scene.add(p);
+            }
         }
         t.frames_since_observation = 0;
         t.score = det.score;
@@ -615,7 +621,8 @@ impl Tracker {
         let kf = KalmanBox::new(measurement(&det.bbox), &self.noise);
         let look_ahead = (!self.config.horizons_s.is_empty()).then(|| {
             let mut look_ahead =
-                DefaultLookAhead::with_weights(self.config.look_ahead_weights.clone());
+                DefaultLookAhead::with_weights(self.config.look_ahead_weights.clone())
+                    .with_prior(self.scene.current());
             look_ahead.observe(time_s, &det.bbox);
             look_ahead
         });
