@@ -297,4 +297,31 @@ fn bad_horizons_and_a_missing_gt_folder_are_refused_in_one_line() {
         ],
         "--camera-motion",
     );
+    let dir = scratch("eval_predict_bad_weights");
+    let bad = dir.join("weights.json");
+    std::fs::write(
+        &bad,
+        r#"{"trusted_velocity": [1, 1], "weights": [[[0.5]]]}"#,
+    )
+    .unwrap();
+    refused(
+        &[
+            "eval-predict",
+            "--gt",
+            seq,
+            "--look-ahead-weights",
+            bad.to_str().unwrap(),
+        ],
+        "weights.json",
+    );
+    refused(
+        &[
+            "eval-predict",
+            "--gt",
+            seq,
+            "--look-ahead-weights",
+            "no/such.json",
+        ],
+        "no/such.json",
+    );
 }
