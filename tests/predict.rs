@@ -121,6 +121,20 @@ fn the_default_look_ahead_beats_bytetracks_filter_on_the_val_half() {
     }
 }
 
+/// On vigil's tracks at 1 s: the median FDE of its own forecasts, of ByteTrack's filter and of
+/// constant position, and the share inside its 90 % ellipse.
+fn at_one_second(tracks: &serde_json::Value) -> (f64, f64, f64, f64) {
+    let inside = horizon(tracks, "vigil tracker forecasts", 1)["inside_90"]
+        .as_f64()
+        .unwrap();
+    (
+        fde_median(tracks, "vigil tracker forecasts", 1),
+        fde_median(tracks, "ByteTrack Kalman filter", 1),
+        fde_median(tracks, "constant position", 1),
+        inside,
+    )
+}
+
 /// Each sequence apart, the camera's motion given (BoT-SORT's GMC files), vigil's forecasts on its
 /// own tracks at 1 s: closer than ByteTrack's filter fed the same boxes on every sequence, static
 /// or moving, and their 90 % ellipses holding 85–95 % of outcomes on every one.
@@ -140,13 +154,7 @@ fn with_the_cameras_motion_every_sequence_is_calibrated_at_one_second() {
     assert_eq!(sequences.len(), 4);
     for entry in sequences {
         let (name, tracks) = (&entry[0], &entry[1]["vigil_tracks"]);
-        let ours = horizon(tracks, "vigil tracker forecasts", 1);
-        let inside = ours["inside_90"].as_f64().unwrap();
-        let (fde, kalman, still) = (
-            fde_median(tracks, "vigil tracker forecasts", 1),
-            fde_median(tracks, "ByteTrack Kalman filter", 1),
-            fde_median(tracks, "constant position", 1),
-        );
+        let (fde, kalman, still, inside) = at_one_second(tracks);
         println!("{name}: {fde:.1} px (Kalman {kalman:.1}, constant position {still:.1}), {inside:.3} inside the 90 % ellipse");
         assert!((0.85..=0.95).contains(&inside), "{name}: {inside}");
         assert!(fde < kalman, "{name}: {fde} vs {kalman}");
@@ -179,15 +187,7 @@ fn on_sequences_its_weights_never_saw_the_forecasts_still_lead_and_are_calibrate
                 weights.to_str().unwrap(),
             ],
         );
-        let tracks = &report["combined"]["vigil_tracks"];
-        let inside = horizon(tracks, "vigil tracker forecasts", 1)["inside_90"]
-            .as_f64()
-            .unwrap();
-        let (fde, kalman, still) = (
-            fde_median(tracks, "vigil tracker forecasts", 1),
-            fde_median(tracks, "ByteTrack Kalman filter", 1),
-            fde_median(tracks, "constant position", 1),
-        );
+        let (fde, kalman, still, inside) = at_one_second(&report["combined"]["vigil_tracks"]);
         println!("{seq} left out: {fde:.1} px (Kalman {kalman:.1}, constant position {still:.1}), {inside:.3} inside the 90 % ellipse");
         assert!((0.85..=0.95).contains(&inside), "{seq}: {inside}");
         assert!(fde < kalman, "{seq}: {fde} vs {kalman}");
@@ -205,10 +205,7 @@ fn on_sequences_its_weights_never_saw_the_forecasts_still_lead_and_are_calibrate
         &out,
         &["--look-ahead-weights", weights.to_str().unwrap()],
     );
-    let tracks = &report["combined"]["vigil_tracks"];
-    let inside = horizon(tracks, "vigil tracker forecasts", 1)["inside_90"]
-        .as_f64()
-        .unwrap();
+    let (_, _, _, inside) = at_one_second(&report["combined"]["vigil_tracks"]);
     println!("MOT17-05 left out, no camera motion: {inside:.3} inside the 90 % ellipse");
     assert!((0.85..=0.95).contains(&inside), "{inside}");
 }
