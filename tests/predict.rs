@@ -165,8 +165,9 @@ fn with_the_cameras_motion_every_sequence_is_calibrated_at_one_second() {
 /// halves of the other three (tests/golden/look_ahead_loso, written by
 /// `scripts/eval_predict_loso.sh`), its forecasts on vigil's tracks over the left-out sequence's
 /// val half at 1 s: on every static camera closer than ByteTrack's filter and than standing
-/// still, with the 90 % ellipse holding 85–95 %; on the moving one (MOT17-05, its motion given)
-/// closer than the filter and calibrated — standing still is closer there (docs/PREDICTION.md).
+/// still, with the 90 % ellipse holding 85–95 %; on the moving one (MOT17-05) too with its motion
+/// given (by a hair: 37.0 vs 37.4 px); without it, calibrated but not closer than standing still
+/// (docs/PREDICTION.md).
 #[test]
 fn on_sequences_its_weights_never_saw_the_forecasts_still_lead_and_are_calibrated() {
     let dir = scratch("eval_predict_loso");
@@ -191,9 +192,7 @@ fn on_sequences_its_weights_never_saw_the_forecasts_still_lead_and_are_calibrate
         println!("{seq} left out: {fde:.1} px (Kalman {kalman:.1}, constant position {still:.1}), {inside:.3} inside the 90 % ellipse");
         assert!((0.85..=0.95).contains(&inside), "{seq}: {inside}");
         assert!(fde < kalman, "{seq}: {fde} vs {kalman}");
-        if seq != "MOT17-05" {
-            assert!(fde < still, "{seq}: {fde} vs {still}");
-        }
+        assert!(fde < still, "{seq}: {fde} vs {still}");
     }
     // The moving camera without its motion given: calibrated still (the scene's prior makes a
     // new track as cautious as the camera's other tracks have learned to be).
@@ -245,10 +244,13 @@ fn a_moving_cameras_forecasts_carry_the_scenes_beside_the_pictures() {
             {
                 all += 1;
                 if let Some(scene) = p.get("scene") {
-                    with += 1;
                     assert_eq!(scene["bbox"].as_array().unwrap().len(), 4);
-                    // The camera's uncertainty is added to the scene's.
-                    assert!(p["cov_xy"][0].as_f64() >= scene["cov_xy"][0].as_f64());
+                    assert!(scene["cov_xy"][0].as_f64().unwrap() > 0.0);
+                    assert!(p["cov_xy"][0].as_f64().unwrap() > 0.0);
+                    // Where the box will be in the picture is not where it goes in the scene.
+                    if p["bbox"] != scene["bbox"] {
+                        with += 1;
+                    }
                 }
             }
         }

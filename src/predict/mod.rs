@@ -18,7 +18,7 @@ mod learned;
 mod learned_weights;
 mod models;
 mod record;
-pub use record::{Prior, ScenePrior};
+pub use record::{PictureRecord, Prior, ScenePrior};
 pub mod score;
 
 use crate::frame::Prediction;
@@ -78,18 +78,25 @@ pub trait LookAhead {
 pub type DefaultLookAhead = LearnedVelocity;
 
 /// Forecasts made at `now_s` for each horizon, as the tracker reports them; while `camera`
-/// forecasts a moving camera, carried through its motion (the scene's forecast kept beside).
+/// forecasts a moving camera, carried through its motion (the scene's forecast kept beside) and
+/// adjusted by the track's record in the picture, if it keeps one.
 pub fn predictions(
     model: &impl LookAhead,
     now_s: f64,
     horizons_s: &[f32],
-    camera: Option<&CameraForecast>,
+    camera: Option<(&CameraForecast, Option<&PictureRecord>)>,
 ) -> Vec<Prediction> {
-    let camera = camera.filter(|c| c.is_moving());
+    let camera = camera.filter(|(c, _)| c.is_moving());
+    let here = model.forecast(now_s).map(|f| f.center);
     let mut out = Vec::with_capacity(horizons_s.len());
     out.extend(horizons_s.iter().filter_map(|&dt_s| {
         let f = model.forecast(now_s + dt_s as f64)?;
-        let in_picture = camera.map_or(f, |c| c.carry(&f, dt_s as f64));
+        let tau = dt_s as f64;
+        let in_picture = match (camera, here) {
+            (Some((c, Some(record))), Some(here)) => record.adjust(here, c.carry(&f, tau), tau),
+            (Some((c, _)), _) => c.carry(&f, tau),
+            _ => f,
+        };
         Some(Prediction {
             dt_s,
             bbox: in_picture.bbox(),

@@ -21,7 +21,9 @@ use super::lag::FixedLag;
 use super::reupdate::replay_gap;
 use crate::frame::{Detection, Track};
 use crate::geom::{Affine, BBox};
-use crate::predict::{self, CameraForecast, DefaultLookAhead, LookAhead, ScenePrior};
+use crate::predict::{
+    self, CameraForecast, DefaultLookAhead, LookAhead, PictureRecord, ScenePrior,
+};
 
 /// The largest coordinate (in pixels) of a box the tracker follows. Anything beyond is a
 /// detector's garbage, not an object in a picture, and squared in the Kalman filter's `f32`
@@ -293,6 +295,8 @@ struct LiveTrack {
     /// The look-ahead, fed the matched detections; separate from the association filter. None
     /// without horizons: a tracker asked for no forecasts does not pay for them.
     look_ahead: Option<DefaultLookAhead>,
+    /// While the camera moves: how its forecasts did in the picture.
+    picture: PictureRecord,
 }
 
 impl LiveTrack {
@@ -329,6 +333,8 @@ pub struct Tracker {
     camera: CameraForecast,
     /// What its tracks' records have learned of the scene: where a new track's starts.
     scene: ScenePrior,
+    /// The same of their records in the picture, while the camera moves.
+    picture_scene: ScenePrior,
 }
 
 impl Tracker {
@@ -345,6 +351,7 @@ impl Tracker {
             adopted: Vec::new(),
             camera: CameraForecast::default(),
             scene: ScenePrior::default(),
+            picture_scene: ScenePrior::default(),
         }
     }
 
@@ -602,6 +609,16 @@ impl Tracker {
             if let Some(p) = look_ahead.prior() {
                 self.scene.add(p);
             }
+            if self.camera.is_moving() {
+                let (cx, cy) = det.bbox.center();
+                let camera = &self.camera;
+                t.picture.observe(time_s, [cx as f64, cy as f64], |tau| {
+                    Some(camera.carry(&look_ahead.forecast(time_s + tau)?, tau))
+                });
+                if let Some(p) = t.picture.prior() {
+                    self.picture_scene.add(p);
+                }
+            }
         }
         t.frames_since_observation = 0;
         t.score = det.score;
@@ -642,6 +659,7 @@ impl Tracker {
             score: det.score,
             born_s: time_s,
             last_seen_s: time_s,
+            picture: PictureRecord::with_prior(self.picture_scene.current()),
         });
     }
 
@@ -703,7 +721,12 @@ impl Tracker {
                     bbox: t.bbox(),
                     velocity: [vx as f32, vy as f32],
                     predicted: t.look_ahead.as_ref().map_or_else(Vec::new, |l| {
-                        predict::predictions(l, time_s, &self.config.horizons_s, Some(&self.camera))
+                        predict::predictions(
+                            l,
+                            time_s,
+                            &self.config.horizons_s,
+                            Some((&self.camera, Some(&t.picture))),
+                        )
                     }),
                 }
             })
