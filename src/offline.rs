@@ -224,20 +224,19 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
             .as_deref()
             .and_then(|c| c.get(i))
             .unwrap_or(&Affine::IDENTITY);
+        // The tracker's time as `track_frames` gives it, to the last bit: its coasting compares
+        // times for equality and against `coast_s`, so `i × 1000 / fps / 1000` (one rounding
+        // more) coasted other frames than `eval-predict` and the ablation's runs did.
+        let time_s = i as f64 / fps;
         let meta = FrameMeta {
             seq: i as u64,
             number: i as u64 + 1,
-            pts_ms: i as f64 * 1000.0 / fps,
+            pts_ms: time_s * 1000.0,
             captured_at: std::time::Instant::now(),
             camera: *moved,
             plan: Default::default(),
         };
-        let tracks = step(
-            &mut tracker,
-            &detections,
-            (i, meta.pts_ms / 1000.0, moved),
-            detect_every,
-        );
+        let tracks = step(&mut tracker, &detections, (i, time_s, moved), detect_every);
         let held = Held {
             frame: Frame::unbudgeted(meta, Mat::default()),
             detections: detected(i as u64, detect_every)
