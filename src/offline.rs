@@ -47,7 +47,7 @@ pub fn track_frames(
     let mut lag = config.fixed_lag::<()>();
     let mut out = Vec::with_capacity(length as usize);
     for i in 0..length as usize {
-        let time_s = i as f64 / fps;
+        let time_s = frame_time_s(i, fps);
         let moved = camera.and_then(|c| c.get(i)).unwrap_or(&Affine::IDENTITY);
         let tracks = step(&mut tracker, detections, (i, time_s, moved), detect_every);
         out.extend(
@@ -58,6 +58,14 @@ pub fn track_frames(
     }
     out.extend(lag.finish().into_iter().map(|(_, t)| t));
     out
+}
+
+/// When frame `i` (from 0) of a sequence at `fps` was taken, seconds: the one formula of every
+/// offline run. To the last bit: the tracker's coasting compares times for equality and against
+/// `coast_s`, and a second formula (`i × 1000 / fps / 1000`, one rounding more) once coasted other
+/// frames in `vigil track --detections` than in `eval-predict`.
+fn frame_time_s(i: usize, fps: f64) -> f64 {
+    i as f64 / fps
 }
 
 /// Frame `i`'s tracks: from its detections when the detector would have looked at it under
@@ -224,10 +232,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
             .as_deref()
             .and_then(|c| c.get(i))
             .unwrap_or(&Affine::IDENTITY);
-        // The tracker's time as `track_frames` gives it, to the last bit: its coasting compares
-        // times for equality and against `coast_s`, so `i × 1000 / fps / 1000` (one rounding
-        // more) coasted other frames than `eval-predict` and the ablation's runs did.
-        let time_s = i as f64 / fps;
+        let time_s = frame_time_s(i, fps);
         let meta = FrameMeta {
             seq: i as u64,
             number: i as u64 + 1,
@@ -247,7 +252,7 @@ pub fn run(job: &Job, config: &Config) -> Result<JobSummary> {
         write(core.push(held, tracks, moved), &mut sinks)?;
     }
     write(core.flush(), &mut sinks)?;
-    let last_ms = info.length.saturating_sub(1) as f64 * 1000.0 / fps;
+    let last_ms = frame_time_s(info.length.saturating_sub(1) as usize, fps) * 1000.0;
     let end = core.end_all(EndReason::Stream, last_ms);
     for sink in &mut sinks {
         sink.write_end(&end)?;
