@@ -304,19 +304,21 @@ fn gates(velocity: &[[f64; LAGS]; 2]) -> [f64; GATED] {
 impl LearnedVelocity {
     /// The model's forecast: the learned mean (or the window regression's, beyond what it
     /// learned) with the window regression's covariance, before the track's record is applied.
-    fn model_forecast(&self, time_s: f64) -> Option<Forecast> {
+    /// Also returns the window regression's own forecast, the record's second opinion.
+    fn model_forecast(&self, time_s: f64) -> Option<(Forecast, Forecast)> {
         let window = self.spread.forecast(time_s)?;
         if self.trust == 0.0 {
-            return Some(window);
+            return Some((window, window));
         }
         let &(now, here) = self.history.back()?;
         let tau = (time_s - now).max(0.0);
         let rate = self.rate(tau);
         let learned = [0, 1].map(|i| here[i] + self.height * tau * rate[i]);
-        Some(Forecast {
+        let model = Forecast {
             center: [0, 1].map(|i| self.trust * learned[i] + (1.0 - self.trust) * window.center[i]),
             ..window
-        })
+        };
+        Some((model, window))
     }
 }
 
@@ -337,10 +339,7 @@ impl LookAhead for LearnedVelocity {
         self.refresh(true);
         self.record.observe(time_s, [cx, cy]);
         for (k, tau) in CHECK_S.iter().enumerate() {
-            if let (Some(f), Some(second)) = (
-                self.model_forecast(time_s + tau),
-                self.spread.forecast(time_s + tau),
-            ) {
+            if let Some((f, second)) = self.model_forecast(time_s + tau) {
                 self.record.expect((time_s, k), [cx, cy], f, second.center);
             }
         }
@@ -349,17 +348,11 @@ impl LookAhead for LearnedVelocity {
     /// The model's forecast, its displacement leaned toward the current position and its
     /// covariance scaled by the track's record.
     fn forecast(&self, time_s: f64) -> Option<Forecast> {
-        let f = self.model_forecast(time_s)?;
+        let (f, second) = self.model_forecast(time_s)?;
         let &(now, here) = self.history.back()?;
         let (lean, scale) = (self.record.lean(), self.record.scale(time_s - now));
         let mix = self.record.mix();
-        let center = match mix < 1.0 {
-            true => {
-                let second = self.spread.forecast(time_s)?.center;
-                [0, 1].map(|i| mix * f.center[i] + (1.0 - mix) * second[i])
-            }
-            false => f.center,
-        };
+        let center = [0, 1].map(|i| mix * f.center[i] + (1.0 - mix) * second.center[i]);
         Some(Forecast {
             center: [0, 1].map(|i| here[i] + lean * (center[i] - here[i])),
             cov: f.cov.map(|v| v * scale),
