@@ -2,7 +2,8 @@
 """Runs the PyPI `ocsort` package (OC-SORT, the best peer of issue 3's yardstick, min score 0.4)
 on every SEQ/det/det.txt under a MOTChallenge folder and writes OUT/SEQ.txt.
 
-    peer_ocsort.py SEQS_DIR OUT_DIR        (run by scripts/peer_comparison.sh, in its venv)
+    peer_ocsort.py SEQS_DIR OUT_DIR [DETECTIONS]   (run by scripts/peer_comparison.sh, in its
+                                                    venv; DETECTIONS default det/det.txt)
 """
 import os
 import sys
@@ -19,8 +20,8 @@ class Frame(np.ndarray):
         return np.asarray(self)
 
 
-def track(seq_dir, out_path):
-    dets = np.loadtxt(os.path.join(seq_dir, "det/det.txt"), delimiter=",", ndmin=2)
+def track(seq_dir, out_path, detections):
+    dets = np.loadtxt(os.path.join(seq_dir, detections), delimiter=",", ndmin=2)
     tracker = OCSort(det_thresh=0.4)
     with open(out_path, "w") as out:
         for frame in range(1, seqinfo(seq_dir, "seqLength", int) + 1):
@@ -35,6 +36,8 @@ def track(seq_dir, out_path):
 
 if __name__ == "__main__":
     seqs, out = sys.argv[1], sys.argv[2]
+    detections = sys.argv[3] if len(sys.argv) > 3 else "det/det.txt"
     os.makedirs(out, exist_ok=True)
     for name in sorted(os.listdir(seqs)):
-        track(os.path.join(seqs, name), os.path.join(out, name + ".txt"))
+        if os.path.isdir(os.path.join(seqs, name)):
+            track(os.path.join(seqs, name), os.path.join(out, name + ".txt"), detections)

@@ -6,7 +6,7 @@ sequence's camera motion file (BoT-SORT's GMC format, the file vigil's --camera-
 place of the motion they would measure from the pictures; the other runs have none.
 
     peer_trackers.py GT_DIR OUT_DIR [--detections det/det.txt] [--gmc gmc/botsort.txt]
-        (run with the venv scripts/peer_comparison.sh makes: pip install trackers==2.6.1)
+        (run by scripts/peer_comparison.sh in its venv: pip install trackers==2.6.1)
 Writes OUT_DIR/TRACKER/SEQ.txt for each tracker and sequence.
 """
 import argparse

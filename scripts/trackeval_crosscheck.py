@@ -3,6 +3,8 @@
 
     trackeval_crosscheck.py GT_DIR RES_DIR      (run by scripts/peer_comparison.sh, in its venv)
 
+A GT_DIR whose path names MOT15 is scored with TrackEval's MOT15 rules (no class column).
+
 GT_DIR holds SEQ/gt/gt.txt and SEQ/seqinfo.ini, RES_DIR holds SEQ.txt. Prints one line with the
 combined HOTA / MOTA / IDF1 / IDSW, in the units `vigil eval` prints.
 """
@@ -20,7 +22,7 @@ with contextlib.redirect_stdout(io.StringIO()):  # it reports optional parts it 
 
 def main(gt_dir, res_dir):
     lengths = {seq: seqinfo(os.path.join(gt_dir, seq), "seqLength", int)
-               for seq in sorted(os.listdir(gt_dir))}
+               for seq in sorted(os.listdir(gt_dir)) if os.path.isdir(os.path.join(gt_dir, seq))}
     with tempfile.TemporaryDirectory() as tmp:
         # TrackEval wants TRACKERS_FOLDER/NAME/data/SEQ.txt.
         data = os.path.join(tmp, "vigil", "data")
@@ -30,6 +32,7 @@ def main(gt_dir, res_dir):
                        os.path.join(data, seq + ".txt"))
         dataset = trackeval.datasets.MotChallenge2DBox({
             "GT_FOLDER": gt_dir, "TRACKERS_FOLDER": tmp, "SKIP_SPLIT_FOL": True,
+            "BENCHMARK": "MOT15" if "MOT15" in os.path.abspath(gt_dir) else "MOT17",
             "SEQ_INFO": lengths, "TRACKERS_TO_EVAL": ["vigil"], "PRINT_CONFIG": False,
         })
         evaluator = trackeval.Evaluator({

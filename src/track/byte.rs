@@ -30,6 +30,15 @@ use crate::predict::{
 /// arithmetic it would overflow to infinite boxes (found by the property tests).
 pub const MAX_COORDINATE: f32 = 1e6;
 
+/// `b` enlarged by `buffer` of its width and height on each side (C-BIoU's buffered box).
+fn buffered(b: &BBox, buffer: f32) -> BBox {
+    if buffer <= 0.0 {
+        return *b;
+    }
+    let (dw, dh) = (buffer * b.width(), buffer * b.height());
+    BBox::new(b.x1 - dw, b.y1 - dh, b.x2 + dw, b.y2 + dh)
+}
+
 /// A box that is finite, not inside out, and within `MAX_COORDINATE`.
 fn trackable(b: &BBox) -> bool {
     let within = |v: f32| v.abs() <= MAX_COORDINATE; // false for NaN too
@@ -54,6 +63,14 @@ pub struct TrackerConfig {
     pub tentative_match_cost: f32,
     /// How long a lost track may be re-found before it is forgotten, in seconds.
     pub lost_timeout_s: f64,
+    /// Buffered IoU (C-BIoU): every box is enlarged by this fraction of its width and height on
+    /// each side before the overlap that matching scores is measured, so an object that moved
+    /// farther than its size between frames (fast, close, or a low frame rate) still overlaps
+    /// its track. 0 = plain IoU.
+    pub match_buffer: f32,
+    /// The buffer grows by this much per second the track has gone unseen (for both boxes of
+    /// the pair): the longer it was hidden, the farther from its prediction it may reappear.
+    pub match_buffer_per_s: f32,
     /// How far ahead to forecast each track, in seconds (by `predict`'s look-ahead, never by
     /// advancing the association filter).
     pub horizons_s: Vec<f32>,
@@ -159,6 +176,8 @@ impl Default for TrackerConfig {
             low_match_cost: 0.5,
             tentative_match_cost: 0.7,
             lost_timeout_s: 1.0,
+            match_buffer: 0.0,
+            match_buffer_per_s: 0.0,
             horizons_s: vec![0.5, 1.0, 2.0],
             look_ahead_weights: None,
             position_noise: noise.position,
@@ -216,6 +235,8 @@ impl TrackerConfig {
             ("noise_reference_s", self.noise_reference_s.seconds(30.0)),
         ];
         let non_negative = [
+            ("match_buffer", f64::from(self.match_buffer)),
+            ("match_buffer_per_s", f64::from(self.match_buffer_per_s)),
             ("coast_s", self.coast_s),
             ("output_lag_s", self.output_lag_s),
             ("smoothing_s", self.smoothing_s),
@@ -547,7 +568,8 @@ impl Tracker {
     }
 
     /// Matches tracks to detections on cost `1 − IoU` (IoU times the detection score when
-    /// `fuse_score`), accepting pairs below `max_cost`. Classes never mix.
+    /// `fuse_score`), accepting pairs below `max_cost`, the boxes buffered (`match_buffer`,
+    /// `match_buffer_per_s`) when the overlap is measured. Classes never mix.
     fn associate(
         &self,
         tracks: &[usize],
@@ -555,6 +577,8 @@ impl Tracker {
         fuse_score: bool,
         max_cost: f32,
     ) -> Assignment {
+        let (buffer, per_s) = (self.config.match_buffer, self.config.match_buffer_per_s);
+        let now = self.last_time_s.unwrap_or(0.0);
         // Detections by left edge: each track then looks only at those that can overlap it
         // (its cost is otherwise 1, above any ceiling), not at every box in the frame.
         let mut by_left: Vec<(f32, usize)> = dets
@@ -566,15 +590,19 @@ impl Tracker {
         let widest = dets.iter().map(|d| d.bbox.width()).fold(0.0f32, f32::max);
         let mut edges = Vec::with_capacity(2 * tracks.len()); // a track overlaps a box or two
         for (row, &i) in tracks.iter().enumerate() {
-            let (track_box, class_id) = (self.tracks[i].bbox(), self.tracks[i].class_id);
-            let from = by_left.partition_point(|&(x1, _)| x1 <= track_box.x1 - widest);
-            let to = by_left.partition_point(|&(x1, _)| x1 < track_box.x2);
+            let t = &self.tracks[i];
+            // Both boxes of a pair get the track's buffer: the longer it went unseen, the
+            // farther from its prediction it may be found.
+            let b = buffer + per_s * (now - t.last_seen_s).max(0.0) as f32;
+            let (track_box, class_id) = (buffered(&t.bbox(), b), t.class_id);
+            let from = by_left.partition_point(|&(x1, _)| x1 <= track_box.x1 - widest * (1.0 + b));
+            let to = by_left.partition_point(|&(x1, _)| x1 < track_box.x2 + widest * b);
             for &(_, col) in &by_left[from..to.max(from)] {
                 let det = dets[col];
                 if det.class_id != class_id {
                     continue;
                 }
-                let iou = track_box.iou(&det.bbox);
+                let iou = track_box.iou(&buffered(&det.bbox, b));
                 let similarity = if fuse_score { iou * det.score } else { iou };
                 let gain = max_cost - (1.0 - similarity);
                 if gain > 0.0 {
@@ -789,6 +817,31 @@ mod tests {
             1,
             "lost at the first jump without it"
         );
+    }
+
+    #[test]
+    fn a_buffer_lets_a_box_that_jumped_past_its_size_match() {
+        // A person seen at 10 fps, then hidden for a frame and found 60 px on (their box is 40
+        // px wide): the prediction, still at the last speed of 0, overlaps nothing.
+        let found_again = |config: TrackerConfig| {
+            let mut tr = Tracker::new(config, 10.0);
+            tr.update(&[det(100.0, 0.0, 0.9)], 0.0);
+            tr.update(&[det(100.0, 0.0, 0.9)], 0.1);
+            tr.update(&[], 0.2);
+            ids(&tr.update(&[det(160.0, 0.0, 0.9)], 0.3))
+        };
+        assert_eq!(found_again(without_coasting()), Vec::<u64>::new());
+        let buffered = TrackerConfig {
+            match_buffer: 1.0,
+            ..without_coasting()
+        };
+        assert_eq!(found_again(buffered), vec![1]);
+        // The same reach from the time unseen alone: 0.2 s at 5 box sizes a second.
+        let growing = TrackerConfig {
+            match_buffer_per_s: 5.0,
+            ..without_coasting()
+        };
+        assert_eq!(found_again(growing), vec![1]);
     }
 
     #[test]
