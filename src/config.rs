@@ -14,6 +14,8 @@ use crate::privacy::PrivacyConfig;
 use crate::source::StreamOptions;
 use crate::track::TrackerConfig;
 
+mod env;
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -110,19 +112,33 @@ impl Default for OutputConfig {
 }
 
 /// Parses TOML into `T`; a mistake is one line that gives its line number: `line 3: ...`.
+/// `${VAR}` in any string is first replaced from the environment (`env`); a file that uses it is
+/// read through a table, and its later mistakes name the key without the line.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
-    serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
-        // The key's path (`privacy.mode`), where the error is about a value.
-        let path = e.path().to_string();
-        let e = e.into_inner();
-        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
-        let at = line.map_or(String::new(), |l| format!("line {l}: "));
-        let key = match path.as_str() {
-            "" | "." => String::new(),
-            p => format!("{p}: "),
-        };
-        format!("{at}{key}{}", e.message().trim().replace('\n', "; "))
-    })
+    if text.contains("${") {
+        let mut table: toml::Table = text.parse().map_err(|e| describe(text, "", e))?;
+        let values = env::substitute(&mut table, &|name| std::env::var(name).ok())?;
+        return serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            env::hide(
+                describe(text, &e.path().to_string(), e.into_inner()),
+                &values,
+            )
+        });
+    }
+    serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| describe(text, &e.path().to_string(), e.into_inner()))
+}
+
+/// One line: the line number where known, the key's path (`privacy.mode`) where the error is
+/// about a value, and TOML's message.
+fn describe(text: &str, path: &str, e: toml::de::Error) -> String {
+    let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+    let at = line.map_or(String::new(), |l| format!("line {l}: "));
+    let key = match path {
+        "" | "." => String::new(),
+        p => format!("{p}: "),
+    };
+    format!("{at}{key}{}", e.message().trim().replace('\n', "; "))
 }
 
 /// Reads the configuration file at `path` with `parse`; every error names the file.

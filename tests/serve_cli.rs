@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{
     ffprobe_frames, free_port, http_get, http_get_within, mosquitto, mqtt_subscriber, recorded,
-    rtsp_server, scratch, serve_daemon, signal, stderr, vigil, vtest, wait_for, Background,
+    rtsp_server, scratch, serve_daemon, serve_daemon_with_env, signal, stderr, vigil, vtest,
+    wait_for, Background,
 };
 
 /// Far longer than any step of these tests takes, however loaded the machine: a test fails on
@@ -410,6 +411,80 @@ enabled = false
     for text in &everything {
         assert!(!text.contains("secret"), "a credential leaked:\n{text}");
     }
+}
+
+/// Secrets out of the file: the camera's and the broker's passwords come from the environment
+/// (`${VAR}`), the camera (which checks its password) streams, and neither password appears in
+/// the log, `/metrics`, `/healthz`, `/api/cameras`, the status page or anything on MQTT. An
+/// unset variable stops the daemon in one line naming the key and the variable.
+#[test]
+fn secrets_come_from_the_environment_and_never_show() {
+    let dir = scratch("serve_secrets");
+    let (camera_pw, mqtt_pw) = ("cam-pw-7f3a9c", "mqtt-pw-51d2e8");
+    let (rtsp_port, mqtt_port, http_port) = (free_port(), free_port(), free_port());
+    let _rtsp = rtsp_server(rtsp_port, "admin", camera_pw);
+    let broker_dir = dir.join("broker");
+    std::fs::create_dir_all(&broker_dir).unwrap();
+    let _broker = mosquitto(mqtt_port, &broker_dir);
+    let mqtt_log = dir.join("mqtt.txt");
+    let _sub = mqtt_subscriber(mqtt_port, "#", &mqtt_log, None);
+    let config = format!(
+        r#"
+[http]
+listen = "127.0.0.1:{http_port}"
+[mqtt]
+port = {mqtt_port}
+username = "vigil"
+password = "${{VIGIL_TEST_MQTT_PASSWORD}}"
+tracks_interval_s = 0.5
+[cameras.gate]
+url = "rtsp://admin:${{VIGIL_TEST_CAMERA_PASSWORD}}@127.0.0.1:{rtsp_port}/cam"
+"#
+    );
+    let env = [
+        ("VIGIL_TEST_CAMERA_PASSWORD", camera_pw),
+        ("VIGIL_TEST_MQTT_PASSWORD", mqtt_pw),
+    ];
+    let daemon = serve_daemon_with_env(&dir, &config, &env);
+    let log_path = dir.join("stderr.log");
+    assert!(
+        wait_for(PATIENCE, || state(http_port, "gate") == "streaming"
+            && std::fs::read_to_string(&mqtt_log)
+                .is_ok_and(|t| t.contains("vigil/gate/"))),
+        "the camera did not stream with the password from the environment: {:?}\n{}",
+        healthz(http_port),
+        std::fs::read_to_string(&log_path).unwrap()
+    );
+    let mut everything: Vec<String> = ["/metrics", "/healthz", "/api/cameras", "/"]
+        .iter()
+        .map(|path| String::from_utf8_lossy(&http_get(http_port, path).2).into_owned())
+        .collect();
+    assert!(everything[2].contains("gate"), "{}", everything[2]);
+    signal(&daemon.0, "-TERM");
+    drop(daemon);
+    everything.push(std::fs::read_to_string(&log_path).unwrap());
+    everything.push(std::fs::read_to_string(&mqtt_log).unwrap());
+    for text in &everything {
+        for secret in [camera_pw, mqtt_pw] {
+            assert!(!text.contains(secret), "a password leaked:\n{text}");
+        }
+    }
+
+    // Unset: one line naming the key and the variable, exit 2.
+    let out = vigil()
+        .env_remove("VIGIL_TEST_CAMERA_PASSWORD")
+        .env("VIGIL_TEST_MQTT_PASSWORD", mqtt_pw)
+        .args(["serve", "--config"])
+        .arg(dir.join("serve.toml"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cameras.gate.url: ${VIGIL_TEST_CAMERA_PASSWORD} is not set"),
+        "{err}"
+    );
 }
 
 /// `vigil serve` with this config text: exit code 2 and one line that names `expect`.

@@ -351,9 +351,15 @@ pub fn recorded(dir: &Path) -> Vec<serde_json::Value> {
 
 /// `vigil serve` with this config text, written to DIR/serve.toml; its log in DIR/stderr.log.
 pub fn serve_daemon(dir: &Path, config: &str) -> Background {
+    serve_daemon_with_env(dir, config, &[])
+}
+
+/// `serve_daemon` with these variables added to its environment.
+pub fn serve_daemon_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Background {
     let path = dir.join("serve.toml");
     std::fs::write(&path, config).unwrap();
     let daemon = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .envs(env.iter().copied())
         .args(["serve", "--config"])
         .arg(&path)
         .stdout(std::process::Stdio::null())
