@@ -45,11 +45,13 @@ want libopencv-dev clang libclang-dev libavformat-dev libavcodec-dev libavutil-d
   pkg-config protobuf-compiler # protoc: the etcd client's gRPC types are generated at build time
 if $test; then
   # Only the tests: ffmpeg/ffprobe make and check clips; a real RTSP server
-  # (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests; venvs for the
+  # (../shared/tools/rtsp_server.py) and a real MQTT broker for the live tests; headless Chromium; venvs for the
   # scripts that build test models; /usr/bin/time for the memory test.
   want_for_tests ffmpeg python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
     gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav mosquitto \
-    mosquitto-clients time etcd-server etcd-client nats-server # the cluster mode's engines
+    mosquitto-clients time etcd-server etcd-client nats-server chromium
+  # (etcd and NATS: the cluster mode's engines; chromium plays the annotated MP4 as a browser
+  # does, tests/track_cli.rs)
 fi
 # apt_install [--no-install-recommends] PACKAGE...
 apt_install() {

@@ -1,5 +1,6 @@
-//! The annotated video's encoder: FFmpeg directly (`src/sink/encoder.c`), MPEG-4 Part 2 in the
-//! container the file name asks for, with FFmpeg's own reason when a write fails.
+//! The annotated video's encoder: FFmpeg directly (`src/sink/encoder.c`), H.264 (libx264, else
+//! another H.264 encoder, else MPEG-4 Part 2 with a warning) in the container the file name asks
+//! for, MPEG-4 Part 2 for AVI, with FFmpeg's own reason when a write fails.
 
 use std::ffi::{c_char, c_double, c_int, c_uchar, CString};
 use std::path::Path;
@@ -20,6 +21,8 @@ extern "C" {
         fps: c_double,
         xvid_tag: c_int,
         err: *mut c_int,
+        used: *mut c_char,
+        used_len: c_int,
     ) -> *mut RawEncoder;
     fn vigil_encoder_write_bgr(e: *mut RawEncoder, bgr: *const c_uchar, step: c_int) -> c_int;
     fn vigil_encoder_close(e: *mut RawEncoder) -> c_int;
@@ -58,7 +61,9 @@ impl Encoder {
         let c_path = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| "the path holds a NUL byte".to_string())?;
         let mut err = 0;
-        // SAFETY: a valid NUL-terminated path and out-pointer; the result is null or ours.
+        let mut used = [0 as c_char; 64];
+        // SAFETY: a valid NUL-terminated path, out-pointers and a writable buffer of the length
+        // given; the result is null or ours.
         let raw = unsafe {
             vigil_encoder_open(
                 c_path.as_ptr(),
@@ -67,10 +72,25 @@ impl Encoder {
                 fps,
                 c_int::from(xvid_tag),
                 &mut err,
+                used.as_mut_ptr(),
+                used.len() as c_int,
             )
         };
         if raw.is_null() {
             return Err(error_text(err));
+        }
+        // SAFETY: snprintf NUL-terminated it within the buffer.
+        let used = unsafe { std::ffi::CStr::from_ptr(used.as_ptr()) }.to_string_lossy();
+        if !xvid_tag && used != "libx264" {
+            tracing::warn!(
+                "{}: FFmpeg has no libx264; writing with {used}{}",
+                path.display(),
+                if used == "mpeg4" {
+                    " (MPEG-4 Part 2: browsers will not play it)"
+                } else {
+                    ""
+                }
+            );
         }
         Ok(Self { raw, width, height })
     }
