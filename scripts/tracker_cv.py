@@ -20,6 +20,7 @@ training sequences (each set counts the same, each sequence the same within its 
 """
 import argparse
 import concurrent.futures as futures
+import functools
 import hashlib
 import json
 import os
@@ -122,7 +123,9 @@ def hota_by_sequence(gt, res):
     return {s: v[0] for s, v in eval_table(gt, res).items() if s != "COMBINED"}
 
 
+@functools.cache
 def set_of(seq):
+    """The set a sequence belongs to (its folder is listed once, not on every candidate)."""
     return next(name for name, (data, _, _) in SETS.items() if seq in sequences(data))
 
 
