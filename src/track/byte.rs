@@ -67,10 +67,10 @@ pub struct TrackerConfig {
     /// each side before the overlap that matching scores is measured, so an object that moved
     /// farther than its size between frames (fast, close, or a low frame rate) still overlaps
     /// its track. 0 = plain IoU.
-    pub match_buffer: f32,
+    pub match_buffer: f64,
     /// The buffer grows by this much per second the track has gone unseen (for both boxes of
     /// the pair): the longer it was hidden, the farther from its prediction it may reappear.
-    pub match_buffer_per_s: f32,
+    pub match_buffer_per_s: f64,
     /// How far ahead to forecast each track, in seconds (by `predict`'s look-ahead, never by
     /// advancing the association filter).
     pub horizons_s: Vec<f32>,
@@ -235,8 +235,8 @@ impl TrackerConfig {
             ("noise_reference_s", self.noise_reference_s.seconds(30.0)),
         ];
         let non_negative = [
-            ("match_buffer", f64::from(self.match_buffer)),
-            ("match_buffer_per_s", f64::from(self.match_buffer_per_s)),
+            ("match_buffer", self.match_buffer),
+            ("match_buffer_per_s", self.match_buffer_per_s),
             ("coast_s", self.coast_s),
             ("output_lag_s", self.output_lag_s),
             ("smoothing_s", self.smoothing_s),
@@ -593,7 +593,7 @@ impl Tracker {
             let t = &self.tracks[i];
             // Both boxes of a pair get the track's buffer: the longer it went unseen, the
             // farther from its prediction it may be found.
-            let b = buffer + per_s * (now - t.last_seen_s).max(0.0) as f32;
+            let b = (buffer + per_s * (now - t.last_seen_s).max(0.0)) as f32;
             let (track_box, class_id) = (buffered(&t.bbox(), b), t.class_id);
             let from = by_left.partition_point(|&(x1, _)| x1 <= track_box.x1 - widest * (1.0 + b));
             let to = by_left.partition_point(|&(x1, _)| x1 < track_box.x2 + widest * b);
